@@ -1,0 +1,4 @@
+//! Merge strategies.
+
+mod kind;
+pub use kind::StrategyKind;
