@@ -192,6 +192,11 @@ impl Value {
         })
     }
 
+    /// Like [`Value::to_array`], over borrowed values (group states keep ownership).
+    pub fn refs_to_array(values: &[&Value], data_type: &DataType) -> Result<ArrayRef> {
+        build_array(values, data_type)
+    }
+
     /// Builds an array of type `data_type` from `values` (the inverse of [`Value::from_array`]).
     pub fn to_array(values: &[Value], data_type: &DataType) -> Result<ArrayRef> {
         let refs: Vec<&Value> = values.iter().collect();

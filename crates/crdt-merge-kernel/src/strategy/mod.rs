@@ -1,4 +1,13 @@
-//! Merge strategies.
+//! Merge strategies, in two forms: grouped accumulators ([`Aggregate`]) and pairwise joins
+//! ([`pairwise`]). Both are defined by one cell order per strategy, so they agree by construction.
 
+mod aggregate;
+mod bridge;
 mod kind;
+pub mod pairwise;
+
+pub use aggregate::{
+    Aggregate, AggregateKind, Cell, Grouped, PerRow, Single, State, StatesByRow,
+    DEFAULT_CONCAT_SEP, STATE_FORMAT_VERSION,
+};
 pub use kind::StrategyKind;

@@ -1,0 +1,137 @@
+//! Pairwise joins: two arrays (and constants) in, one array out, row by row.
+//!
+//! `crdt_<strategy>_join(left..., right..., constants...)` is defined as the aggregate of the
+//! same strategy over exactly the two rows `left[i]` and `right[i]`, so the pairwise and
+//! grouped forms cannot disagree.
+
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+
+use super::aggregate::{Aggregate, PerRow, State};
+use super::StrategyKind;
+use crate::error::{Error, ErrorKind, Result};
+
+/// How a `_join` function's arguments split into per-side arguments and shared constants.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinShape {
+    /// The strategy.
+    pub strategy: StrategyKind,
+    /// Arguments per side.
+    pub per_side: usize,
+    /// Trailing constant arguments shared by both sides.
+    pub constants: usize,
+}
+
+/// Resolves `name` with `n_args` arguments to its shape.
+///
+/// # Errors
+/// Unknown name or an argument count the function does not accept.
+pub fn shape(name: &str, n_args: usize) -> Result<JoinShape> {
+    let strategy = StrategyKind::ALL
+        .into_iter()
+        .find(|k| k.join_name() == Some(name))
+        .ok_or_else(|| Error::invalid(name, "function", "a crdt_*_join function", name))?;
+    let (per_side, constants, expected) = match (strategy, n_args) {
+        (StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest, 4) => (2, 0, ""),
+        (StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest, 6) => (3, 0, ""),
+        (StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest, _) => {
+            (0, 0, "4 (v1, ts1, v2, ts2) or 6 (v1, ts1, r1, v2, ts2, r2)")
+        }
+        (StrategyKind::Max | StrategyKind::Min, 2) => (1, 0, ""),
+        (StrategyKind::Max | StrategyKind::Min, _) => (0, 0, "2 (a, b)"),
+        (StrategyKind::Priority, 3) => (1, 1, ""),
+        (StrategyKind::Priority, _) => (0, 0, "3 (a, b, levels)"),
+        (StrategyKind::Union, 2) => (1, 0, ""),
+        (StrategyKind::Union, 3) => (1, 1, ""),
+        (StrategyKind::Union, _) => (0, 0, "2 (list1, list2) or 3 (text1, text2, sep)"),
+        (StrategyKind::Concat, 2) => (1, 0, ""),
+        (StrategyKind::Concat, 3) => (1, 1, ""),
+        (StrategyKind::Concat, _) => (0, 0, "2 or 3 (text1, text2 [, sep])"),
+        (StrategyKind::GCounter | StrategyKind::PNCounter, _) => {
+            (0, 0, "crdt_state_merge for counters")
+        }
+    };
+    if per_side == 0 {
+        return Err(Error::new(
+            name,
+            ErrorKind::Arity {
+                expected: expected.into(),
+                found: n_args,
+            },
+        ));
+    }
+    Ok(JoinShape {
+        strategy,
+        per_side,
+        constants,
+    })
+}
+
+fn side_types(name: &str, s: &JoinShape, types: &[DataType]) -> Result<Vec<DataType>> {
+    let (l, r) = (&types[..s.per_side], &types[s.per_side..2 * s.per_side]);
+    let mut out = Vec::with_capacity(s.per_side + s.constants);
+    for (i, (a, b)) in l.iter().zip(r).enumerate() {
+        // A NULL literal on one side takes the other side's type.
+        let t = match (a, b) {
+            (DataType::Null, t) | (t, DataType::Null) => t.clone(),
+            (a, b) if a == b => a.clone(),
+            (a, b) => {
+                return Err(Error::type_mismatch(
+                    name,
+                    format!("argument {}", s.per_side + i + 1),
+                    format!("{a} (the type of argument {})", i + 1),
+                    b,
+                ))
+            }
+        };
+        out.push(t);
+    }
+    out.extend_from_slice(&types[2 * s.per_side..]);
+    Ok(out)
+}
+
+/// Return type of `name` for `arg_types`.
+///
+/// # Errors
+/// As [`Aggregate::new`], plus left/right type mismatches.
+pub fn return_type(name: &str, arg_types: &[DataType]) -> Result<DataType> {
+    let s = shape(name, arg_types.len())?;
+    let agg = Aggregate::new(s.strategy.aggregate_name(), &side_types(name, &s, arg_types)?)
+        .map_err(|e| e.in_function(name))?;
+    Ok(agg.return_type().clone())
+}
+
+/// Evaluates pairwise join `name` over `args` (all of one length).
+///
+/// # Errors
+/// Bad argument count or types, and the aggregate's own errors.
+pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
+    let s = shape(name, args.len())?;
+    let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
+    let side = side_types(name, &s, &types)?;
+    let agg = Aggregate::new(s.strategy.aggregate_name(), &side).map_err(|e| e.in_function(name))?;
+    let n = args.first().map_or(0, |a| a.len());
+    let cast = |a: &ArrayRef, t: &DataType| -> Result<ArrayRef> {
+        if a.data_type() == t {
+            Ok(a.clone())
+        } else {
+            Ok(arrow_cast::cast(a, t)?)
+        }
+    };
+    let consts = &args[2 * s.per_side..];
+    let mut left: Vec<ArrayRef> = Vec::new();
+    let mut right: Vec<ArrayRef> = Vec::new();
+    for i in 0..s.per_side {
+        left.push(cast(&args[i], &side[i])?);
+        right.push(cast(&args[s.per_side + i], &side[i])?);
+    }
+    left.extend(consts.iter().cloned());
+    right.extend(consts.iter().cloned());
+    let mut states = vec![State::Empty; n];
+    agg.update(&left, &mut PerRow(&mut states))
+        .map_err(|e| e.in_function(name))?;
+    agg.update(&right, &mut PerRow(&mut states))
+        .map_err(|e| e.in_function(name))?;
+    let refs: Vec<&State> = states.iter().collect();
+    agg.finish(&refs).map_err(|e| e.in_function(name))
+}
