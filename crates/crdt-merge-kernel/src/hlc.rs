@@ -1,12 +1,14 @@
 //! Hybrid logical clocks packed into one BIGINT: 48 bits of milliseconds, 16 bits of counter.
 //!
 //! Packed clocks order like `(ms, counter)` pairs, so they can be used directly as the `ts` of
-//! LWW and as a row clock.
+//! LWW and as a row clock. That needs the BIGINT's sign bit clear, so milliseconds stop at
+//! 2^47 - 1 (the year 6429), not 2^48 - 1: a clock at or past 2^47 would pack to a negative
+//! BIGINT and sort before every earlier clock.
 
 use crate::error::{Error, Result};
 
-/// Largest millisecond value a packed clock holds (2^48 - 1, about the year 10889).
-pub const MAX_MS: i64 = (1 << 48) - 1;
+/// Largest millisecond value a packed clock holds (2^47 - 1, in the year 6429).
+pub const MAX_MS: i64 = (1 << 47) - 1;
 /// Largest counter value a packed clock holds.
 pub const MAX_COUNTER: i64 = 65535;
 
@@ -19,7 +21,7 @@ pub fn pack(ms: i64, counter: i64) -> Result<i64> {
         return Err(Error::invalid(
             "crdt_hlc",
             "ms",
-            "milliseconds in 0 .. 2^48-1",
+            "milliseconds in 0 .. 2^47-1",
             ms.to_string(),
         ));
     }
@@ -67,6 +69,7 @@ mod tests {
     fn bounds() {
         assert_eq!(pack(1, 2).unwrap(), 65538);
         assert!(pack(1 << 48, 0).is_err());
+        assert!(pack(1 << 47, 0).is_err());
         assert!(pack(0, 65536).is_err());
         assert!(pack(-1, 0).is_err());
         assert_eq!(pack(MAX_MS, MAX_COUNTER).unwrap(), i64::MAX);

@@ -27,7 +27,7 @@ use arrow_array::{
 use arrow_schema::DataType;
 
 use crate::error::{Error, Result};
-use crate::value::{cmp_f64, is_supported, Value};
+use crate::value::{canonical_f64, cmp_f64, is_supported, Value};
 
 /// A typed, read-only view of one argument column for one batch.
 #[derive(Debug, Clone)]
@@ -197,7 +197,7 @@ impl Column {
             Column::Bool(a) => Value::Bool(a.value(i)),
             Column::Int(a) => Value::Int(a.value(i)),
             Column::UInt(a) => Value::UInt(a.value(i)),
-            Column::Float(a) => Value::Float(a.value(i)),
+            Column::Float(a) => Value::Float(canonical_f64(a.value(i))),
             Column::Decimal(a) => Value::Decimal(a.value(i)),
             Column::Str(_) | Column::LargeStr(_) | Column::StrView(_) => {
                 Value::Str(self.str_at(i).unwrap_or_default().to_string())

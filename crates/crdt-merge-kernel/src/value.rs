@@ -157,9 +157,13 @@ impl Value {
             DataType::UInt32 => uint!(UInt32Type),
             DataType::UInt64 => uint!(UInt64Type),
             DataType::Float32 => {
-                Value::Float(array.as_primitive::<Float32Type>().value(row) as f64)
+                Value::Float(canonical_f64(
+                    array.as_primitive::<Float32Type>().value(row) as f64,
+                ))
             }
-            DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
+            DataType::Float64 => {
+                Value::Float(canonical_f64(array.as_primitive::<Float64Type>().value(row)))
+            }
             DataType::Decimal128(_, _) => {
                 Value::Decimal(array.as_primitive::<Decimal128Type>().value(row))
             }

@@ -410,11 +410,11 @@ impl Aggregate {
                         let st = states.state(row);
                         *st = match std::mem::take(st) {
                             State::Bytes(cur) => State::Bytes(
-                                super::bridge::merge_bytes(&cur, &b)
+                                super::bridge::merge_state_bytes(&cur, &b)
                                     .map_err(|e| e.in_function(self.name))?,
                             ),
                             _ => State::Bytes(
-                                super::bridge::merge_bytes(&b, &b)
+                                super::bridge::merge_state_bytes(&b, &b)
                                     .map_err(|e| e.in_function(self.name))?,
                             ),
                         };
@@ -662,7 +662,14 @@ impl Aggregate {
             match (&text, &sep) {
                 (Some(t), Some(sep)) => {
                     let txt = t.str_at(row).unwrap_or_default();
-                    for part in txt.split(sep.as_str()) {
+                    // Split on the separator without its surrounding whitespace: parts are
+                    // trimmed anyway, and this makes split(join(parts)) == parts, without which
+                    // the join of texts would not be associative (" | " vs a part ending in " |").
+                    let core = match sep.trim() {
+                        "" => sep.as_str(),
+                        trimmed => trimmed,
+                    };
+                    for part in txt.split(core) {
                         let part = part.trim();
                         if !part.is_empty() {
                             items.insert(Value::Str(part.to_string()));
@@ -797,7 +804,7 @@ impl Aggregate {
                 Ok(())
             }
             (State::Bytes(a), State::Bytes(b)) => {
-                *a = super::bridge::merge_bytes(a, b).map_err(|e| e.in_function(self.name))?;
+                *a = super::bridge::merge_state_bytes(a, b).map_err(|e| e.in_function(self.name))?;
                 Ok(())
             }
             _ => Err(Error::internal(self.name, "combining states of different aggregates")),

@@ -11,3 +11,4 @@ pub use aggregate::{
     DEFAULT_CONCAT_SEP, STATE_FORMAT_VERSION,
 };
 pub use kind::StrategyKind;
+pub(crate) use bridge::{counter_value, merge_state_bytes, state_to_json, state_type_name};

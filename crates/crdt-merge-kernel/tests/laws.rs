@@ -1,0 +1,308 @@
+//! The CRDT laws for every strategy, in both forms.
+//!
+//! Grouped: rows split over random partitions, each partition aggregated on its own, its states
+//! serialised, deserialised and combined in random order, give the same result as one pass — and
+//! combining is commutative, associative and idempotent. Pairwise: commutative and idempotent,
+//! associative where the output is a complete cell, and equal to the aggregate over two rows.
+//! Inputs carry NULLs, NaN, ±0, empty strings and non-ASCII text.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+use crdt_merge_kernel::catalogue::invoke_scalar;
+use crdt_merge_kernel::strategy::{Aggregate, Grouped, PerRow, State};
+use crdt_merge_kernel::Value;
+use proptest::prelude::*;
+
+fn f64s() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(f64::NAN)),
+        Just(Some(-0.0)),
+        Just(Some(0.0)),
+        Just(Some(f64::INFINITY)),
+        Just(Some(f64::NEG_INFINITY)),
+        (-3i32..3).prop_map(|x| Some(x as f64)),
+        any::<f64>().prop_map(Some),
+    ]
+}
+
+fn texts() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(String::new())),
+        Just(Some("é".to_string())),
+        Just(Some("日本".to_string())),
+        Just(Some(" a , b ".to_string())),
+        "[a-c ,|]{0,6}".prop_map(Some),
+    ]
+}
+
+fn i64s() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![Just(None), (-2i64..3).prop_map(Some), any::<i64>().prop_map(Some)]
+}
+
+fn clocks() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![Just(None), (0i64..4).prop_map(Some)]
+}
+
+fn replicas() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![Just(None), "[xy]".prop_map(Some)]
+}
+
+fn text_lists() -> impl Strategy<Value = Option<Vec<Option<String>>>> {
+    prop_oneof![
+        Just(None),
+        proptest::collection::vec(texts(), 0..4).prop_map(Some)
+    ]
+}
+
+/// A row of every argument column we test with.
+#[derive(Debug, Clone)]
+struct Row {
+    f: Option<f64>,
+    i: Option<i64>,
+    s: Option<String>,
+    ts: Option<i64>,
+    r: Option<String>,
+    l: Option<Vec<Option<String>>>,
+    n: Option<i64>,
+    m: Option<i64>,
+}
+
+fn rows() -> impl Strategy<Value = Vec<Row>> {
+    proptest::collection::vec(
+        (
+            f64s(),
+            i64s(),
+            texts(),
+            clocks(),
+            replicas(),
+            text_lists(),
+            proptest::option::of(0i64..50),
+            proptest::option::of(0i64..50),
+        )
+            .prop_map(|(f, i, s, ts, r, l, n, m)| Row {
+                f,
+                i,
+                s,
+                ts,
+                r,
+                l,
+                n,
+                m,
+            }),
+        0..24,
+    )
+}
+
+fn col(rows: &[Row], which: &str) -> ArrayRef {
+    match which {
+        "f" => Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.f))),
+        "i" => Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.i))),
+        "s" => Arc::new(StringArray::from_iter(rows.iter().map(|r| r.s.clone()))),
+        "ts" => Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.ts))),
+        "r" => Arc::new(StringArray::from_iter(rows.iter().map(|r| r.r.clone()))),
+        "n" => Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.n))),
+        "m" => Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.m))),
+        "l" => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for r in rows {
+                match &r.l {
+                    None => b.append_null(),
+                    Some(items) => {
+                        for it in items {
+                            b.values().append_option(it.clone());
+                        }
+                        b.append(true);
+                    }
+                }
+            }
+            Arc::new(b.finish())
+        }
+        "levels" => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for _ in rows {
+                for l in ["", "a", "é", "b c"] {
+                    b.values().append_value(l);
+                }
+                b.append(true);
+            }
+            Arc::new(b.finish())
+        }
+        "sep" => Arc::new(StringArray::from(vec![","; rows.len()])),
+        "bar" => Arc::new(StringArray::from(vec!["|"; rows.len()])),
+        other => panic!("no column {other}"),
+    }
+}
+
+/// (aggregate, argument columns) for every strategy and value type we test.
+const CASES: &[(&str, &[&str])] = &[
+    ("crdt_lww", &["s", "ts"]),
+    ("crdt_lww", &["f", "ts", "r"]),
+    ("crdt_lww", &["i", "ts"]),
+    ("crdt_lww_nullable", &["s", "ts", "r"]),
+    ("crdt_lww_nullable", &["f", "ts"]),
+    ("crdt_max", &["f"]),
+    ("crdt_max", &["s"]),
+    ("crdt_min", &["f"]),
+    ("crdt_min", &["i"]),
+    ("crdt_min", &["s"]),
+    ("crdt_priority", &["s", "levels"]),
+    ("crdt_longest", &["s", "ts", "r"]),
+    ("crdt_longest", &["l", "ts"]),
+    ("crdt_union", &["l"]),
+    ("crdt_union", &["s", "sep"]),
+    ("crdt_concat", &["s"]),
+    ("crdt_concat", &["s", "bar"]),
+];
+
+fn args(rows: &[Row], names: &[&str]) -> Vec<ArrayRef> {
+    names.iter().map(|n| col(rows, n)).collect()
+}
+
+fn agg(name: &str, names: &[&str]) -> Aggregate {
+    let types: Vec<_> = args(&[], names)
+        .iter()
+        .map(|a| a.data_type().clone())
+        .collect();
+    Aggregate::new(name, &types).expect("aggregate")
+}
+
+fn values(a: &ArrayRef) -> Vec<Value> {
+    (0..a.len())
+        .map(|i| Value::from_array(a.as_ref(), i).unwrap())
+        .collect()
+}
+
+/// One pass over all rows, `groups` groups.
+fn one_pass(a: &Aggregate, names: &[&str], rows: &[Row], groups: &[usize], g: usize) -> Vec<State> {
+    let mut states = vec![State::Empty; g];
+    a.update(
+        &args(rows, names),
+        &mut Grouped {
+            states: &mut states,
+            groups,
+        },
+    )
+    .unwrap();
+    states
+}
+
+fn finish(a: &Aggregate, states: &[State]) -> Vec<Value> {
+    let refs: Vec<&State> = states.iter().collect();
+    values(&a.finish(&refs).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn grouped_partitions_serialised_in_any_order(
+        rows in rows(),
+        seed in any::<u64>(),
+        parts in 1usize..5,
+    ) {
+        for (name, names) in CASES {
+            let a = agg(name, names);
+            let g = 3;
+            let groups: Vec<usize> = (0..rows.len()).map(|i| (i * 7 + seed as usize) % g).collect();
+            let expect = finish(&a, &one_pass(&a, names, &rows, &groups, g));
+
+            // Split rows over partitions, aggregate each alone, ship states as bytes.
+            let mut shipped: Vec<Vec<Vec<u8>>> = Vec::new();
+            for p in 0..parts {
+                let idx: Vec<usize> = (0..rows.len()).filter(|i| (i + seed as usize) % parts == p).collect();
+                let part_rows: Vec<Row> = idx.iter().map(|&i| rows[i].clone()).collect();
+                let part_groups: Vec<usize> = idx.iter().map(|&i| groups[i]).collect();
+                let states = one_pass(&a, names, &part_rows, &part_groups, g);
+                shipped.push(states.iter().map(|s| a.encode_state(s)).collect());
+            }
+            // Combine in a seed-dependent order.
+            let mut order: Vec<usize> = (0..parts).collect();
+            order.rotate_left((seed as usize) % parts);
+            if seed % 2 == 0 { order.reverse(); }
+            let mut total = vec![State::Empty; g];
+            for p in order {
+                for (gi, bytes) in shipped[p].iter().enumerate() {
+                    let s = a.decode_state(bytes).unwrap();
+                    a.combine(&mut total[gi], &s).unwrap();
+                }
+            }
+            prop_assert_eq!(finish(&a, &total), expect.clone(), "{} {:?}", name, names);
+
+            // Feeding every row twice changes nothing (idempotence of update).
+            let mut twice = one_pass(&a, names, &rows, &groups, g);
+            a.update(&args(&rows, names), &mut Grouped { states: &mut twice, groups: &groups }).unwrap();
+            prop_assert_eq!(finish(&a, &twice), expect, "{} {:?} twice", name, names);
+        }
+    }
+
+    #[test]
+    fn combine_is_a_join(x in rows(), y in rows(), z in rows()) {
+        for (name, names) in CASES {
+            let a = agg(name, names);
+            let s = |r: &[Row]| one_pass(&a, names, r, &vec![0; r.len()], 1).remove(0);
+            let (sx, sy, sz) = (s(&x), s(&y), s(&z));
+            let join = |p: &State, q: &State| { let mut t = p.clone(); a.combine(&mut t, q).unwrap(); t };
+            let f = |st: &State| finish(&a, std::slice::from_ref(st));
+            prop_assert_eq!(f(&join(&sx, &sy)), f(&join(&sy, &sx)), "commutative {}", name);
+            prop_assert_eq!(f(&join(&join(&sx, &sy), &sz)), f(&join(&sx, &join(&sy, &sz))), "associative {}", name);
+            prop_assert_eq!(f(&join(&sx, &sx)), f(&sx), "idempotent {}", name);
+            prop_assert_eq!(a.encode_state(&join(&sx, &sy)), a.encode_state(&join(&sy, &sx)), "canonical bytes {}", name);
+        }
+    }
+
+    #[test]
+    fn pairwise_laws(x in rows(), y in rows(), z in rows()) {
+        let n = x.len().min(y.len()).min(z.len());
+        let (x, y, z) = (&x[..n], &y[..n], &z[..n]);
+        // (join function, per-side columns, constants, output is a complete cell)
+        let cases: &[(&str, &[&str], &[&str], bool)] = &[
+            ("crdt_lww_join", &["s", "ts"], &[], false),
+            ("crdt_lww_join", &["f", "ts", "r"], &[], false),
+            ("crdt_lww_nullable_join", &["s", "ts"], &[], false),
+            ("crdt_longest_join", &["s", "ts", "r"], &[], false),
+            ("crdt_max_join", &["f"], &[], true),
+            ("crdt_max_join", &["s"], &[], true),
+            ("crdt_min_join", &["f"], &[], true),
+            ("crdt_min_join", &["i"], &[], true),
+            ("crdt_priority_join", &["s"], &["levels"], true),
+            ("crdt_union_join", &["l"], &[], true),
+            ("crdt_union_join", &["s"], &["sep"], true),
+            ("crdt_concat_join", &["s"], &[], true),
+        ];
+        for (name, side, consts, complete) in cases {
+            let call = |p: &[ArrayRef], q: &[ArrayRef]| -> ArrayRef {
+                let mut v: Vec<ArrayRef> = p.to_vec();
+                v.extend_from_slice(q);
+                v.extend(consts.iter().map(|c| col(x, c)));
+                invoke_scalar(name, &v, n).unwrap()
+            };
+            let (ax, ay, az) = (args(x, side), args(y, side), args(z, side));
+            let xy = call(&ax, &ay);
+            prop_assert_eq!(values(&xy), values(&call(&ay, &ax)), "commutative {}", name);
+            // Idempotent: x ⊔ x equals x ⊔ ⊥ (the aggregate of x alone).
+            let agg_name = name.trim_end_matches("_join");
+            let mut agg_args = side.to_vec();
+            agg_args.extend_from_slice(consts);
+            let a = agg(agg_name, &agg_args);
+            let mut alone = vec![State::Empty; n];
+            let mut xa = ax.clone();
+            xa.extend(consts.iter().map(|c| col(x, c)));
+            a.update(&xa, &mut PerRow(&mut alone)).unwrap();
+            prop_assert_eq!(values(&call(&ax, &ax)), finish(&a, &alone), "idempotent {}", name);
+            // Equal to the aggregate over the two rows.
+            let mut ya = ay.clone();
+            ya.extend(consts.iter().map(|c| col(x, c)));
+            a.update(&ya, &mut PerRow(&mut alone)).unwrap();
+            prop_assert_eq!(values(&xy), finish(&a, &alone), "pairwise = aggregate {}", name);
+            if *complete {
+                let left = call(&[call(&ax, &ay)], &az);
+                let right = call(&ax, &[call(&ay, &az)]);
+                prop_assert_eq!(values(&left), values(&right), "associative {}", name);
+            }
+        }
+    }
+}
