@@ -120,9 +120,11 @@ impl ColumnRule {
     /// Parses a strategy as MergeQL writes it between the quotes of `col='...'`, for example
     /// `lww`, `MaxWins`, `priority(low, mid, high)`, `union(;)` or `concat(" | ")`.
     ///
-    /// Grammar: `name [ '(' [arg {',' arg}] ')' ]`, where an `arg` is bare text (trimmed; no `,`,
-    /// `(`, `)` or `"`) or a double-quoted string (`""` for a quote, kept verbatim). Priority takes
-    /// its levels as arguments; union and concat take an optional separator; others take none.
+    /// Grammar: `name [ '(' args ')' ]`. Priority takes its levels, `arg {',' arg}`, where an
+    /// `arg` is bare text (trimmed; no `,`, `(`, `)` or `"`) or a double-quoted string (`""` for a
+    /// quote, kept verbatim). Union and concat take an optional separator: exactly the text between
+    /// the parentheses (`union(,)`, `concat( | )`), or a double-quoted string when it starts with
+    /// `"`. Other strategies take no arguments.
     ///
     /// # Errors
     /// [`ErrorKind::Syntax`] with the character position in `value`, or
@@ -136,6 +138,15 @@ impl ColumnRule {
     /// The strategy as MergeQL writes it between the quotes (the inverse of [`ColumnRule::parse`]).
     pub fn strategy_text(&self) -> String {
         let mut out = self.strategy.name().to_string();
+        if let (StrategyKind::Union | StrategyKind::Concat, Some(sep)) = (self.strategy, &self.sep)
+        {
+            if sep.is_empty() || sep.trim_start().starts_with('"') {
+                out.push_str(&format!("(\"{}\")", sep.replace('"', "\"\"")));
+            } else {
+                out.push_str(&format!("({sep})"));
+            }
+            return out;
+        }
         let args: Vec<&str> = match self.strategy {
             StrategyKind::Priority => self.levels.iter().map(String::as_str).collect(),
             _ => self.sep.iter().map(String::as_str).collect(),
@@ -226,6 +237,12 @@ pub(crate) fn parse_strategy_value(
     let strategy = StrategyKind::parse(&name).map_err(|e| e.in_function(FUNCTION))?;
     while i < chars.len() && chars[i].is_whitespace() {
         i += 1;
+    }
+    if chars.get(i) == Some(&'(') && matches!(strategy, StrategyKind::Union | StrategyKind::Concat)
+    {
+        let mut rule = ColumnRule::new(column, strategy);
+        rule.sep = parse_separator(chars, i, &at)?;
+        return Ok(rule);
     }
     let mut args: Vec<(String, usize)> = Vec::new();
     let mut paren_at = None;
@@ -327,16 +344,6 @@ pub(crate) fn parse_strategy_value(
             }
             rule.levels = args.into_iter().map(|(l, _)| l).collect();
         }
-        StrategyKind::Union | StrategyKind::Concat => {
-            if args.len() > 1 {
-                return Err(syntax(
-                    args[1].1,
-                    format!("one separator for '{}'", strategy.name()),
-                    "a second argument",
-                ));
-            }
-            rule.sep = args.into_iter().next().map(|(s, _)| s);
-        }
         _ => {
             if let Some(p) = paren_at {
                 return Err(syntax(
@@ -351,6 +358,68 @@ pub(crate) fn parse_strategy_value(
         }
     }
     Ok(rule)
+}
+
+/// Reads the separator of `union(...)` / `concat(...)`; `open` indexes the `(`. The separator is
+/// exactly the text between the parentheses (the value must end with `)`), or a double-quoted
+/// string when the text starts with `"`; empty parentheses mean no separator.
+fn parse_separator(
+    chars: &[char],
+    open: usize,
+    at: &dyn Fn(usize) -> usize,
+) -> Result<Option<String>> {
+    let mut last = chars.len();
+    while last > open + 1 && chars[last - 1].is_whitespace() {
+        last -= 1;
+    }
+    if last <= open + 1 || chars[last - 1] != ')' {
+        return Err(syntax(
+            at(last),
+            "`)` closing the separator",
+            describe_char(chars.get(last)),
+        ));
+    }
+    let inner = &chars[open + 1..last - 1];
+    let lead = inner.iter().take_while(|c| c.is_whitespace()).count();
+    if inner.get(lead) != Some(&'"') {
+        return Ok((!inner.is_empty()).then(|| inner.iter().collect()));
+    }
+    let mut j = lead + 1;
+    let mut text = String::new();
+    loop {
+        match inner.get(j) {
+            None => {
+                return Err(syntax(
+                    at(open + 1 + j),
+                    "`\"` closing the separator",
+                    "`)`",
+                ))
+            }
+            Some('"') if inner.get(j + 1) == Some(&'"') => {
+                text.push('"');
+                j += 2;
+            }
+            Some('"') => {
+                j += 1;
+                break;
+            }
+            Some(c) => {
+                text.push(*c);
+                j += 1;
+            }
+        }
+    }
+    while j < inner.len() && inner[j].is_whitespace() {
+        j += 1;
+    }
+    if j < inner.len() {
+        return Err(syntax(
+            at(open + 1 + j),
+            "`)` after the quoted separator",
+            describe_char(inner.get(j)),
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// What a table-level merge computes: sources, key, a strategy per column, clocks, deletes,
@@ -778,6 +847,14 @@ mod tests {
         assert_eq!(r.sep.as_deref(), Some(" | "));
         let r = ColumnRule::parse("c", "union()").unwrap();
         assert_eq!(r.sep, None);
+        let r = ColumnRule::parse("c", "union(,)").unwrap();
+        assert_eq!(r.sep.as_deref(), Some(","));
+        let r = ColumnRule::parse("c", "concat( | ) ").unwrap();
+        assert_eq!(r.sep.as_deref(), Some(" | "));
+        let r = ColumnRule::parse("c", "union(a, b)").unwrap();
+        assert_eq!(r.sep.as_deref(), Some("a, b"));
+        let r = ColumnRule::parse("c", "union())").unwrap();
+        assert_eq!(r.sep.as_deref(), Some(")"));
         let r = ColumnRule::parse("c", "lww_nullable").unwrap();
         assert_eq!(r.strategy, StrategyKind::LwwNullable);
     }
@@ -797,8 +874,12 @@ mod tests {
         let (p, e, _) = syntax_of(ColumnRule::parse("c", "priority()").unwrap_err());
         assert_eq!(p, 8);
         assert!(e.contains("priority levels"));
-        let (p, e, _) = syntax_of(ColumnRule::parse("c", "union(a, b)").unwrap_err());
-        assert_eq!((p, e.as_str()), (9, "one separator for 'union'"));
+        let (p, e, _) = syntax_of(ColumnRule::parse("c", "union(a").unwrap_err());
+        assert_eq!((p, e.as_str()), (7, "`)` closing the separator"));
+        let (p, e, _) = syntax_of(ColumnRule::parse("c", "union(\"a\" b)").unwrap_err());
+        assert_eq!((p, e.as_str()), (10, "`)` after the quoted separator"));
+        let (p, _, _) = syntax_of(ColumnRule::parse("c", "concat(\"a)").unwrap_err());
+        assert_eq!(p, 9);
         let (p, _, f) = syntax_of(ColumnRule::parse("c", "priority(a b").unwrap_err());
         assert_eq!((p, f.as_str()), (12, "the end of the strategy"));
         let (p, _, _) = syntax_of(ColumnRule::parse("c", "priority(a,,b)").unwrap_err());
@@ -807,8 +888,6 @@ mod tests {
         assert_eq!(p, 0);
         let (p, _, f) = syntax_of(ColumnRule::parse("c", "lww x").unwrap_err());
         assert_eq!((p, f.as_str()), (4, "`x`"));
-        let (p, _, _) = syntax_of(ColumnRule::parse("c", "union(\"x)").unwrap_err());
-        assert_eq!(p, 9);
         let e = ColumnRule::parse("c", "newest").unwrap_err();
         assert_eq!(e.function, "mergeql");
         assert!(matches!(e.kind, ErrorKind::UnknownStrategy { .. }));
@@ -824,6 +903,11 @@ mod tests {
             ColumnRule::priority("c", ["a", "b c", " d", "e,f", "g\"h", "", "i'j"]),
             ColumnRule::new("c", StrategyKind::Union).with_sep(" | "),
             ColumnRule::new("c", StrategyKind::Concat).with_sep(";"),
+            ColumnRule::new("c", StrategyKind::Concat).with_sep(","),
+            ColumnRule::new("c", StrategyKind::Union).with_sep(" \"x\" "),
+            ColumnRule::new("c", StrategyKind::Union).with_sep("("),
+            ColumnRule::new("c", StrategyKind::Union).with_sep(")"),
+            ColumnRule::new("c", StrategyKind::Union).with_sep("  "),
         ];
         for r in rules {
             let text = r.strategy_text();
