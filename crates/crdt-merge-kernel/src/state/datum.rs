@@ -305,7 +305,8 @@ impl Timestamp {
     pub fn normalized(self) -> Timestamp {
         match self {
             Timestamp::Int(0) => Timestamp::ZERO,
-            Timestamp::Float(f) if f == 0.0 => Timestamp::ZERO,
+            // A float literal pattern compares with `==`, so this also matches -0.0.
+            Timestamp::Float(0.0) => Timestamp::ZERO,
             Timestamp::Float(f) if f.is_nan() => Timestamp::Float(f64::NAN),
             t => t,
         }

@@ -1,0 +1,476 @@
+//! States to and from their payloads: the Python library's `to_dict()` layouts.
+//!
+//! Binary-codec payloads (`g_counter` .. `lww_map`) are written with the fields in the Python
+//! library's `to_dict()` order and every inner map or set in canonical order; JSON payloads
+//! (`vector_clock`, `dotted_version_vector`) as Python's `json.dumps` with sorted clocks.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use super::codec::{Reader, Writer, T_DICT, T_LIST};
+use super::pyjson;
+use crate::error::{Error, Result};
+use crate::state::{
+    AnyState, Datum, DottedVersionVector, GCounter, LwwMap, LwwRegister, OrSet, PNCounter,
+    Timestamp, VectorClock,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+fn gcounter_fields(w: &mut Writer, g: &GCounter) {
+    w.len(T_DICT, 2);
+    w.str("type");
+    w.str("g_counter");
+    w.str("counts");
+    w.len(T_DICT, g.counts().len());
+    for (k, v) in g.counts() {
+        w.str(k);
+        w.uint(*v);
+    }
+}
+
+fn timestamp(w: &mut Writer, t: Timestamp) {
+    match t {
+        Timestamp::Int(i) => w.int(i),
+        Timestamp::Float(f) => w.float(f),
+    }
+}
+
+fn register_fields(w: &mut Writer, r: &LwwRegister) {
+    w.len(T_DICT, 4);
+    w.str("type");
+    w.str("lww_register");
+    w.str("value");
+    w.datum(r.value());
+    w.str("timestamp");
+    timestamp(w, r.timestamp());
+    w.str("node_id");
+    w.str(r.node_id());
+}
+
+fn tag_map(w: &mut Writer, m: &BTreeMap<Datum, std::collections::BTreeSet<String>>) {
+    w.len(T_DICT, m.len());
+    for (e, tags) in m {
+        w.datum(e);
+        w.len(T_LIST, tags.len());
+        for t in tags {
+            w.str(t);
+        }
+    }
+}
+
+/// Encodes a binary-codec state's payload (the caller adds the envelope).
+pub(crate) fn write_binary(w: &mut Writer, state: &AnyState) {
+    match state {
+        AnyState::GCounter(g) => gcounter_fields(w, g),
+        AnyState::PNCounter(p) => {
+            w.len(T_DICT, 3);
+            w.str("type");
+            w.str("pn_counter");
+            w.str("pos");
+            gcounter_fields(w, p.positive());
+            w.str("neg");
+            gcounter_fields(w, p.negative());
+        }
+        AnyState::LwwRegister(r) => register_fields(w, r),
+        AnyState::OrSet(s) => {
+            // Elements keep their own type as dict keys (the Python library reads an int key
+            // back as an int, so no "element_types" map is needed); "tombstones" is ours and the
+            // Python library ignores it.
+            let with_tombs = !s.tombstones().is_empty();
+            w.len(T_DICT, if with_tombs { 3 } else { 2 });
+            w.str("type");
+            w.str("or_set");
+            w.str("elements");
+            tag_map(w, s.live_tags());
+            if with_tombs {
+                w.str("tombstones");
+                tag_map(w, s.tombstones());
+            }
+        }
+        AnyState::LwwMap(m) => {
+            w.len(T_DICT, 3);
+            w.str("type");
+            w.str("lww_map");
+            w.str("registers");
+            w.len(T_DICT, m.registers().len());
+            for (k, r) in m.registers() {
+                w.str(k);
+                register_fields(w, r);
+            }
+            w.str("tombstones");
+            w.len(T_DICT, m.tombstones().len());
+            for (k, t) in m.tombstones() {
+                w.str(k);
+                timestamp(w, *t);
+            }
+        }
+        // JSON payloads are written by `write_json`.
+        AnyState::VectorClock(_) | AnyState::DottedVersionVector(_) => {}
+    }
+}
+
+fn vc_json(out: &mut String, vc: &VectorClock) {
+    out.push_str("{\"type\": \"vector_clock\", \"clocks\": ");
+    pyjson::counts(out, vc.counts().iter());
+    out.push('}');
+}
+
+/// Encodes a JSON-payload state (vector clock, DVV) as Python's `json.dumps` would.
+pub(crate) fn write_json(state: &AnyState) -> String {
+    let mut out = String::new();
+    match state {
+        AnyState::VectorClock(vc) => vc_json(&mut out, vc),
+        AnyState::DottedVersionVector(d) => {
+            out.push_str("{\"type\": \"dotted_version_vector\", \"base\": ");
+            vc_json(&mut out, d.base());
+            if let Some((n, c)) = d.dot() {
+                out.push_str(", \"dot\": [");
+                pyjson::string(&mut out, n);
+                out.push_str(", ");
+                out.push_str(&c.to_string());
+                out.push(']');
+            }
+            out.push('}');
+        }
+        _ => {}
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/// Error context for semantic checks on an already-parsed payload: those errors point at the
+/// payload's first byte and name the field.
+pub(crate) struct Ctx<'r, 'a> {
+    pub(crate) reader: &'r Reader<'a>,
+}
+
+impl Ctx<'_, '_> {
+    fn err(&self, path: &str, reason: impl std::fmt::Display) -> Error {
+        self.reader.error_at(0, format!("{path}: {reason}"))
+    }
+
+    fn dict<'d>(&self, d: &'d Datum, path: &str) -> Result<&'d BTreeMap<Datum, Datum>> {
+        match d {
+            Datum::Dict(m) => Ok(m),
+            other => Err(self.err(
+                path,
+                format!("expected a dict, found {}", other.kind_name()),
+            )),
+        }
+    }
+
+    fn str_key<'d>(&self, k: &'d Datum, path: &str) -> Result<&'d str> {
+        match k {
+            Datum::Str(s) => Ok(s),
+            other => Err(self.err(
+                path,
+                format!("expected a text key, found {}", other.kind_name()),
+            )),
+        }
+    }
+
+    /// The top-level dict, after checking its optional `"type"` field.
+    fn top<'d>(&self, d: &'d Datum, type_name: &str) -> Result<&'d BTreeMap<Datum, Datum>> {
+        let m = self.dict(d, type_name)?;
+        match m.get(&Datum::str("type")) {
+            None => {}
+            Some(Datum::Str(t)) if t == type_name => {}
+            Some(other) => {
+                return Err(self.err(
+                    type_name,
+                    format!("the header's type tag says {type_name} but the payload's \"type\" is {other:?}"),
+                ))
+            }
+        }
+        Ok(m)
+    }
+
+    fn count(&self, v: &Datum, path: &str) -> Result<u64> {
+        match v {
+            Datum::Int(i) if *i < 0 => Err(self.err(path, format!("negative count {i}"))),
+            _ => v.as_u64().ok_or_else(|| {
+                self.err(
+                    path,
+                    format!("expected an integer, found {}", v.kind_name()),
+                )
+            }),
+        }
+    }
+
+    fn gcounter(&self, d: &Datum, path: &str) -> Result<GCounter> {
+        let m = self.top(d, "g_counter")?;
+        let mut g = GCounter::new();
+        if let Some(counts) = m.get(&Datum::str("counts")) {
+            let path = format!("{path}.counts");
+            for (k, v) in self.dict(counts, &path)? {
+                let r = self.str_key(k, &path)?;
+                g.observe(r, self.count(v, &format!("{path}[{r:?}]"))?);
+            }
+        }
+        Ok(g)
+    }
+
+    fn timestamp(&self, v: &Datum, path: &str) -> Result<Timestamp> {
+        // The Python library's `timestamp or 0.0`: None and 0 are the zero timestamp.
+        match v {
+            Datum::None => Ok(Timestamp::ZERO),
+            Datum::Int(i) => Ok(Timestamp::from(*i)),
+            Datum::Float(f) => Ok(Timestamp::from(*f)),
+            other => Err(self.err(
+                path,
+                format!(
+                    "expected a timestamp (int or float), found {}",
+                    other.kind_name()
+                ),
+            )),
+        }
+    }
+
+    fn register(&self, d: &Datum, path: &str) -> Result<LwwRegister> {
+        let m = self.top(d, "lww_register")?;
+        let value = m
+            .get(&Datum::str("value"))
+            .ok_or_else(|| self.err(path, "missing \"value\""))?;
+        let ts = m
+            .get(&Datum::str("timestamp"))
+            .ok_or_else(|| self.err(path, "missing \"timestamp\""))?;
+        let ts = self.timestamp(ts, &format!("{path}.timestamp"))?;
+        let node = match m.get(&Datum::str("node_id")) {
+            None => "",
+            Some(Datum::Str(s)) => s.as_str(),
+            Some(other) => {
+                return Err(self.err(
+                    &format!("{path}.node_id"),
+                    format!("expected text, found {}", other.kind_name()),
+                ))
+            }
+        };
+        Ok(LwwRegister::with(value.clone(), ts, node))
+    }
+
+    fn tags(&self, v: &Datum, path: &str) -> Result<Vec<String>> {
+        let items: Vec<&Datum> = match v {
+            Datum::List(l) => l.iter().collect(),
+            Datum::Set(s) => s.iter().collect(),
+            other => {
+                return Err(self.err(
+                    path,
+                    format!("expected a list of tags, found {}", other.kind_name()),
+                ))
+            }
+        };
+        items
+            .into_iter()
+            .map(|t| match t {
+                Datum::Str(s) => Ok(s.clone()),
+                other => Err(self.err(
+                    path,
+                    format!("expected a text tag, found {}", other.kind_name()),
+                )),
+            })
+            .collect()
+    }
+
+    /// An element key as the Python library's `ORSet.from_dict` restores it: a text key named in
+    /// `element_types` as int, float or bool is converted; any other key is taken as it is.
+    fn element(
+        &self,
+        k: &Datum,
+        types: Option<&BTreeMap<Datum, Datum>>,
+        path: &str,
+    ) -> Result<Datum> {
+        let (Datum::Str(s), Some(types)) = (k, types) else {
+            return Ok(k.clone());
+        };
+        let bad = |what: &str| self.err(path, format!("element {s:?} is not a valid {what}"));
+        Ok(match types.get(k) {
+            Some(Datum::Str(t)) if t == "int" => {
+                Datum::Int(s.trim().parse().map_err(|_| bad("int"))?)
+            }
+            Some(Datum::Str(t)) if t == "float" => {
+                Datum::Float(s.trim().parse().map_err(|_| bad("float"))?)
+            }
+            Some(Datum::Str(t)) if t == "bool" => Datum::Bool(s.to_lowercase() == "true"),
+            _ => k.clone(),
+        })
+    }
+
+    fn orset(&self, d: &Datum) -> Result<OrSet> {
+        let m = self.top(d, "or_set")?;
+        let types = match m.get(&Datum::str("element_types")) {
+            None => None,
+            Some(t) => Some(self.dict(t, "or_set.element_types")?),
+        };
+        let mut s = OrSet::new();
+        for (field, dead) in [("tombstones", true), ("elements", false)] {
+            let Some(map) = m.get(&Datum::str(field)) else {
+                continue;
+            };
+            let path = format!("or_set.{field}");
+            for (k, tags) in self.dict(map, &path)? {
+                let e = self.element(k, types, &path)?;
+                let tags = self.tags(tags, &path)?;
+                let r = if dead {
+                    s.insert_tags(e, [], tags)
+                } else {
+                    s.insert_tags(e, tags, [])
+                };
+                r.map_err(|e| self.err(&path, e.kind))?;
+            }
+        }
+        Ok(s)
+    }
+
+    fn lwwmap(&self, d: &Datum) -> Result<LwwMap> {
+        let m = self.top(d, "lww_map")?;
+        let mut out = LwwMap::new();
+        if let Some(regs) = m.get(&Datum::str("registers")) {
+            for (k, r) in self.dict(regs, "lww_map.registers")? {
+                let key = self.str_key(k, "lww_map.registers")?;
+                out.set_register(
+                    key,
+                    self.register(r, &format!("lww_map.registers[{key:?}]"))?,
+                );
+            }
+        }
+        if let Some(tombs) = m.get(&Datum::str("tombstones")) {
+            for (k, t) in self.dict(tombs, "lww_map.tombstones")? {
+                let key = self.str_key(k, "lww_map.tombstones")?;
+                out.delete(
+                    key,
+                    self.timestamp(t, &format!("lww_map.tombstones[{key:?}]"))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Builds the state for binary type tag `tag` from its decoded payload.
+    pub(crate) fn binary_state(&self, tag: u8, d: &Datum) -> Result<AnyState> {
+        Ok(match tag {
+            super::TAG_G_COUNTER => AnyState::GCounter(self.gcounter(d, "g_counter")?),
+            super::TAG_PN_COUNTER => {
+                let m = self.top(d, "pn_counter")?;
+                let half = |name: &str| {
+                    m.get(&Datum::str(name))
+                        .ok_or_else(|| self.err("pn_counter", format!("missing \"{name}\"")))
+                        .and_then(|h| self.gcounter(h, &format!("pn_counter.{name}")))
+                };
+                AnyState::PNCounter(PNCounter::from_parts(half("pos")?, half("neg")?))
+            }
+            super::TAG_LWW_REGISTER => AnyState::LwwRegister(self.register(d, "lww_register")?),
+            super::TAG_OR_SET => AnyState::OrSet(self.orset(d)?),
+            super::TAG_LWW_MAP => AnyState::LwwMap(self.lwwmap(d)?),
+            other => {
+                return Err(Error::internal(
+                    "crdt_decode",
+                    format!("binary_state called for tag 0x{other:02x}"),
+                ))
+            }
+        })
+    }
+
+    fn jerr(&self, path: &str, reason: impl std::fmt::Display) -> Error {
+        self.err(path, reason)
+    }
+
+    fn json_top<'j>(
+        &self,
+        j: &'j Json,
+        type_name: &str,
+    ) -> Result<&'j serde_json::Map<String, Json>> {
+        let m = j
+            .as_object()
+            .ok_or_else(|| self.jerr(type_name, "expected a JSON object"))?;
+        match m.get("type") {
+            None => {}
+            Some(Json::String(t)) if t == type_name => {}
+            Some(other) => {
+                return Err(self.jerr(
+                    type_name,
+                    format!(
+                    "the header's type tag says {type_name} but the payload's \"type\" is {other}"
+                ),
+                ))
+            }
+        }
+        Ok(m)
+    }
+
+    fn json_clock(&self, j: &Json, path: &str) -> Result<VectorClock> {
+        let m = self.json_top(j, "vector_clock")?;
+        let mut vc = VectorClock::new();
+        match m.get("clocks") {
+            None | Some(Json::Null) => {}
+            Some(Json::Object(c)) => {
+                for (n, v) in c {
+                    let count = v.as_u64().ok_or_else(|| {
+                        self.jerr(
+                            &format!("{path}.clocks[{n:?}]"),
+                            format!("expected a non-negative integer, found {v}"),
+                        )
+                    })?;
+                    vc.observe(n, count);
+                }
+            }
+            Some(other) => {
+                return Err(self.jerr(
+                    &format!("{path}.clocks"),
+                    format!("expected an object, found {other}"),
+                ))
+            }
+        }
+        Ok(vc)
+    }
+
+    /// Builds the state for JSON type tag `tag` from its parsed payload.
+    pub(crate) fn json_state(&self, tag: u8, j: &Json) -> Result<AnyState> {
+        Ok(match tag {
+            super::TAG_VECTOR_CLOCK => AnyState::VectorClock(self.json_clock(j, "vector_clock")?),
+            super::TAG_DVV => {
+                let m = self.json_top(j, "dotted_version_vector")?;
+                let base = match m.get("base") {
+                    None | Some(Json::Null) => VectorClock::new(),
+                    Some(b) => self.json_clock(b, "dotted_version_vector.base")?,
+                };
+                let dot = match m.get("dot") {
+                    None | Some(Json::Null) => None,
+                    Some(Json::Array(a)) => match (a.first(), a.get(1), a.len()) {
+                        (Some(Json::String(n)), Some(c), 2) => match c.as_u64() {
+                            Some(c) => Some((n.clone(), c)),
+                            None => {
+                                return Err(self.jerr(
+                                    "dotted_version_vector.dot",
+                                    format!("expected a non-negative counter, found {c}"),
+                                ))
+                            }
+                        },
+                        _ => {
+                            return Err(
+                                self.jerr("dotted_version_vector.dot", "expected [node, counter]")
+                            )
+                        }
+                    },
+                    Some(other) => {
+                        return Err(self.jerr(
+                            "dotted_version_vector.dot",
+                            format!("expected [node, counter], found {other}"),
+                        ))
+                    }
+                };
+                AnyState::DottedVersionVector(DottedVersionVector::from_parts(base, dot))
+            }
+            other => {
+                return Err(Error::internal(
+                    "crdt_decode",
+                    format!("json_state called for tag 0x{other:02x}"),
+                ))
+            }
+        })
+    }
+}
