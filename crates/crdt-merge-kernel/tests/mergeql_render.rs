@@ -348,3 +348,38 @@ fn every_dialect_renders_every_strategy() {
         }
     }
 }
+
+/// The rendered examples in docs/mergeql.md are the renderer's output (each block follows a
+/// `<!-- golden: NAME DIALECT... -->` marker).
+#[test]
+fn docs_examples_match_the_renderer() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/mergeql.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let files_cols: &[&[&str]] = &[&["id", "v", "_ts"], &["id", "v", "_ts"]];
+    let mut checked = 0;
+    for (i, _) in doc.match_indices("<!-- golden: ") {
+        let marker_end = doc[i..].find("-->").unwrap() + i;
+        let words: Vec<&str> = doc[i + 13..marker_end].split_whitespace().collect();
+        let block_start = doc[marker_end..].find("```sql\n").unwrap() + marker_end + 7;
+        let block_end = doc[block_start..].find("\n```").unwrap() + block_start;
+        let block = &doc[block_start..block_end];
+        let (query, columns) = match words[0] {
+            "basic" => (BASIC, BASIC_COLS),
+            "files" => (
+                "MERGE 'a.parquet', 'dir/it''s.csv' ON id PROVENANCE",
+                files_cols,
+            ),
+            other => panic!("unknown golden example {other}"),
+        };
+        for d in &words[1..] {
+            let dialect = Dialect::ALL.into_iter().find(|x| x.name() == *d).unwrap();
+            assert_eq!(
+                render(query, columns, dialect),
+                block,
+                "docs example {words:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5);
+}

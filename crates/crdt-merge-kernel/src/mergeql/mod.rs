@@ -16,9 +16,10 @@
 //!   `WHERE`, each once; a row `CLOCK` must come before `STRATEGY`, because a `CLOCK` right after a
 //!   rule is that column's per-cell clock.
 //! * A strategy is quoted: `'lww'`, `'lww_nullable'`, `'max'`, `'min'`, `'union'`, `'concat'`,
-//!   `'longest'`, `'priority(a,b,c)'` (levels low to high), `'gcounter'`, `'pncounter'`; union and
-//!   concat take an optional text separator, `'union(;)'` or `'concat(" | ")'`
-//!   (see [`ColumnRule::parse`]). The Python library's spellings (`'MaxWins'`, ...) are accepted.
+//!   `'longest'`, `'priority(a,b,c)'` (levels low to high), `'gcounter'`, `'pncounter'`. Union
+//!   and concat take an optional text separator, exactly the text between the parentheses:
+//!   `'union(,)'`, `'concat( | )'` (see [`ColumnRule::parse`]). The Python library's spellings
+//!   (`'MaxWins'`, ...) are accepted.
 //! * `WHERE` takes raw SQL up to a top-level `LIMIT`, `;` or the end (quotes and parentheses are
 //!   respected); it filters every input row before the merge. `LIMIT` applies after ordering by
 //!   key.
@@ -35,13 +36,15 @@
 //! | `'lww_nullable'`, `'longest'` | `crdt_lww_nullable(c, ts [, replica])`, `crdt_longest(c, ts [, replica])` |
 //! | `'max'`, `'min'` | `crdt_max(c)`, `crdt_min(c)` |
 //! | `'priority(a,b)'` | `crdt_priority(c, ARRAY['a', 'b'])` |
-//! | `'union'`, `'union(;)'` | `crdt_union(c)` (lists), `crdt_union(c, ';')` (text) |
+//! | `'union'`, `'union(,)'` | `crdt_union(c)` (lists), `crdt_union(c, ',')` (text) |
 //! | `'concat'`, `'concat(;)'` | `crdt_concat(c)`, `crdt_concat(c, ';')` |
 //! | `'gcounter'`, `'pncounter'` | `crdt_state_merge_agg(c)` (the column holds state bytes) |
 //! | replica | `crdt_lww(replica, _ts, replica)` |
 //! | tombstone | `crdt_lww_nullable(coalesce(_deleted, false), _ts)` (no replica: a delete wins ties) |
 //!
-//! `docs/mergeql.md` has examples and the full rendered SQL per dialect.
+//! With `PROVENANCE`, lww and lww_nullable columns get a `<col>__source` column (the winning
+//! replica id, or the input's name) and each row a `__conflicts` count; see `docs/mergeql.md`,
+//! which also has the grammar in full, examples and the rendered SQL per dialect.
 
 mod ident;
 mod parse;
