@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use crdt_merge_kernel::catalogue::invoke_scalar;
-use crdt_merge_kernel::strategy::{Aggregate, Grouped, PerRow, State};
+use crdt_merge_kernel::strategy::{Aggregate, Columnar, Grouped, PerRow, State};
 use crdt_merge_kernel::Value;
 use proptest::prelude::*;
 
@@ -40,7 +40,11 @@ fn texts() -> impl Strategy<Value = Option<String>> {
 }
 
 fn i64s() -> impl Strategy<Value = Option<i64>> {
-    prop_oneof![Just(None), (-2i64..3).prop_map(Some), any::<i64>().prop_map(Some)]
+    prop_oneof![
+        Just(None),
+        (-2i64..3).prop_map(Some),
+        any::<i64>().prop_map(Some)
+    ]
 }
 
 fn clocks() -> impl Strategy<Value = Option<i64>> {
@@ -303,6 +307,24 @@ proptest! {
                 let right = call(&ax, &[call(&ay, &az)]);
                 prop_assert_eq!(values(&left), values(&right), "associative {}", name);
             }
+        }
+    }
+
+    #[test]
+    fn columnar_equals_per_group_states(batches in proptest::collection::vec(rows(), 1..6), seed in any::<u64>()) {
+        for (name, names) in CASES {
+            let a = agg(name, names);
+            let g = 4;
+            // Slack 0 compacts after nearly every batch, so gathering is exercised too.
+            let mut col = Columnar::new(a.clone()).with_compaction_slack(if seed % 2 == 0 { 0 } else { 1 << 16 });
+            let mut states = vec![State::Empty; g];
+            for (bi, rows) in batches.iter().enumerate() {
+                let groups: Vec<usize> = (0..rows.len()).map(|i| (i * 5 + bi + seed as usize) % g).collect();
+                col.update(&args(rows, names), &groups, g).unwrap();
+                a.update(&args(rows, names), &mut Grouped { states: &mut states, groups: &groups }).unwrap();
+            }
+            prop_assert_eq!(values(&col.finish().unwrap()), finish(&a, &states), "{} {:?}", name, names);
+            prop_assert_eq!(finish(&a, &col.to_states().unwrap()), finish(&a, &states), "to_states {}", name);
         }
     }
 }

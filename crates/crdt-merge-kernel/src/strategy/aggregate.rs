@@ -258,7 +258,12 @@ impl Aggregate {
         let return_type = match kind {
             AggregateKind::StateMerge => {
                 arity(&[1], "1 (bytes)")?;
-                check(0, "state", is_binary(&arg_types[0]), "state bytes (BLOB/BYTEA)")?;
+                check(
+                    0,
+                    "state",
+                    is_binary(&arg_types[0]),
+                    "state bytes (BLOB/BYTEA)",
+                )?;
                 DataType::Binary
             }
             AggregateKind::Strategy(k) => match k {
@@ -397,7 +402,10 @@ impl Aggregate {
         }
         let n = args.first().map_or(0, |a| a.len());
         if args.iter().any(|a| a.len() != n) {
-            return Err(Error::internal(self.name, "argument arrays differ in length"));
+            return Err(Error::internal(
+                self.name,
+                "argument arrays differ in length",
+            ));
         }
         if n == 0 {
             return Ok(());
@@ -571,7 +579,9 @@ impl Aggregate {
         for &(s, e) in &offsets[1..] {
             let same = e - s == e0 - s0
                 && (0..e - s).try_fold(true, |acc, k| {
-                    Ok::<_, Error>(acc && child_col.cmp_rows(s0 + k, &child_col, s + k)? == Ordering::Equal)
+                    Ok::<_, Error>(
+                        acc && child_col.cmp_rows(s0 + k, &child_col, s + k)? == Ordering::Equal,
+                    )
                 })?;
             if !same {
                 return Err(varying_levels(self.name));
@@ -609,9 +619,9 @@ impl Aggregate {
             return Ok(Some(DEFAULT_CONCAT_SEP.to_string()));
         };
         let c = Column::new(self.name, "sep", sep)?;
-        let first = c.str_at(0).ok_or_else(|| {
-            Error::invalid(self.name, "sep", "a constant non-NULL text", "NULL")
-        })?;
+        let first = c
+            .str_at(0)
+            .ok_or_else(|| Error::invalid(self.name, "sep", "a constant non-NULL text", "NULL"))?;
         if first.is_empty() {
             return Err(Error::invalid(
                 self.name,
@@ -641,7 +651,10 @@ impl Aggregate {
     ) -> Result<()> {
         let sep = self.constant_sep(args)?;
         let value = &args[0];
-        let text = self.text_union.then(|| Column::new(self.name, "value", value)).transpose()?;
+        let text = self
+            .text_union
+            .then(|| Column::new(self.name, "value", value))
+            .transpose()?;
         for row in 0..n {
             if value.is_null(row) {
                 continue;
@@ -718,7 +731,12 @@ impl Aggregate {
                     })
                     .unwrap_or(false)
             {
-                return Err(Error::invalid(self.name, arg, "a count below 2^63", "a larger count"));
+                return Err(Error::invalid(
+                    self.name,
+                    arg,
+                    "a count below 2^63",
+                    "a larger count",
+                ));
             }
             c.iter()
                 .map(|x| match x {
@@ -733,7 +751,14 @@ impl Aggregate {
                 })
                 .collect()
         };
-        let first = read(1, if k == StrategyKind::GCounter { "count" } else { "inc" })?;
+        let first = read(
+            1,
+            if k == StrategyKind::GCounter {
+                "count"
+            } else {
+                "inc"
+            },
+        )?;
         let second = if k == StrategyKind::PNCounter {
             Some(read(2, "dec")?)
         } else {
@@ -804,10 +829,14 @@ impl Aggregate {
                 Ok(())
             }
             (State::Bytes(a), State::Bytes(b)) => {
-                *a = super::bridge::merge_state_bytes(a, b).map_err(|e| e.in_function(self.name))?;
+                *a =
+                    super::bridge::merge_state_bytes(a, b).map_err(|e| e.in_function(self.name))?;
                 Ok(())
             }
-            _ => Err(Error::internal(self.name, "combining states of different aggregates")),
+            _ => Err(Error::internal(
+                self.name,
+                "combining states of different aggregates",
+            )),
         }
     }
 
@@ -837,8 +866,8 @@ impl Aggregate {
                     .collect::<Result<_>>()?;
                 Ok(Arc::new(BinaryArray::from_iter(bytes)))
             }
-            _ if self.text_union => Ok(Arc::new(StringArray::from_iter(states.iter().map(
-                |s| match s {
+            _ if self.text_union => Ok(Arc::new(StringArray::from_iter(states.iter().map(|s| {
+                match s {
                     State::Set { sep, items } => Some(
                         items
                             .iter()
@@ -850,8 +879,8 @@ impl Aggregate {
                             .join(sep.as_deref().unwrap_or(DEFAULT_CONCAT_SEP)),
                     ),
                     _ => None,
-                },
-            )))),
+                }
+            })))),
             AggregateKind::Strategy(StrategyKind::Union) => {
                 let lists: Vec<Value> = states
                     .iter()

@@ -143,8 +143,13 @@ mod tests {
             assert_eq!(StrategyKind::parse(k.name()).unwrap(), k);
         }
         assert_eq!(StrategyKind::parse("MaxWins").unwrap(), StrategyKind::Max);
-        assert_eq!(StrategyKind::parse("UnionSet").unwrap(), StrategyKind::Union);
+        assert_eq!(
+            StrategyKind::parse("UnionSet").unwrap(),
+            StrategyKind::Union
+        );
         let e = StrategyKind::parse("newest").unwrap_err();
-        assert!(e.to_string().contains("valid strategies are: lww, lww_nullable"));
+        assert!(e
+            .to_string()
+            .contains("valid strategies are: lww, lww_nullable"));
     }
 }

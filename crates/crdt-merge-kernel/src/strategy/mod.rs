@@ -3,6 +3,7 @@
 
 mod aggregate;
 mod bridge;
+mod columnar;
 mod kind;
 pub mod pairwise;
 
@@ -10,5 +11,6 @@ pub use aggregate::{
     Aggregate, AggregateKind, Cell, Grouped, PerRow, Single, State, StatesByRow,
     DEFAULT_CONCAT_SEP, STATE_FORMAT_VERSION,
 };
-pub use kind::StrategyKind;
 pub(crate) use bridge::{counter_value, merge_state_bytes, state_to_json, state_type_name};
+pub use columnar::Columnar;
+pub use kind::StrategyKind;

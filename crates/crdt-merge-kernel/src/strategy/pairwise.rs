@@ -96,8 +96,11 @@ fn side_types(name: &str, s: &JoinShape, types: &[DataType]) -> Result<Vec<DataT
 /// As [`Aggregate::new`], plus left/right type mismatches.
 pub fn return_type(name: &str, arg_types: &[DataType]) -> Result<DataType> {
     let s = shape(name, arg_types.len())?;
-    let agg = Aggregate::new(s.strategy.aggregate_name(), &side_types(name, &s, arg_types)?)
-        .map_err(|e| e.in_function(name))?;
+    let agg = Aggregate::new(
+        s.strategy.aggregate_name(),
+        &side_types(name, &s, arg_types)?,
+    )
+    .map_err(|e| e.in_function(name))?;
     Ok(agg.return_type().clone())
 }
 
@@ -109,7 +112,8 @@ pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
     let s = shape(name, args.len())?;
     let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
     let side = side_types(name, &s, &types)?;
-    let agg = Aggregate::new(s.strategy.aggregate_name(), &side).map_err(|e| e.in_function(name))?;
+    let agg =
+        Aggregate::new(s.strategy.aggregate_name(), &side).map_err(|e| e.in_function(name))?;
     let n = args.first().map_or(0, |a| a.len());
     let cast = |a: &ArrayRef, t: &DataType| -> Result<ArrayRef> {
         if a.data_type() == t {

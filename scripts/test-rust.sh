@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Formatting, lints and every Rust test of the crates that need no Python, Postgres or GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+echo "== check: kernel depends on no engine"
+scripts/check-kernel-deps.sh
+echo "== check: cargo fmt"
+cargo fmt --all -- --check
+echo "== check: cargo clippy -D warnings (kernel, all targets)"
+cargo clippy -p crdt-merge-kernel --all-targets -- -D warnings
+echo "== test: kernel"
+cargo test -p crdt-merge-kernel
