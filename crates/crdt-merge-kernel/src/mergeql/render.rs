@@ -18,6 +18,7 @@ pub const PROVENANCE_SUFFIX: &str = "__source";
 
 /// The SQL engine a query is rendered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Dialect {
     /// DuckDB (file sources read by path).
     DuckDb,
@@ -38,6 +39,30 @@ impl Dialect {
             Dialect::DuckDb => "duckdb",
             Dialect::DataFusion => "datafusion",
             Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = Error;
+
+    /// Parses `duckdb`, `datafusion` or `postgres` (also `postgresql`, `pg`), case-insensitively.
+    fn from_str(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "duckdb" => Ok(Dialect::DuckDb),
+            "datafusion" => Ok(Dialect::DataFusion),
+            "postgres" | "postgresql" | "pg" => Ok(Dialect::Postgres),
+            _ => Err(invalid(
+                "dialect",
+                "duckdb, datafusion or postgres",
+                format!("`{name}`"),
+            )),
         }
     }
 }
@@ -451,5 +476,24 @@ fn render_source(source: &Source) -> String {
     match source {
         Source::Table(_) => source.to_mergeql(),
         Source::File(path) => quote_literal(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialect_names_round_trip() {
+        for d in Dialect::ALL {
+            assert_eq!(d.name().parse::<Dialect>().unwrap(), d);
+            assert_eq!(d.to_string(), d.name());
+        }
+        assert_eq!("PostgreSQL".parse::<Dialect>().unwrap(), Dialect::Postgres);
+        let e = "sqlite".parse::<Dialect>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "render_sql: argument `dialect`: expected duckdb, datafusion or postgres, found `sqlite`"
+        );
     }
 }
