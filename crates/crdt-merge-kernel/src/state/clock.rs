@@ -144,9 +144,11 @@ impl VectorClock {
 ///
 /// The join of two different DVVs folds both dots into the element-wise maximum of the bases
 /// and has no dot (as the Python library's `merge`); the join of a DVV with itself is itself.
-/// That makes it a semilattice (x ≤ y iff x = y, or y has no dot and y's base dominates x's
-/// effective clock), where the Python library's merge drops the dot even of `merge(x, x)`. The
+/// That makes it a semilattice (x ≤ y iff x = y, x is empty, or y has no dot and y's base
+/// dominates x's effective clock), where the Python library's merge drops the dot even of `merge(x, x)`. The
 /// effective clocks ([`DottedVersionVector::effective`]) always agree with the Python library.
+/// The empty DVV (no counters, no dot) is the bottom: joining it returns the other side
+/// unchanged, dot included. A dot with counter 0 names no event and is dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct DottedVersionVector {
     base: VectorClock,
@@ -159,9 +161,17 @@ impl DottedVersionVector {
         Self::default()
     }
 
-    /// A DVV from its parts.
+    /// A DVV from its parts (a dot with counter 0 is dropped).
     pub fn from_parts(base: VectorClock, dot: Option<(String, u64)>) -> Self {
-        Self { base, dot }
+        Self {
+            base,
+            dot: dot.filter(|(_, c)| *c > 0),
+        }
+    }
+
+    /// True for the bottom: no counters and no dot.
+    pub fn is_empty(&self) -> bool {
+        self.dot.is_none() && self.base.counts().is_empty()
     }
 
     /// The base clock.
@@ -191,7 +201,11 @@ impl DottedVersionVector {
 
     /// The join (see the type's docs).
     pub fn join(&mut self, other: &DottedVersionVector) {
-        if self == other {
+        if self == other || other.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            *self = other.clone();
             return;
         }
         let mut base = self.effective();

@@ -31,15 +31,18 @@ impl Default for LwwRegister {
     fn default() -> Self {
         Self {
             value: Datum::None,
-            timestamp: Timestamp::ZERO,
+            timestamp: Timestamp::Float(f64::NEG_INFINITY),
             node_id: String::new(),
         }
     }
 }
 
 impl LwwRegister {
-    /// The bottom register: value `None`, timestamp `0.0`, node id `""` (the Python library's
-    /// `LWWRegister()`).
+    /// The bottom register: value `None`, timestamp `-inf`, node id `""`, below every write.
+    ///
+    /// The Python library's `LWWRegister()` has timestamp `0.0` instead, which a write with a
+    /// negative timestamp would lose to; such a register decodes as written (it is an ordinary
+    /// write of `None` at `0.0`).
     pub fn new() -> Self {
         Self::default()
     }

@@ -1,0 +1,318 @@
+//! Semilattice laws for every state type, and canonical wire bytes:
+//! join is commutative, associative and idempotent, bottom is its identity, and
+//! decode(encode(x)) == x with encode(decode(encode(x))) == encode(x); equal joins in either
+//! order give identical bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crdt_merge_kernel::state::{
+    AnyState, ClockOrdering, Datum, DottedVersionVector, GCounter, LwwMap, LwwRegister, OrSet,
+    PNCounter, Timestamp, VectorClock,
+};
+use crdt_merge_kernel::wire;
+use proptest::prelude::*;
+
+fn replica() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("a".to_owned()),
+        Just("b".to_owned()),
+        Just("c".to_owned()),
+        Just("é".to_owned()),
+        Just(String::new()),
+    ]
+}
+
+fn count() -> impl Strategy<Value = u64> {
+    prop_oneof![0u64..5, 100u64..200, Just(i64::MAX as u64), Just(u64::MAX)]
+}
+
+fn float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(-0.0),
+        Just(f64::NAN),
+        Just(-f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(1.0),
+        Just(2.5),
+        -1e20f64..1e20,
+    ]
+}
+
+fn scalar() -> impl Strategy<Value = Datum> {
+    prop_oneof![
+        Just(Datum::None),
+        any::<bool>().prop_map(Datum::Bool),
+        (-3i64..3).prop_map(Datum::Int),
+        any::<i64>().prop_map(Datum::Int),
+        any::<u64>().prop_map(Datum::from_u64),
+        float().prop_map(Datum::Float),
+        prop_oneof![Just(""), Just("x"), Just("1"), Just("ü😀"), Just("a\0b")].prop_map(Datum::str),
+        proptest::collection::vec(any::<u8>(), 0..4).prop_map(Datum::Bytes),
+    ]
+}
+
+fn datum() -> impl Strategy<Value = Datum> {
+    scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Datum::List),
+            proptest::collection::btree_set(scalar(), 0..4).prop_map(Datum::Set),
+            proptest::collection::btree_map(scalar(), inner, 0..4).prop_map(Datum::Dict),
+        ]
+    })
+}
+
+fn timestamp() -> impl Strategy<Value = Timestamp> {
+    prop_oneof![
+        (0i64..4).prop_map(Timestamp::from),
+        any::<i64>().prop_map(Timestamp::from),
+        prop_oneof![
+            Just(0.0),
+            Just(-0.0),
+            Just(1.0),
+            Just(2.0),
+            Just(f64::NAN),
+            Just(3.5)
+        ]
+        .prop_map(Timestamp::from),
+    ]
+}
+
+fn gcounter() -> impl Strategy<Value = GCounter> {
+    proptest::collection::vec((replica(), count()), 0..5).prop_map(|obs| {
+        let mut g = GCounter::new();
+        for (r, c) in obs {
+            g.observe(&r, c);
+        }
+        g
+    })
+}
+
+fn pncounter() -> impl Strategy<Value = PNCounter> {
+    (gcounter(), gcounter()).prop_map(|(p, n)| PNCounter::from_parts(p, n))
+}
+
+fn register() -> impl Strategy<Value = LwwRegister> {
+    (datum(), timestamp(), replica()).prop_map(|(v, t, n)| LwwRegister::with(v, t, &n))
+}
+
+#[derive(Debug, Clone)]
+enum SetOp {
+    Add(Datum, String),
+    Remove(Datum),
+}
+
+fn orset() -> impl Strategy<Value = OrSet> {
+    let elem = prop_oneof![
+        Just(Datum::str("x")),
+        Just(Datum::str("1")),
+        Just(Datum::Int(1)),
+        Just(Datum::Float(1.0)),
+        Just(Datum::Bool(true)),
+        Just(Datum::None),
+    ];
+    let op = prop_oneof![
+        3 => (elem.clone(), replica()).prop_map(|(e, r)| SetOp::Add(e, r)),
+        1 => elem.prop_map(SetOp::Remove),
+    ];
+    proptest::collection::vec(op, 0..8).prop_map(|ops| {
+        let mut s = OrSet::new();
+        for op in ops {
+            match op {
+                SetOp::Add(e, r) => {
+                    s.add(e, &r).unwrap();
+                }
+                SetOp::Remove(e) => {
+                    s.remove(&e);
+                }
+            }
+        }
+        s
+    })
+}
+
+fn lwwmap() -> impl Strategy<Value = LwwMap> {
+    let key = prop_oneof![Just("k"), Just("j"), Just("")];
+    let op = prop_oneof![
+        (key.clone(), datum(), timestamp(), replica()).prop_map(|(k, v, t, n)| (
+            k,
+            Some((v, n)),
+            t
+        )),
+        (key, timestamp()).prop_map(|(k, t)| (k, None, t)),
+    ];
+    proptest::collection::vec(op, 0..6).prop_map(|ops| {
+        let mut m = LwwMap::new();
+        for (k, write, t) in ops {
+            match write {
+                Some((v, n)) => m.set(k, v, t, &n),
+                None => m.delete(k, t),
+            }
+        }
+        m
+    })
+}
+
+fn vclock() -> impl Strategy<Value = VectorClock> {
+    proptest::collection::vec((replica(), count()), 0..5).prop_map(VectorClock::from_counts)
+}
+
+fn dvv() -> impl Strategy<Value = DottedVersionVector> {
+    (vclock(), proptest::option::of((replica(), count())))
+        .prop_map(|(b, d)| DottedVersionVector::from_parts(b, d))
+}
+
+fn check_laws(
+    a: &AnyState,
+    b: &AnyState,
+    c: &AnyState,
+    bottom: &AnyState,
+) -> Result<(), TestCaseError> {
+    let ab = a.join(b).unwrap();
+    let ba = b.join(a).unwrap();
+    prop_assert_eq!(&ab, &ba, "commutative");
+    prop_assert_eq!(wire::encode(&ab), wire::encode(&ba), "commutative bytes");
+    let ab_c = ab.join(c).unwrap();
+    let a_bc = a.join(&b.join(c).unwrap()).unwrap();
+    prop_assert_eq!(&ab_c, &a_bc, "associative");
+    prop_assert_eq!(
+        wire::encode(&ab_c),
+        wire::encode(&a_bc),
+        "associative bytes"
+    );
+    prop_assert_eq!(&a.join(a).unwrap(), a, "idempotent");
+    prop_assert_eq!(&a.join(bottom).unwrap(), a, "bottom is the identity");
+    prop_assert_eq!(&bottom.join(a).unwrap(), a, "bottom is the identity");
+    for s in [a, &ab, &ab_c] {
+        let bytes = wire::encode(s);
+        let back = wire::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&back, s, "decode(encode(x)) == x");
+        prop_assert_eq!(wire::encode(&back), bytes, "canonical bytes");
+        prop_assert_eq!(wire::typeof_bytes(&wire::encode(s)).unwrap(), s.type_name());
+        // merge_bytes is the same join.
+        let mb = wire::merge_bytes(&wire::encode(a), &wire::encode(b)).unwrap();
+        prop_assert_eq!(mb, wire::encode(&ab));
+    }
+    Ok(())
+}
+
+macro_rules! laws {
+    ($name:ident, $strategy:expr, $bottom:expr) => {
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            #[test]
+            fn $name(a in $strategy, b in $strategy, c in $strategy) {
+                let (a, b, c) = (AnyState::from(a), AnyState::from(b), AnyState::from(c));
+                check_laws(&a, &b, &c, &AnyState::from($bottom))?;
+            }
+        }
+    };
+}
+
+laws!(gcounter_laws, gcounter(), GCounter::new());
+laws!(pncounter_laws, pncounter(), PNCounter::new());
+laws!(lww_register_laws, register(), LwwRegister::new());
+laws!(or_set_laws, orset(), OrSet::new());
+laws!(lww_map_laws, lwwmap(), LwwMap::new());
+laws!(vector_clock_laws, vclock(), VectorClock::new());
+laws!(dvv_laws, dvv(), DottedVersionVector::new());
+
+proptest! {
+    #[test]
+    fn register_bottom_is_below_every_non_negative_write(v in datum(), n in replica()) {
+        // Timestamps at or above 0 beat the bottom register (0.0, "", None) unless they are it.
+        let r = LwwRegister::with(v, 1i64, &n);
+        let mut b = LwwRegister::new();
+        b.join(&r);
+        prop_assert_eq!(b, r);
+    }
+
+    #[test]
+    fn datum_order_is_total_and_consistent(a in datum(), b in datum(), c in datum()) {
+        prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+        if a <= b && b <= c {
+            prop_assert!(a <= c);
+        }
+        prop_assert_eq!(a == b, a.cmp(&b) == std::cmp::Ordering::Equal);
+    }
+
+    #[test]
+    fn vector_clock_compare_agrees_with_join(a in vclock(), b in vclock()) {
+        let mut j = a.clone();
+        j.join(&b);
+        let ord = a.compare(&b);
+        prop_assert_eq!(ord == ClockOrdering::Equal, a == b);
+        prop_assert_eq!(matches!(ord, ClockOrdering::Before | ClockOrdering::Equal), j == b);
+        prop_assert_eq!(matches!(ord, ClockOrdering::After | ClockOrdering::Equal), j == a);
+        prop_assert_eq!(b.compare(&a), match ord {
+            ClockOrdering::Before => ClockOrdering::After,
+            ClockOrdering::After => ClockOrdering::Before,
+            o => o,
+        });
+    }
+}
+
+/// One replica of a simulated OR-Set system.
+#[derive(Debug, Clone)]
+enum Step {
+    Add(usize, u8),
+    Remove(usize, u8),
+    Sync(usize, usize),
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let op = prop_oneof![
+        (0usize..3, 0u8..3).prop_map(|(r, e)| Step::Add(r, e)),
+        (0usize..3, 0u8..3).prop_map(|(r, e)| Step::Remove(r, e)),
+        (0usize..3, 0usize..3).prop_map(|(a, b)| Step::Sync(a, b)),
+    ];
+    proptest::collection::vec(op, 0..30)
+}
+
+proptest! {
+    /// Three replicas with distinct ids add, remove and sync at random; after a final full sync
+    /// all agree, and an element is present iff some add of it was not observed by a remove.
+    #[test]
+    fn or_set_replicas_converge_and_removes_stick(steps in steps()) {
+        let ids = ["r0", "r1", "r2"];
+        let mut reps = vec![OrSet::new(); 3];
+        // Every tag ever added and every tag ever tombstoned, as the ground truth.
+        let mut added: BTreeMap<u8, BTreeSet<String>> = BTreeMap::new();
+        let mut removed: BTreeSet<String> = BTreeSet::new();
+        for s in steps {
+            match s {
+                Step::Add(r, e) => {
+                    let tag = reps[r].add(Datum::Int(i64::from(e)), ids[r]).unwrap();
+                    added.entry(e).or_default().insert(tag);
+                }
+                Step::Remove(r, e) => {
+                    if let Some(tags) = reps[r].live_tags().get(&Datum::Int(i64::from(e))) {
+                        removed.extend(tags.iter().cloned());
+                    }
+                    reps[r].remove(&Datum::Int(i64::from(e)));
+                }
+                Step::Sync(a, b) => {
+                    let from = reps[b].clone();
+                    reps[a].join(&from);
+                }
+            }
+        }
+        let mut all = OrSet::new();
+        for r in &reps {
+            all.join(r);
+        }
+        for r in reps.iter_mut() {
+            r.join(&all);
+        }
+        prop_assert!(reps.iter().all(|r| *r == all));
+        let all_bytes = wire::encode(&AnyState::from(all.clone()));
+        for r in &reps {
+            prop_assert_eq!(wire::encode(&AnyState::from(r.clone())), all_bytes.clone());
+        }
+        for (e, tags) in added {
+            let alive = tags.iter().any(|t| !removed.contains(t));
+            prop_assert_eq!(all.contains(&Datum::Int(i64::from(e))), alive, "element {}", e);
+        }
+    }
+}
