@@ -160,6 +160,9 @@ const CASES: &[(&str, &[&str])] = &[
     ("crdt_union", &["s", "sep"]),
     ("crdt_concat", &["s"]),
     ("crdt_concat", &["s", "bar"]),
+    ("crdt_gcounter", &["r", "n"]),
+    ("crdt_gcounter", &["i", "n"]),
+    ("crdt_pncounter", &["r", "n", "m"]),
 ];
 
 fn args(rows: &[Row], names: &[&str]) -> Vec<ArrayRef> {
@@ -325,6 +328,63 @@ proptest! {
             }
             prop_assert_eq!(values(&col.finish().unwrap()), finish(&a, &states), "{} {:?}", name, names);
             prop_assert_eq!(finish(&a, &col.to_states().unwrap()), finish(&a, &states), "to_states {}", name);
+            // Partial states as columns, shipped into a fresh accumulator twice (idempotent)
+            // and into groups numbered differently, give the same result.
+            let shipped = col.state_columns().unwrap();
+            let mut fin = Columnar::new(a.clone());
+            let rev: Vec<usize> = (0..g).rev().collect();
+            fin.merge_state_columns(&shipped, &rev, g).unwrap();
+            fin.merge_state_columns(&shipped, &rev, g).unwrap();
+            let mut want = finish(&a, &states);
+            want.reverse();
+            prop_assert_eq!(values(&fin.finish().unwrap()), want, "state columns {}", name);
         }
     }
+}
+
+#[test]
+fn counter_and_state_scalars() {
+    let r: ArrayRef = Arc::new(StringArray::from(vec!["a", "a", "b"]));
+    let n: ArrayRef = Arc::new(Int64Array::from(vec![3, 5, 2]));
+    let g = Aggregate::new(
+        "crdt_gcounter",
+        &[r.data_type().clone(), n.data_type().clone()],
+    )
+    .unwrap();
+    let mut st = State::Empty;
+    g.update(
+        &[r.clone(), n.clone()],
+        &mut crdt_merge_kernel::strategy::Single(&mut st),
+    )
+    .unwrap();
+    let bytes = g.finish(&[&st]).unwrap();
+    let v = invoke_scalar("crdt_counter_value", std::slice::from_ref(&bytes), 1).unwrap();
+    assert_eq!(values(&v), vec![Value::Int(7)]);
+    let t = invoke_scalar("crdt_typeof", std::slice::from_ref(&bytes), 1).unwrap();
+    assert_eq!(values(&t), vec![Value::Str("g_counter".into())]);
+    let j = invoke_scalar("crdt_to_json", std::slice::from_ref(&bytes), 1).unwrap();
+    assert_eq!(
+        values(&j),
+        vec![Value::Str(
+            r#"{"counts":{"a":5,"b":2},"type":"g_counter"}"#.into()
+        )]
+    );
+    // NULL is bottom for crdt_state_merge; merging with itself changes nothing.
+    let null: ArrayRef = arrow_array::new_null_array(&arrow_schema::DataType::Binary, 1);
+    let m = invoke_scalar("crdt_state_merge", &[null, bytes.clone()], 1).unwrap();
+    assert_eq!(values(&m), values(&bytes));
+    let m = invoke_scalar("crdt_state_merge", &[bytes.clone(), bytes.clone()], 1).unwrap();
+    assert_eq!(values(&m), values(&bytes));
+    // A negative cumulative count is an error naming the function and argument.
+    let neg: ArrayRef = Arc::new(Int64Array::from(vec![-1, 0, 0]));
+    let e = g
+        .update(&[r, neg], &mut crdt_merge_kernel::strategy::Single(&mut st))
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("crdt_gcounter: argument `count`"),
+        "{e}"
+    );
+    // Garbage bytes are a decode error, not a panic.
+    let junk: ArrayRef = Arc::new(arrow_array::BinaryArray::from(vec![&b"CRDT\x00"[..]]));
+    assert!(invoke_scalar("crdt_counter_value", &[junk], 1).is_err());
 }

@@ -101,18 +101,15 @@ fn prefix(b: &[u8]) -> i128 {
     u64::from_be_bytes(p) as i128
 }
 
-fn keyed(c: &Column) -> bool {
-    matches!(
-        c,
-        Column::Int(_)
-            | Column::UInt(_)
-            | Column::Float(_)
-            | Column::Decimal(_)
-            | Column::Bool(_)
-            | Column::Str(_)
-            | Column::LargeStr(_)
-            | Column::StrView(_)
-            | Column::Null(_)
+fn keyed_type(dt: &DataType) -> bool {
+    !matches!(
+        dt,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::Struct(_)
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
     )
 }
 
@@ -127,6 +124,12 @@ impl Columnar {
             AggregateKind::Strategy(StrategyKind::Min) => Some(KeyOf::ReversedValue),
             _ => None,
         };
+        // Nested and binary values have no integer key: they use per-group states.
+        let key_type = match fast {
+            Some(KeyOf::Clock) => agg.arg_types().get(1),
+            _ => agg.arg_types().first(),
+        };
+        let fast = fast.filter(|_| key_type.is_some_and(keyed_type));
         Columnar {
             agg,
             fast,
@@ -205,15 +208,6 @@ impl Columnar {
         } else {
             &cols[0]
         };
-        if !keyed(keycol) {
-            // Nested values (lists, structs) have no integer key: use the per-group states.
-            let states = self.to_states()?;
-            self.fast = None;
-            self.states = states;
-            self.slots.clear();
-            self.batches.clear();
-            return self.update(args, groups, total_groups);
-        }
         let n = groups.len();
         let b = self.batches.len() as u32;
         let nullable = self.agg.kind() == AggregateKind::Strategy(StrategyKind::LwwNullable);
@@ -374,6 +368,128 @@ impl Columnar {
                 })))
             })
             .collect()
+    }
+}
+
+impl Columnar {
+    /// Names and types of the columns [`Columnar::state_columns`] returns, known before any
+    /// data (DataFusion declares them when planning partial aggregation).
+    pub fn state_fields(&self) -> Vec<(String, DataType)> {
+        if self.fast.is_none() {
+            return vec![("state".into(), DataType::Binary)];
+        }
+        let mut f = vec![("present".to_string(), DataType::Boolean)];
+        for (name, dt) in ["value", "ts", "replica"].iter().zip(self.agg.arg_types()) {
+            f.push((name.to_string(), dt.clone()));
+        }
+        f
+    }
+
+    /// The partial state of every group as columns, one row per group. For the selecting
+    /// strategies a state *is* its winning cell, so the columns are the winning input row
+    /// itself (plus a `present` flag); otherwise one column of serialised states.
+    ///
+    /// # Errors
+    /// Gathering failures (internal).
+    pub fn state_columns(&self) -> Result<Vec<ArrayRef>> {
+        if self.fast.is_none() {
+            let bytes: Vec<Vec<u8>> = self
+                .states
+                .iter()
+                .map(|s| self.agg.encode_state(s))
+                .collect();
+            return Ok(vec![Arc::new(arrow_array::BinaryArray::from_iter_values(
+                bytes,
+            ))]);
+        }
+        let present: ArrayRef = Arc::new(arrow_array::BooleanArray::from_iter(
+            self.slots.iter().map(|s| Some(s.batch != EMPTY)),
+        ));
+        let mut out = vec![present];
+        for a in 0..self.agg.arg_types().len() {
+            let null = new_null_array(&self.agg.arg_types()[a], 1);
+            let mut arrays: Vec<&dyn Array> =
+                self.batches.iter().map(|b| b.args[a].as_ref()).collect();
+            let null_at = arrays.len();
+            arrays.push(null.as_ref());
+            let idx: Vec<(usize, usize)> = self
+                .slots
+                .iter()
+                .map(|s| {
+                    if s.batch == EMPTY {
+                        (null_at, 0)
+                    } else {
+                        (s.batch as usize, s.row as usize)
+                    }
+                })
+                .collect();
+            out.push(arrow_select::interleave::interleave(&arrays, &idx)?);
+        }
+        Ok(out)
+    }
+
+    /// Joins partial states produced by [`Columnar::state_columns`] (possibly in another
+    /// process) into groups `groups[i]`.
+    ///
+    /// # Errors
+    /// Malformed state columns.
+    pub fn merge_state_columns(
+        &mut self,
+        columns: &[ArrayRef],
+        groups: &[usize],
+        total_groups: usize,
+    ) -> Result<()> {
+        let name = self.agg.name();
+        if self.fast.is_none() {
+            let Some(bytes) = columns.first().and_then(|c| c.as_binary_opt::<i32>()) else {
+                return Err(Error::invalid(
+                    name,
+                    "state",
+                    "one column of state bytes",
+                    "other columns",
+                ));
+            };
+            if self.states.len() < total_groups {
+                self.states.resize(total_groups, State::Empty);
+            }
+            for (i, &g) in groups.iter().enumerate() {
+                if bytes.is_valid(i) {
+                    let s = self.agg.decode_state(bytes.value(i))?;
+                    self.agg.combine(&mut self.states[g], &s)?;
+                }
+            }
+            return Ok(());
+        }
+        if columns.len() != self.agg.arg_types().len() + 1 {
+            return Err(Error::invalid(
+                name,
+                "state",
+                format!("{} state columns", self.agg.arg_types().len() + 1),
+                columns.len().to_string(),
+            ));
+        }
+        let Some(present) = columns[0].as_boolean_opt() else {
+            return Err(Error::invalid(
+                name,
+                "present",
+                "a boolean column",
+                columns[0].data_type().to_string(),
+            ));
+        };
+        let keep: Vec<u32> = (0..present.len())
+            .filter(|&i| present.is_valid(i) && present.value(i))
+            .map(|i| i as u32)
+            .collect();
+        if keep.len() == present.len() {
+            return self.update(&columns[1..], groups, total_groups);
+        }
+        let idx = arrow_array::UInt32Array::from(keep.clone());
+        let args: Vec<ArrayRef> = columns[1..]
+            .iter()
+            .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
+            .collect::<std::result::Result<_, _>>()?;
+        let g: Vec<usize> = keep.iter().map(|&i| groups[i as usize]).collect();
+        self.update(&args, &g, total_groups)
     }
 }
 
