@@ -375,10 +375,6 @@ impl Ctx<'_, '_> {
         })
     }
 
-    fn jerr(&self, path: &str, reason: impl std::fmt::Display) -> Error {
-        self.err(path, reason)
-    }
-
     fn json_top<'j>(
         &self,
         j: &'j Json,
@@ -386,12 +382,12 @@ impl Ctx<'_, '_> {
     ) -> Result<&'j serde_json::Map<String, Json>> {
         let m = j
             .as_object()
-            .ok_or_else(|| self.jerr(type_name, "expected a JSON object"))?;
+            .ok_or_else(|| self.err(type_name, "expected a JSON object"))?;
         match m.get("type") {
             None => {}
             Some(Json::String(t)) if t == type_name => {}
             Some(other) => {
-                return Err(self.jerr(
+                return Err(self.err(
                     type_name,
                     format!(
                     "the header's type tag says {type_name} but the payload's \"type\" is {other}"
@@ -410,7 +406,7 @@ impl Ctx<'_, '_> {
             Some(Json::Object(c)) => {
                 for (n, v) in c {
                     let count = v.as_u64().ok_or_else(|| {
-                        self.jerr(
+                        self.err(
                             &format!("{path}.clocks[{n:?}]"),
                             format!("expected a non-negative integer, found {v}"),
                         )
@@ -419,7 +415,7 @@ impl Ctx<'_, '_> {
                 }
             }
             Some(other) => {
-                return Err(self.jerr(
+                return Err(self.err(
                     &format!("{path}.clocks"),
                     format!("expected an object, found {other}"),
                 ))
@@ -444,7 +440,7 @@ impl Ctx<'_, '_> {
                         (Some(Json::String(n)), Some(c), 2) => match c.as_u64() {
                             Some(c) => Some((n.clone(), c)),
                             None => {
-                                return Err(self.jerr(
+                                return Err(self.err(
                                     "dotted_version_vector.dot",
                                     format!("expected a non-negative counter, found {c}"),
                                 ))
@@ -452,12 +448,12 @@ impl Ctx<'_, '_> {
                         },
                         _ => {
                             return Err(
-                                self.jerr("dotted_version_vector.dot", "expected [node, counter]")
+                                self.err("dotted_version_vector.dot", "expected [node, counter]")
                             )
                         }
                     },
                     Some(other) => {
-                        return Err(self.jerr(
+                        return Err(self.err(
                             "dotted_version_vector.dot",
                             format!("expected [node, counter], found {other}"),
                         ))

@@ -231,15 +231,13 @@ fn decode_frame(bytes: &[u8], opts: &DecodeOptions, function: &'static str) -> R
         raw
     };
     let compressed = flags & FLAG_ZLIB != 0;
-    let reader = Reader::new(payload, HEADER_LEN, compressed, function);
-    let ctx = Ctx { reader: &reader };
+    let mut reader = Reader::new(payload, HEADER_LEN, compressed, function);
     if json {
         let j = pyjson::parse(payload, HEADER_LEN, compressed, function)?;
-        ctx.json_state(tag, &j)
+        Ctx { reader: &reader }.json_state(tag, &j)
     } else {
-        let mut r = Reader::new(payload, HEADER_LEN, compressed, function);
-        let d = r.whole()?;
-        ctx.binary_state(tag, &d)
+        let d = reader.whole()?;
+        Ctx { reader: &reader }.binary_state(tag, &d)
     }
 }
 
