@@ -12,6 +12,7 @@ py="$venv/bin/python"
 
 if [[ -x "$py" ]] && "$py" - <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
+import crdt_merge, pytest  # noqa: F401  (both must import, not just be listed)
 sys.exit(0 if m.version("crdt-merge") == "0.11.0" else 1)
 PY
 then
