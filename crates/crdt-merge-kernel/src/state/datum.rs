@@ -34,9 +34,10 @@ pub enum Datum {
     Bytes(Vec<u8>),
     /// A list (order is significant).
     List(Vec<Datum>),
-    /// A set, held in canonical order.
+    /// A set, held in canonical order. Items must be hashable ([`Datum::is_hashable`]): the
+    /// decoder rejects a list, set or dict inside a set, as Python cannot build one.
     Set(BTreeSet<Datum>),
-    /// A map, held in canonical key order.
+    /// A map, held in canonical key order. Keys must be hashable, as for [`Datum::Set`].
     Dict(BTreeMap<Datum, Datum>),
 }
 
