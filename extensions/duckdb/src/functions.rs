@@ -1,0 +1,479 @@
+//! Registration of the catalogue's aggregates and scalars, and their C callbacks.
+//!
+//! Every callback converts DuckDB vectors to Arrow arrays, calls one kernel entry point and
+//! converts back. Each body runs inside [`guard`]: a kernel error or a panic becomes a DuckDB
+//! error with the kernel's message, never an unwind into DuckDB.
+//!
+//! Aggregate states: DuckDB allocates `size_of::<*mut State>()` bytes per group; `init` stores a
+//! null pointer, the first `update` of a group boxes a [`State`], `combine` joins source into
+//! target (the source is left intact: window frames reuse it), `finalize` reads, `destroy` frees.
+//! DuckDB therefore runs them with parallel partial aggregation and, for large GROUP BYs, its
+//! partitioned hash aggregate; the boxed states themselves live on the Rust heap, outside
+//! DuckDB's buffer manager.
+
+use std::ffi::{c_void, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+use crdt_merge_kernel::catalogue::{invoke_scalar, FunctionKind, NullHandling};
+use crdt_merge_kernel::strategy::{Aggregate, State, StatesByRow};
+use libduckdb_sys as ffi;
+
+use crate::plan::{Overload, Param, Planned};
+use crate::types::{self, LogicalType};
+use crate::vector;
+
+/// Runs `f`, turning a panic into an error message.
+pub fn guard<F: FnOnce() -> Result<(), String>>(f: F) -> Result<(), String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!("crdt_merge: internal error (please report): {what}"))
+        }
+    }
+}
+
+/// A C string for an error message (interior NULs replaced).
+pub fn c_message(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Reads every column of `chunk` as Arrow arrays (with the chunk's row count).
+///
+/// # Safety
+/// `chunk` must be a live data chunk handed to a callback.
+pub unsafe fn read_chunk(chunk: ffi::duckdb_data_chunk, function: &str) -> Result<(Vec<ArrayRef>, usize), String> {
+    // SAFETY: per the contract; vectors and their types belong to the chunk.
+    let n = ffi::duckdb_data_chunk_get_size(chunk) as usize;
+    let cols = ffi::duckdb_data_chunk_get_column_count(chunk);
+    let mut arrays = Vec::with_capacity(cols as usize);
+    for c in 0..cols {
+        let v = ffi::duckdb_data_chunk_get_vector(chunk, c);
+        let lt = LogicalType(ffi::duckdb_vector_get_column_type(v));
+        let dt = types::to_arrow(lt.0).map_err(|t| {
+            format!(
+                "{function}: argument {}: expected a BOOLEAN, integer, float, DECIMAL, VARCHAR, BLOB, DATE, TIMESTAMP, LIST or STRUCT value, found {t}",
+                c + 1
+            )
+        })?;
+        arrays.push(vector::read(v, &dt, n).map_err(|e| format!("{function}: {e}"))?);
+    }
+    Ok((arrays, n))
+}
+
+/// Makes `array` exactly `want` (the declared DuckDB type) before writing it.
+fn conform(function: &str, array: ArrayRef, want: &DataType) -> Result<ArrayRef, String> {
+    if array.data_type() == want {
+        return Ok(array);
+    }
+    arrow_cast::cast(&array, want).map_err(|e| {
+        format!(
+            "{function}: internal error (please report): result type {} where {} was registered: {e}",
+            array.data_type(),
+            want
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregates
+
+struct AggInfo {
+    name: &'static str,
+    /// Built from the overload's template types: serves combine and finalize, and update when
+    /// the batch has exactly these types.
+    template: Aggregate,
+    returns: DataType,
+}
+
+/// States of one update call: DuckDB's per-row state pointers.
+struct DuckStates {
+    slots: *mut ffi::duckdb_aggregate_state,
+}
+
+impl StatesByRow for DuckStates {
+    #[inline]
+    fn state(&mut self, row: usize) -> &mut State {
+        // SAFETY: `update` boxed a state behind every row's slot before handing `self` to the
+        // kernel, and DuckDB keeps the slots alive for the callback.
+        unsafe {
+            let slot = *self.slots.add(row) as *mut *mut State;
+            &mut *slot.read_unaligned()
+        }
+    }
+}
+
+unsafe extern "C" fn agg_state_size(_info: ffi::duckdb_function_info) -> ffi::idx_t {
+    std::mem::size_of::<*mut State>() as ffi::idx_t
+}
+
+unsafe extern "C" fn agg_init(_info: ffi::duckdb_function_info, state: ffi::duckdb_aggregate_state) {
+    // SAFETY: DuckDB hands `state_size` writable bytes.
+    (state as *mut *mut State).write_unaligned(std::ptr::null_mut());
+}
+
+unsafe fn agg_info<'a>(info: ffi::duckdb_function_info) -> Result<&'a AggInfo, String> {
+    // SAFETY: the extra info was set at registration to a leaked-until-destroy `AggInfo`.
+    let p = ffi::duckdb_aggregate_function_get_extra_info(info) as *const AggInfo;
+    p.as_ref().ok_or_else(|| "crdt_merge: aggregate without its function info".to_string())
+}
+
+unsafe fn agg_fail(info: ffi::duckdb_function_info, r: Result<(), String>) {
+    if let Err(msg) = r {
+        let m = c_message(&msg);
+        // SAFETY: `info` is the live function info of this callback; DuckDB copies the message.
+        ffi::duckdb_aggregate_function_set_error(info, m.as_ptr());
+    }
+}
+
+unsafe extern "C" fn agg_update(
+    info: ffi::duckdb_function_info,
+    chunk: ffi::duckdb_data_chunk,
+    states: *mut ffi::duckdb_aggregate_state,
+) {
+    let r = guard(|| {
+        // SAFETY: DuckDB passes a live chunk and one state slot per row of it.
+        unsafe {
+            let ai = agg_info(info)?;
+            let (args, n) = read_chunk(chunk, ai.name)?;
+            for i in 0..n {
+                let slot = *states.add(i) as *mut *mut State;
+                if slot.read_unaligned().is_null() {
+                    slot.write_unaligned(Box::into_raw(Box::new(State::Empty)));
+                }
+            }
+            let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
+            let built;
+            let agg = if types.as_slice() == ai.template.arg_types() {
+                &ai.template
+            } else {
+                built = Aggregate::new(ai.name, &types).map_err(|e| e.to_string())?;
+                &built
+            };
+            agg.update(&args, &mut DuckStates { slots: states })
+                .map_err(|e| e.to_string())
+        }
+    });
+    // SAFETY: `info` is live for this callback.
+    agg_fail(info, r);
+}
+
+unsafe extern "C" fn agg_combine(
+    info: ffi::duckdb_function_info,
+    source: *mut ffi::duckdb_aggregate_state,
+    target: *mut ffi::duckdb_aggregate_state,
+    count: ffi::idx_t,
+) {
+    let r = guard(|| {
+        // SAFETY: DuckDB passes `count` source and target slots, initialised by `agg_init`.
+        unsafe {
+            let ai = agg_info(info)?;
+            for i in 0..count as usize {
+                let src = (*source.add(i) as *mut *mut State).read_unaligned();
+                if src.is_null() {
+                    continue;
+                }
+                let dst_slot = *target.add(i) as *mut *mut State;
+                let dst = dst_slot.read_unaligned();
+                if dst.is_null() {
+                    dst_slot.write_unaligned(Box::into_raw(Box::new((*src).clone())));
+                } else {
+                    ai.template
+                        .combine(&mut *dst, &*src)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        }
+    });
+    // SAFETY: `info` is live for this callback.
+    agg_fail(info, r);
+}
+
+unsafe extern "C" fn agg_finalize(
+    info: ffi::duckdb_function_info,
+    source: *mut ffi::duckdb_aggregate_state,
+    result: ffi::duckdb_vector,
+    count: ffi::idx_t,
+    offset: ffi::idx_t,
+) {
+    let r = guard(|| {
+        // SAFETY: DuckDB passes `count` initialised slots and a result vector with room for
+        // rows `offset..offset + count` of the registered return type.
+        unsafe {
+            let ai = agg_info(info)?;
+            let empty = State::Empty;
+            let states: Vec<&State> = (0..count as usize)
+                .map(|i| {
+                    let p = (*source.add(i) as *mut *mut State).read_unaligned();
+                    p.as_ref().unwrap_or(&empty)
+                })
+                .collect();
+            let out = ai.template.finish(&states).map_err(|e| e.to_string())?;
+            let out = conform(ai.name, out, &ai.returns)?;
+            vector::write(result, out.as_ref(), offset as usize)
+                .map_err(|e| format!("{}: {e}", ai.name))
+        }
+    });
+    // SAFETY: `info` is live for this callback.
+    agg_fail(info, r);
+}
+
+unsafe extern "C" fn agg_destroy(states: *mut ffi::duckdb_aggregate_state, count: ffi::idx_t) {
+    let _ = guard(|| {
+        // SAFETY: each slot holds null or a pointer from Box::into_raw, freed once and nulled.
+        unsafe {
+            for i in 0..count as usize {
+                let slot = *states.add(i) as *mut *mut State;
+                let p = slot.read_unaligned();
+                if !p.is_null() {
+                    drop(Box::from_raw(p));
+                    slot.write_unaligned(std::ptr::null_mut());
+                }
+            }
+        }
+        Ok(())
+    });
+}
+
+unsafe extern "C" fn drop_agg_info(p: *mut c_void) {
+    if !p.is_null() {
+        // SAFETY: `p` came from Box::into_raw(Box<AggInfo>) and DuckDB frees it once.
+        drop(Box::from_raw(p as *mut AggInfo));
+    }
+}
+
+fn add_params(
+    overload: &Overload,
+    mut add: impl FnMut(ffi::duckdb_logical_type),
+) -> Result<(), String> {
+    for p in &overload.params {
+        let lt = match p {
+            Param::Any => types::any(),
+            Param::Type(dt) => types::from_arrow(dt)?,
+        };
+        add(lt.0);
+    }
+    Ok(())
+}
+
+/// Registers one aggregate function set.
+///
+/// # Safety
+/// `con` must be a live connection.
+unsafe fn register_aggregate(con: ffi::duckdb_connection, f: &Planned) -> Result<(), String> {
+    // SAFETY: every handle created here is destroyed here; DuckDB copies what it registers.
+    let name = c_message(f.def.name);
+    let mut set = ffi::duckdb_create_aggregate_function_set(name.as_ptr());
+    let mut result = Ok(());
+    for o in &f.overloads {
+        let template = match Aggregate::new(f.def.name, &o.template) {
+            Ok(a) => a,
+            Err(e) => {
+                result = Err(e.to_string());
+                break;
+            }
+        };
+        let mut af = ffi::duckdb_create_aggregate_function();
+        ffi::duckdb_aggregate_function_set_name(af, name.as_ptr());
+        add_params(o, |lt| ffi::duckdb_aggregate_function_add_parameter(af, lt))?;
+        let ret = types::from_arrow(&o.returns)?;
+        ffi::duckdb_aggregate_function_set_return_type(af, ret.0);
+        ffi::duckdb_aggregate_function_set_functions(
+            af,
+            Some(agg_state_size),
+            Some(agg_init),
+            Some(agg_update),
+            Some(agg_combine),
+            Some(agg_finalize),
+        );
+        ffi::duckdb_aggregate_function_set_destructor(af, Some(agg_destroy));
+        if f.def.nulls == NullHandling::Bottom {
+            ffi::duckdb_aggregate_function_set_special_handling(af);
+        }
+        let info = Box::new(AggInfo {
+            name: f.def.name,
+            template,
+            returns: o.returns.clone(),
+        });
+        ffi::duckdb_aggregate_function_set_extra_info(
+            af,
+            Box::into_raw(info) as *mut c_void,
+            Some(drop_agg_info),
+        );
+        let added = ffi::duckdb_add_aggregate_function_to_set(set, af);
+        ffi::duckdb_destroy_aggregate_function(&mut af);
+        if added != ffi::duckdb_state_DuckDBSuccess {
+            result = Err(format!("cannot add an overload of {}", f.def.name));
+            break;
+        }
+    }
+    if result.is_ok()
+        && ffi::duckdb_register_aggregate_function_set(con, set) != ffi::duckdb_state_DuckDBSuccess
+    {
+        result = Err(format!("cannot register aggregate {}", f.def.name));
+    }
+    ffi::duckdb_destroy_aggregate_function_set(&mut set);
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalars
+
+/// The computation behind a registered scalar.
+pub type ScalarFn = fn(&str, &[ArrayRef], usize) -> Result<ArrayRef, String>;
+
+struct ScalarInfo {
+    name: &'static str,
+    run: ScalarFn,
+    returns: DataType,
+}
+
+unsafe extern "C" fn scalar_call(
+    info: ffi::duckdb_function_info,
+    chunk: ffi::duckdb_data_chunk,
+    output: ffi::duckdb_vector,
+) {
+    let r = guard(|| {
+        // SAFETY: DuckDB passes a live chunk and an output vector of the registered type with
+        // room for the chunk's rows; the extra info is a live `ScalarInfo`.
+        unsafe {
+            let si = (ffi::duckdb_scalar_function_get_extra_info(info) as *const ScalarInfo)
+                .as_ref()
+                .ok_or_else(|| "crdt_merge: scalar without its function info".to_string())?;
+            let (args, n) = read_chunk(chunk, si.name)?;
+            let out = (si.run)(si.name, &args, n)?;
+            if out.len() != n {
+                return Err(format!(
+                    "{}: internal error (please report): {} result rows for {n} input rows",
+                    si.name,
+                    out.len()
+                ));
+            }
+            let out = conform(si.name, out, &si.returns)?;
+            vector::write(output, out.as_ref(), 0).map_err(|e| format!("{}: {e}", si.name))
+        }
+    });
+    if let Err(msg) = r {
+        let m = c_message(&msg);
+        // SAFETY: `info` is live for this callback; DuckDB copies the message.
+        ffi::duckdb_scalar_function_set_error(info, m.as_ptr());
+    }
+}
+
+unsafe extern "C" fn drop_scalar_info(p: *mut c_void) {
+    if !p.is_null() {
+        // SAFETY: `p` came from Box::into_raw(Box<ScalarInfo>) and DuckDB frees it once.
+        drop(Box::from_raw(p as *mut ScalarInfo));
+    }
+}
+
+/// One scalar overload to register: parameter types, return type, computation.
+pub struct ScalarOverload {
+    /// DuckDB parameters.
+    pub params: Vec<Param>,
+    /// Declared return type.
+    pub returns: DataType,
+    /// The computation.
+    pub run: ScalarFn,
+}
+
+/// Registers a scalar function set.
+///
+/// # Safety
+/// `con` must be a live connection.
+pub unsafe fn register_scalar(
+    con: ffi::duckdb_connection,
+    name: &'static str,
+    overloads: &[ScalarOverload],
+    nulls_are_bottom: bool,
+    volatile: bool,
+) -> Result<(), String> {
+    // SAFETY: every handle created here is destroyed here; DuckDB copies what it registers.
+    let cname = c_message(name);
+    let mut set = ffi::duckdb_create_scalar_function_set(cname.as_ptr());
+    let mut result = Ok(());
+    for o in overloads {
+        let mut sf = ffi::duckdb_create_scalar_function();
+        ffi::duckdb_scalar_function_set_name(sf, cname.as_ptr());
+        let ov = Overload {
+            params: o.params.clone(),
+            template: Vec::new(),
+            returns: o.returns.clone(),
+        };
+        add_params(&ov, |lt| ffi::duckdb_scalar_function_add_parameter(sf, lt))?;
+        let ret = types::from_arrow(&o.returns)?;
+        ffi::duckdb_scalar_function_set_return_type(sf, ret.0);
+        ffi::duckdb_scalar_function_set_function(sf, Some(scalar_call));
+        if nulls_are_bottom {
+            ffi::duckdb_scalar_function_set_special_handling(sf);
+        }
+        if volatile {
+            ffi::duckdb_scalar_function_set_volatile(sf);
+        }
+        let info = Box::new(ScalarInfo {
+            name,
+            run: o.run,
+            returns: o.returns.clone(),
+        });
+        ffi::duckdb_scalar_function_set_extra_info(
+            sf,
+            Box::into_raw(info) as *mut c_void,
+            Some(drop_scalar_info),
+        );
+        let added = ffi::duckdb_add_scalar_function_to_set(set, sf);
+        ffi::duckdb_destroy_scalar_function(&mut sf);
+        if added != ffi::duckdb_state_DuckDBSuccess {
+            result = Err(format!("cannot add an overload of {name}"));
+            break;
+        }
+    }
+    if result.is_ok()
+        && ffi::duckdb_register_scalar_function_set(con, set) != ffi::duckdb_state_DuckDBSuccess
+    {
+        result = Err(format!("cannot register scalar {name}"));
+    }
+    ffi::duckdb_destroy_scalar_function_set(&mut set);
+    result
+}
+
+fn catalogue_scalar(name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
+    invoke_scalar(name, args, n).map_err(|e| e.to_string())
+}
+
+/// Registers every catalogue function.
+///
+/// # Safety
+/// `con` must be a live connection.
+pub unsafe fn register_catalogue(con: ffi::duckdb_connection) -> Result<(), String> {
+    for f in crate::plan::plan() {
+        match f.def.kind {
+            FunctionKind::Aggregate => register_aggregate(con, &f)?,
+            FunctionKind::Scalar => {
+                let overloads: Vec<ScalarOverload> = f
+                    .overloads
+                    .iter()
+                    .map(|o| ScalarOverload {
+                        params: o.params.clone(),
+                        returns: o.returns.clone(),
+                        run: catalogue_scalar,
+                    })
+                    .collect();
+                register_scalar(
+                    con,
+                    f.def.name,
+                    &overloads,
+                    f.def.nulls == NullHandling::Bottom,
+                    false,
+                )?
+            }
+        }
+    }
+    Ok(())
+}
