@@ -40,6 +40,8 @@ use crate::plan::{list_of, Param};
 const PAD: &str = "__crdt_pad";
 /// Suffix of the per-column conflict flags summed into `__conflicts`.
 const CONFLICT_SUFFIX: &str = "__crdt_conflict";
+/// Prefix given to the columns merged by default LWW inside the rendered query.
+const DEFAULT_PREFIX: &str = "__crdt_d_";
 
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -94,11 +96,10 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
         }
     }
     name(SOURCE_COLUMN);
-    let defaults = format!(
-        "COLUMNS(lambda c: lower(c) NOT IN ({}))",
-        named.iter().map(|n| literal(n)).collect::<Vec<_>>().join(", ")
-    );
-
+    let named_list = named.iter().map(|n| literal(n)).collect::<Vec<_>>().join(", ");
+    // Columns without a role are renamed `__crdt_d_<col>` before aggregation, so one regex
+    // selects them wherever they appear (DuckDB expands identical regex selectors in lockstep).
+    let defaults = format!("COLUMNS('^{DEFAULT_PREFIX}(.*)$')");
     let mut select: Vec<String> = spec.key.iter().map(|k| ident(k)).collect();
     select.push(format!("max({clock}) AS {clock}"));
     let mut cell_clocks: Vec<&str> = Vec::new();
@@ -190,7 +191,7 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
         let col = r.column.clone();
         data(&q, &q, Some(r), &|s| ident(&format!("{col}{s}")));
     }
-    data(&defaults, "'\\0'", None, &|s| format!("'\\0{s}'"));
+    data(&defaults, "'\\1'", None, &|s| format!("'\\1{s}'"));
     select.extend(provenance);
 
     let branches = |limit0: bool| -> String {
@@ -202,7 +203,7 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
                     extra.push_str(&format!(", {} AS {SOURCE_COLUMN}", literal(&s.id())));
                 }
                 format!(
-                    "SELECT *{extra} FROM {}{}",
+                    "(SELECT *{extra} FROM {}{})",
                     source_sql(s),
                     if limit0 { " LIMIT 0" } else { "" }
                 )
@@ -214,7 +215,7 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
     let filter = spec
         .filter
         .as_deref()
-        .map(|p| format!("\n  WHERE ({})", p.trim()))
+        .map(|p| format!("\n    WHERE ({})", p.trim()))
         .unwrap_or_default();
     let conflicts = if spec.provenance {
         format!(
@@ -229,7 +230,7 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
         literal(&format!("{PAD}{PROVENANCE_SUFFIX}"))
     );
     let mut sql = format!(
-        "SELECT {keep}{conflicts}\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  SELECT\n    {}\n  FROM (\n  {}\n  ) AS u{filter}\n  GROUP BY {keys}\n) AS m\nORDER BY {keys}",
+        "SELECT {keep}{conflicts}\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  SELECT\n    {}\n  FROM (\n    SELECT COLUMNS(lambda c: lower(c) IN ({named_list})),\n      COLUMNS(lambda c: lower(c) NOT IN ({named_list})) AS '{DEFAULT_PREFIX}\\0'\n    FROM (\n  {}\n    ) AS u0{filter}\n  ) AS u\n  GROUP BY {keys}\n) AS m\nORDER BY {keys}",
         branches(true),
         select.join(",\n    "),
         branches(false),
@@ -240,8 +241,13 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
     Ok(sql)
 }
 
+/// NULL at `row`, including a whole NULL-typed argument (a bare `NULL` literal).
+fn null_at(a: &ArrayRef, row: usize) -> bool {
+    a.data_type() == &DataType::Null || a.is_null(row)
+}
+
 fn str_at(a: &ArrayRef, row: usize) -> Option<String> {
-    if a.is_null(row) {
+    if null_at(a, row) {
         return None;
     }
     match a.data_type() {
@@ -251,7 +257,7 @@ fn str_at(a: &ArrayRef, row: usize) -> Option<String> {
 }
 
 fn strings_at(function: &str, arg: &str, a: &ArrayRef, row: usize) -> Result<Vec<String>, String> {
-    if a.is_null(row) {
+    if null_at(a, row) {
         return Ok(Vec::new());
     }
     match a.data_type() {
@@ -273,7 +279,7 @@ fn strings_at(function: &str, arg: &str, a: &ArrayRef, row: usize) -> Result<Vec
 
 /// Reads a STRUCT {'column': 'text', ...} argument as (column, text) pairs.
 fn pairs_at(function: &str, arg: &str, a: &ArrayRef, row: usize) -> Result<Vec<(String, String)>, String> {
-    if a.is_null(row) || a.data_type() == &DataType::Null {
+    if null_at(a, row) {
         return Ok(Vec::new());
     }
     let DataType::Struct(fields) = a.data_type() else {
@@ -336,14 +342,14 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
     }
     if let Some(c) = str_at(&args[3], row) {
         spec = spec.with_clock(c);
-    } else if !args[3].is_null(row) {
+    } else if !null_at(&args[3], row) {
         return Err(format!("{F}: argument `clock`: expected type VARCHAR, found {}", crate::types::sql_name(args[3].data_type())));
     }
     if let Some(r) = str_at(&args[4], row) {
         spec = spec.with_replica(r);
     }
     match args[5].data_type() {
-        DataType::Boolean if !args[5].is_null(row) => {
+        DataType::Boolean if !null_at(&args[5], row) => {
             if args[5].as_boolean().value(row) {
                 spec = spec.with_tombstone(DEFAULT_TOMBSTONE);
             }
@@ -354,13 +360,13 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
             }
         }
     }
-    if args[6].data_type() == &DataType::Boolean && !args[6].is_null(row) && args[6].as_boolean().value(row) {
+    if args[6].data_type() == &DataType::Boolean && !null_at(&args[6], row) && args[6].as_boolean().value(row) {
         spec = spec.with_provenance();
     }
     if let Some(p) = str_at(&args[8], row) {
         spec = spec.with_filter(p);
     }
-    if !args[9].is_null(row) {
+    if !null_at(&args[9], row) {
         let dt = args[9].data_type();
         if !dt.is_integer() {
             return Err(format!("{F}: argument `row_limit`: expected type an integer, found {}", crate::types::sql_name(dt)));
@@ -411,7 +417,7 @@ fn mergeql_sql_columns(_name: &str, args: &[ArrayRef], n: usize) -> Result<Array
 }
 
 fn merge_sql(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
-    per_row(n, |i| args[0].is_null(i) || args[1].is_null(i), |i| {
+    per_row(n, |i| null_at(&args[0], i) || null_at(&args[1], i), |i| {
         render_dynamic(&spec_at(args, i)?)
     })
 }
