@@ -4,12 +4,14 @@
 //! converts back. Each body runs inside [`guard`]: a kernel error or a panic becomes a DuckDB
 //! error with the kernel's message, never an unwind into DuckDB.
 //!
-//! Aggregate states: DuckDB allocates `size_of::<*mut State>()` bytes per group; `init` stores a
-//! null pointer, the first `update` of a group boxes a [`State`], `combine` joins source into
-//! target (the source is left intact: window frames reuse it), `finalize` reads, `destroy` frees.
-//! DuckDB therefore runs them with parallel partial aggregation and, for large GROUP BYs, its
-//! partitioned hash aggregate; the boxed states themselves live on the Rust heap, outside
-//! DuckDB's buffer manager.
+//! Aggregate states live inline in DuckDB's state memory: DuckDB allocates [`STATE_SIZE`] bytes per
+//! group (a [`State`], 56 bytes, plus alignment slack), `init` writes `State::Empty`, `update`
+//! and `combine` join into it (the source of a combine is left intact: window frames reuse it),
+//! `finalize` reads it and `destroy` drops it. DuckDB moves states with `memcpy` when it
+//! reorganises its hash table, which is sound for Rust values (they are never self-referential).
+//! DuckDB therefore runs the aggregates with parallel partial aggregation and its partitioned
+//! hash aggregate; what a state owns on the heap (a winning cell, a set) lives outside DuckDB's
+//! buffer manager.
 
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -92,6 +94,17 @@ struct AggInfo {
     returns: DataType,
 }
 
+/// Bytes DuckDB reserves per group: one [`State`] plus slack to align it.
+pub const STATE_SIZE: usize = std::mem::size_of::<State>() + std::mem::align_of::<State>() - 1;
+
+/// The [`State`] inside a DuckDB state slot (aligned within the slot; DuckDB aligns slots to
+/// 8 bytes, which makes the offset 0).
+#[inline]
+fn slot(p: ffi::duckdb_aggregate_state) -> *mut State {
+    let raw = p as *mut u8;
+    raw.wrapping_add(raw.align_offset(std::mem::align_of::<State>())) as *mut State
+}
+
 /// States of one update call: DuckDB's per-row state pointers.
 struct DuckStates {
     slots: *mut ffi::duckdb_aggregate_state,
@@ -100,22 +113,19 @@ struct DuckStates {
 impl StatesByRow for DuckStates {
     #[inline]
     fn state(&mut self, row: usize) -> &mut State {
-        // SAFETY: `update` boxed a state behind every row's slot before handing `self` to the
-        // kernel, and DuckDB keeps the slots alive for the callback.
-        unsafe {
-            let slot = *self.slots.add(row) as *mut *mut State;
-            &mut *slot.read_unaligned()
-        }
+        // SAFETY: DuckDB hands one initialised slot per row for the duration of `update`, and
+        // the kernel holds one `&mut` at a time.
+        unsafe { &mut *slot(*self.slots.add(row)) }
     }
 }
 
 unsafe extern "C" fn agg_state_size(_info: ffi::duckdb_function_info) -> ffi::idx_t {
-    std::mem::size_of::<*mut State>() as ffi::idx_t
+    STATE_SIZE as ffi::idx_t
 }
 
 unsafe extern "C" fn agg_init(_info: ffi::duckdb_function_info, state: ffi::duckdb_aggregate_state) {
-    // SAFETY: DuckDB hands `state_size` writable bytes.
-    (state as *mut *mut State).write_unaligned(std::ptr::null_mut());
+    // SAFETY: DuckDB hands `STATE_SIZE` writable, uninitialised bytes.
+    slot(state).write(State::Empty);
 }
 
 unsafe fn agg_info<'a>(info: ffi::duckdb_function_info) -> Result<&'a AggInfo, String> {
@@ -141,13 +151,7 @@ unsafe extern "C" fn agg_update(
         // SAFETY: DuckDB passes a live chunk and one state slot per row of it.
         unsafe {
             let ai = agg_info(info)?;
-            let (args, n) = read_chunk(chunk, ai.name)?;
-            for i in 0..n {
-                let slot = *states.add(i) as *mut *mut State;
-                if slot.read_unaligned().is_null() {
-                    slot.write_unaligned(Box::into_raw(Box::new(State::Empty)));
-                }
-            }
+            let (args, _rows) = read_chunk(chunk, ai.name)?;
             let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
             let built;
             let agg = if types.as_slice() == ai.template.arg_types() {
@@ -175,19 +179,9 @@ unsafe extern "C" fn agg_combine(
         unsafe {
             let ai = agg_info(info)?;
             for i in 0..count as usize {
-                let src = (*source.add(i) as *mut *mut State).read_unaligned();
-                if src.is_null() {
-                    continue;
-                }
-                let dst_slot = *target.add(i) as *mut *mut State;
-                let dst = dst_slot.read_unaligned();
-                if dst.is_null() {
-                    dst_slot.write_unaligned(Box::into_raw(Box::new((*src).clone())));
-                } else {
-                    ai.template
-                        .combine(&mut *dst, &*src)
-                        .map_err(|e| e.to_string())?;
-                }
+                let src = &*slot(*source.add(i));
+                let dst = &mut *slot(*target.add(i));
+                ai.template.combine(dst, src).map_err(|e| e.to_string())?;
             }
             Ok(())
         }
@@ -208,12 +202,8 @@ unsafe extern "C" fn agg_finalize(
         // rows `offset..offset + count` of the registered return type.
         unsafe {
             let ai = agg_info(info)?;
-            let empty = State::Empty;
             let states: Vec<&State> = (0..count as usize)
-                .map(|i| {
-                    let p = (*source.add(i) as *mut *mut State).read_unaligned();
-                    p.as_ref().unwrap_or(&empty)
-                })
+                .map(|i| &*slot(*source.add(i)))
                 .collect();
             let out = ai.template.finish(&states).map_err(|e| e.to_string())?;
             let out = conform(ai.name, out, &ai.returns)?;
@@ -227,15 +217,13 @@ unsafe extern "C" fn agg_finalize(
 
 unsafe extern "C" fn agg_destroy(states: *mut ffi::duckdb_aggregate_state, count: ffi::idx_t) {
     let _ = guard(|| {
-        // SAFETY: each slot holds null or a pointer from Box::into_raw, freed once and nulled.
+        // SAFETY: each slot holds an initialised State, dropped once and reset to Empty (which
+        // owns nothing) so a repeated destroy is harmless.
         unsafe {
             for i in 0..count as usize {
-                let slot = *states.add(i) as *mut *mut State;
-                let p = slot.read_unaligned();
-                if !p.is_null() {
-                    drop(Box::from_raw(p));
-                    slot.write_unaligned(std::ptr::null_mut());
-                }
+                let s = slot(*states.add(i));
+                std::ptr::drop_in_place(s);
+                s.write(State::Empty);
             }
         }
         Ok(())
