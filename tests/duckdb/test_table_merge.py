@@ -1,0 +1,138 @@
+"""The one-call table merge: crdt_merge(...) and crdt_mergeql('MERGE ...')."""
+import duckdb
+import pytest
+
+from conftest import connect, one
+
+SEED = [(1, "Bob", 90, 2000.0), (2, "Charlie", 70, 1000.0), (3, "Diana", 85, 1000.0)]
+
+
+@pytest.fixture
+def seed(con):
+    con.execute("CREATE TABLE a(id BIGINT, name VARCHAR, score INTEGER, _ts DOUBLE)")
+    con.execute("INSERT INTO a VALUES (1, 'Alice', 80, 1000.0), (2, 'Charlie', 70, 1000.0)")
+    con.execute("CREATE TABLE b(id BIGINT, name VARCHAR, score INTEGER, _ts DOUBLE)")
+    con.execute("INSERT INTO b VALUES (1, 'Bob', 90, 2000.0), (3, 'Diana', 85, 1000.0)")
+    return con
+
+
+def test_seed_demo_all_forms(seed):
+    con = seed
+    assert con.execute("FROM crdt_merge(['a', 'b'], 'id', strategies := {'name': 'lww', 'score': 'max'})").fetchall() == SEED
+    assert con.execute("FROM crdt_mergeql('MERGE a, b ON id STRATEGY name=''lww'', score=''max''')").fetchall() == SEED
+    assert con.execute("FROM query(crdt_mergeql_sql('MERGE a, b ON id STRATEGY score=''max'''))").fetchall() == SEED
+    assert con.execute("""SELECT id, crdt_lww(name, _ts) AS name, crdt_max(score) AS score, max(_ts) AS _ts
+                          FROM (FROM a UNION ALL BY NAME FROM b) GROUP BY id ORDER BY id""").fetchall() == SEED
+    # Column names and order are the inputs'.
+    assert con.sql("FROM crdt_merge(['a', 'b'], 'id', strategies := {'score': 'max'})").columns == ["id", "name", "score", "_ts"]
+
+
+MERGEQL = [
+    "MERGE a, b ON id",
+    "MERGE a, b ON id STRATEGY score='max'",
+    "MERGE a, b ON id STRATEGY score='min', name='longest'",
+    "MERGE a, b ON id STRATEGY score='max' PROVENANCE",
+    "MERGE a, b ON id PROVENANCE",
+    "MERGE a, b ON id REPLICA site STRATEGY score='max' PROVENANCE",
+    "MERGE a, b ON id TOMBSTONE STRATEGY score='max'",
+    "MERGE a, b ON id STRATEGY name='lww' CLOCK name_ts, score='max'",
+    "MERGE a, b ON id STRATEGY tags='union', note='concat'",
+    "MERGE a, b ON id STRATEGY level='priority(low,mid,high)'",
+    "MERGE a, b ON id STRATEGY score='max' WHERE score > 60 LIMIT 2",
+    "MERGE b, a ON id STRATEGY score='max'",
+    "MERGE a, b, c ON id STRATEGY score='max'",
+]
+
+
+@pytest.fixture
+def rich(con):
+    con.execute("""CREATE TABLE a(id INTEGER, name VARCHAR, score INTEGER, site VARCHAR, name_ts BIGINT,
+                   tags VARCHAR[], note VARCHAR, level VARCHAR, _deleted BOOLEAN, _ts BIGINT)""")
+    con.execute("""INSERT INTO a VALUES
+        (1, 'Alice', 80, 's1', 5, ['x'], 'n1', 'low', false, 10),
+        (2, 'Carol', 70, 's1', 1, ['y', 'z'], 'n2', 'mid', false, 10),
+        (4, 'Eve', 10, 's1', 3, NULL, NULL, 'high', true, 30)""")
+    con.execute("""CREATE TABLE b(id INTEGER, score INTEGER, name VARCHAR, site VARCHAR, name_ts BIGINT,
+                   tags VARCHAR[], note VARCHAR, level VARCHAR, _deleted BOOLEAN, _ts BIGINT, extra DOUBLE)""")
+    con.execute("""INSERT INTO b VALUES
+        (1, 90, 'Bob', 's2', 4, ['w', 'x'], 'n1 | n3', 'mid', false, 20, 1.5),
+        (3, 85, 'Dan', 's2', 2, [], 'n4', 'low', false, 5, 2.5),
+        (4, 11, 'Eve2', 's2', 9, ['q'], NULL, 'low', false, 20, NULL)""")
+    con.execute("CREATE TABLE c(id INTEGER, score INTEGER, _ts BIGINT)")
+    con.execute("INSERT INTO c VALUES (1, 95, 1), (5, 1, 1)")
+    return con
+
+
+COLUMNS = {
+    "a": ["id", "name", "score", "site", "name_ts", "tags", "note", "level", "_deleted", "_ts"],
+    "b": ["id", "score", "name", "site", "name_ts", "tags", "note", "level", "_deleted", "_ts", "extra"],
+    "c": ["id", "score", "_ts"],
+}
+
+
+def as_dicts(rel):
+    cols = rel.columns
+    return [dict(zip(cols, r)) for r in rel.fetchall()]
+
+
+@pytest.mark.parametrize("q", MERGEQL)
+def test_rendering_without_columns_equals_the_kernels(rich, q):
+    """crdt_mergeql (no column lists) gives the rows the kernel's render_sql gives with them."""
+    con = rich
+    sources = q.split(" ON ")[0].replace("MERGE", "").replace(",", " ").split()
+    cols = [COLUMNS[s] for s in sources]
+    dynamic = as_dicts(con.sql("FROM crdt_mergeql(?)", params=[q]))
+    kernel_sql = one(con, "SELECT crdt_mergeql_sql(?, ?)", [q, cols])
+    kernel = as_dicts(con.sql(kernel_sql))
+    assert dynamic == kernel, kernel_sql
+    assert dynamic
+
+
+def test_keyword_form_options(rich):
+    con = rich
+    rows = as_dicts(con.sql("""FROM crdt_merge(['a', 'b'], 'id', strategies := {'score': 'max'},
+                               replica := 'site', tombstone := true, provenance := true)"""))
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[1]["name"] == "Bob" and by_id[1]["name__source"] == "s2" and by_id[1]["score"] == 90
+    assert by_id[4]["_deleted"] is True  # the delete at ts 30 is newer than the write at ts 20
+    assert "__conflicts" in rows[0]
+    cells = as_dicts(con.sql("FROM crdt_merge(['a', 'b'], 'id', clocks := {'name': 'name_ts'})"))
+    assert {r["id"]: r["name"] for r in cells}[1] == "Alice"  # name_ts 5 > 4
+    lim = con.execute("FROM crdt_merge(['a', 'b'], ['id'], where_sql := 'id < 4', row_limit := 2)").fetchall()
+    assert [r[0] for r in lim] == [1, 2]
+
+
+def test_tombstone_semantics(con):
+    con.execute("CREATE TABLE a(id INTEGER, v VARCHAR, _deleted BOOLEAN, _ts BIGINT)")
+    con.execute("INSERT INTO a VALUES (1, 'x', false, 1), (2, 'y', false, 5), (3, 'z', true, 7)")
+    con.execute("CREATE TABLE b(id INTEGER, v VARCHAR, _deleted BOOLEAN, _ts BIGINT)")
+    con.execute("INSERT INTO b VALUES (1, NULL, true, 2), (2, 'y2', true, 5), (3, 'w', false, 9)")
+    rows = con.execute("FROM crdt_mergeql('MERGE a, b ON id TOMBSTONE')").fetchall()
+    # newer delete hides; equal clocks: delete wins; newer write revives. Tombstones are kept.
+    assert rows == [(1, "x", True, 2), (2, "y2", True, 5), (3, "w", False, 9)]
+
+
+def test_duplicate_keys_inside_one_replica_merge_lawfully(con):
+    con.execute("CREATE TABLE a AS SELECT * FROM (VALUES (1, 'p', 1), (1, 'q', 3), (1, 'r', 2)) t(id, v, _ts)")
+    con.execute("CREATE TABLE b AS SELECT * FROM (VALUES (1, 's', 2)) t(id, v, _ts)")
+    assert con.execute("FROM crdt_merge(['a', 'b'], 'id')").fetchall() == [(1, "q", 3)]
+
+
+def test_views_temp_tables_and_files(con, tmp_path):
+    con.execute("CREATE TEMP TABLE t1 AS SELECT 1 AS id, 'a' AS v, 1 AS _ts")
+    con.execute("CREATE VIEW v2 AS SELECT 1 AS id, 'b' AS v, 2 AS _ts")
+    assert con.execute("FROM crdt_merge(['t1', 'v2'], 'id')").fetchall() == [(1, "b", 2)]
+    p = tmp_path / "r.parquet"
+    con.execute(f"COPY (SELECT 1 AS id, 'c' AS v, 3 AS _ts) TO '{p}'")
+    assert con.execute("FROM crdt_merge(['t1', ?], 'id')", [str(p)]).fetchall() == [(1, "c", 3)]
+    assert con.execute(f"FROM crdt_mergeql('MERGE t1, ''{p}'' ON id')").fetchall() == [(1, "c", 3)]
+
+
+def test_merge_is_usable_in_larger_queries(con):
+    con.execute("CREATE TABLE a AS SELECT i AS id, 'x' || i AS v, i AS _ts FROM range(100) t(i)")
+    con.execute("CREATE TABLE b AS SELECT i AS id, 'y' || i AS v, 100 - i AS _ts FROM range(50, 150) t(i)")
+    n = one(con, "SELECT count(*) FROM crdt_merge(['a', 'b'], 'id') WHERE v LIKE 'y%'")
+    # keys 100..149 only in b; on equal clocks (key 50) the greater value wins: "y50" > "x50".
+    assert n == 50 + sum(1 for i in range(50, 100) if 100 - i >= i)
+    con.execute("CREATE TABLE m AS FROM crdt_merge(['a', 'b'], 'id')")
+    assert one(con, "SELECT count(*) FROM m") == 150
