@@ -1,0 +1,44 @@
+"""Runs every ```sql block of docs/duckdb.md, in order, on one fresh database.
+
+A block's statements are split on `;` at line ends. `-- expect: <python literal>` checks the rows
+of the block's last statement; `-- error: <text>` expects the last statement to fail with a
+message containing the text.
+"""
+import ast
+import re
+
+import duckdb
+import pytest
+
+from conftest import ROOT, connect
+
+DOC = ROOT / "docs" / "duckdb.md"
+
+
+def blocks():
+    text = DOC.read_text(encoding="utf-8")
+    return re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_have_examples():
+    assert len(blocks()) >= 10
+
+
+def test_every_sql_block_runs():
+    con = connect()
+    for block in blocks():
+        expect = re.search(r"^-- expect: (.*)$", block, flags=re.M)
+        error = re.search(r"^-- error: (.*)$", block, flags=re.M)
+        body = "\n".join(l for l in block.splitlines() if not l.startswith("-- "))
+        statements = [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
+        for s in statements[:-1]:
+            con.execute(s)
+        last = statements[-1]
+        if error:
+            with pytest.raises(duckdb.Error) as e:
+                con.execute(last).fetchall()
+            assert error.group(1).strip() in str(e.value), (last, str(e.value))
+            continue
+        rows = con.execute(last).fetchall()
+        if expect:
+            assert rows == ast.literal_eval(expect.group(1)), (last, rows)
