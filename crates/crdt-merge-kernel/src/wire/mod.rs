@@ -114,6 +114,24 @@ impl Default for DecodeOptions {
 
 /// Encodes `state` as one canonical frame (version 1, uncompressed).
 ///
+/// # Example
+/// ```
+/// use crdt_merge_kernel::state::{AnyState, GCounter};
+/// use crdt_merge_kernel::wire;
+///
+/// let mut g = GCounter::new();
+/// g.observe("n1", 5);
+/// let bytes = wire::encode(&AnyState::from(g));
+/// assert_eq!(&bytes[..4], b"CRDT");
+/// assert_eq!(bytes.len(), 65); // the same 65 bytes the Python library writes
+/// assert_eq!(wire::typeof_bytes(&bytes).unwrap(), "g_counter");
+/// assert_eq!(wire::counter_value(&bytes).unwrap(), 5);
+/// assert_eq!(
+///     wire::to_json_bytes(&bytes).unwrap(),
+///     r#"{"counts":{"n1":5},"type":"g_counter","value":5}"#
+/// );
+/// ```
+///
 /// # Panics
 /// If a string, byte string or collection inside the state, or the whole payload, exceeds the
 /// format's u32 lengths (4 GiB); the Python library cannot express such states either.
