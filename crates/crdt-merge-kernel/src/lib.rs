@@ -24,6 +24,7 @@ pub mod mergeql;
 pub mod order;
 pub mod state;
 pub mod strategy;
+pub mod table;
 pub mod value;
 pub mod wire;
 
