@@ -36,7 +36,9 @@ pub fn guard<F: FnOnce() -> Result<(), String>>(f: F) -> Result<(), String> {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(format!("crdt_merge: internal error (please report): {what}"))
+            Err(format!(
+                "crdt_merge: internal error (please report): {what}"
+            ))
         }
     }
 }
@@ -50,7 +52,10 @@ pub fn c_message(msg: &str) -> CString {
 ///
 /// # Safety
 /// `chunk` must be a live data chunk handed to a callback.
-pub unsafe fn read_chunk(chunk: ffi::duckdb_data_chunk, function: &str) -> Result<(Vec<ArrayRef>, usize), String> {
+pub unsafe fn read_chunk(
+    chunk: ffi::duckdb_data_chunk,
+    function: &str,
+) -> Result<(Vec<ArrayRef>, usize), String> {
     // SAFETY: per the contract; vectors and their types belong to the chunk.
     let n = ffi::duckdb_data_chunk_get_size(chunk) as usize;
     let cols = ffi::duckdb_data_chunk_get_column_count(chunk);
@@ -123,7 +128,10 @@ unsafe extern "C" fn agg_state_size(_info: ffi::duckdb_function_info) -> ffi::id
     STATE_SIZE as ffi::idx_t
 }
 
-unsafe extern "C" fn agg_init(_info: ffi::duckdb_function_info, state: ffi::duckdb_aggregate_state) {
+unsafe extern "C" fn agg_init(
+    _info: ffi::duckdb_function_info,
+    state: ffi::duckdb_aggregate_state,
+) {
     // SAFETY: DuckDB hands `STATE_SIZE` writable, uninitialised bytes.
     slot(state).write(State::Empty);
 }
@@ -131,7 +139,8 @@ unsafe extern "C" fn agg_init(_info: ffi::duckdb_function_info, state: ffi::duck
 unsafe fn agg_info<'a>(info: ffi::duckdb_function_info) -> Result<&'a AggInfo, String> {
     // SAFETY: the extra info was set at registration to a leaked-until-destroy `AggInfo`.
     let p = ffi::duckdb_aggregate_function_get_extra_info(info) as *const AggInfo;
-    p.as_ref().ok_or_else(|| "crdt_merge: aggregate without its function info".to_string())
+    p.as_ref()
+        .ok_or_else(|| "crdt_merge: aggregate without its function info".to_string())
 }
 
 unsafe fn agg_fail(info: ffi::duckdb_function_info, r: Result<(), String>) {

@@ -96,7 +96,11 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
         }
     }
     name(SOURCE_COLUMN);
-    let named_list = named.iter().map(|n| literal(n)).collect::<Vec<_>>().join(", ");
+    let named_list = named
+        .iter()
+        .map(|n| literal(n))
+        .collect::<Vec<_>>()
+        .join(", ");
     // Columns without a role are renamed `__crdt_d_<col>` before aggregation, so one regex
     // selects them wherever they appear (DuckDB expands identical regex selectors in lockstep).
     let defaults = format!("COLUMNS('^{DEFAULT_PREFIX}(.*)$')");
@@ -135,57 +139,58 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
         )
     };
     // One data column (a named one, or the default selector) in the kernel's expressions.
-    let mut data = |q: &str, alias: &str, rule: Option<&ColumnRule>, suffix: &dyn Fn(&str) -> String| {
-        let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
-        let ts = rule
-            .and_then(|r| r.clock.as_deref())
-            .map_or_else(|| clock.clone(), ident);
-        let f = kind.aggregate_name();
-        let expr = match kind {
-            StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest => {
-                format!("{f}({})", with_replica(format!("{q}, {ts}")))
-            }
-            StrategyKind::Max | StrategyKind::Min => format!("{f}({q})"),
-            StrategyKind::Priority => {
-                let levels: Vec<String> = rule
-                    .map(|r| r.levels.iter().map(|l| literal(l)).collect())
-                    .unwrap_or_default();
-                format!("{f}({q}, [{}])", levels.join(", "))
-            }
-            StrategyKind::Union | StrategyKind::Concat => {
-                match rule.and_then(|r| r.sep.as_deref()) {
-                    Some(sep) => format!("{f}({q}, {})", literal(sep)),
-                    None => format!("{f}({q})"),
+    let mut data =
+        |q: &str, alias: &str, rule: Option<&ColumnRule>, suffix: &dyn Fn(&str) -> String| {
+            let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
+            let ts = rule
+                .and_then(|r| r.clock.as_deref())
+                .map_or_else(|| clock.clone(), ident);
+            let f = kind.aggregate_name();
+            let expr = match kind {
+                StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest => {
+                    format!("{f}({})", with_replica(format!("{q}, {ts}")))
                 }
+                StrategyKind::Max | StrategyKind::Min => format!("{f}({q})"),
+                StrategyKind::Priority => {
+                    let levels: Vec<String> = rule
+                        .map(|r| r.levels.iter().map(|l| literal(l)).collect())
+                        .unwrap_or_default();
+                    format!("{f}({q}, [{}])", levels.join(", "))
+                }
+                StrategyKind::Union | StrategyKind::Concat => {
+                    match rule.and_then(|r| r.sep.as_deref()) {
+                        Some(sep) => format!("{f}({q}, {})", literal(sep)),
+                        None => format!("{f}({q})"),
+                    }
+                }
+                StrategyKind::GCounter | StrategyKind::PNCounter => {
+                    format!("crdt_state_merge_agg({q})")
+                }
+            };
+            select.push(format!("{expr} AS {alias}"));
+            if !spec.provenance {
+                return;
             }
-            StrategyKind::GCounter | StrategyKind::PNCounter => {
-                format!("crdt_state_merge_agg({q})")
+            if selecting(kind) {
+                provenance.push(format!(
+                    "CASE WHEN count(DISTINCT {q}) > 1 THEN 1 ELSE 0 END AS {}",
+                    suffix(CONFLICT_SUFFIX)
+                ));
+            }
+            if matches!(kind, StrategyKind::Lww | StrategyKind::LwwNullable) {
+                let expr = match (&replica, kind) {
+                    (Some(r), StrategyKind::Lww) => {
+                        format!("crdt_lww(CASE WHEN {q} IS NOT NULL THEN {r} END, {ts}, {r})")
+                    }
+                    (Some(r), _) => format!("crdt_lww({r}, {ts}, {r})"),
+                    (None, StrategyKind::Lww) => format!(
+                        "crdt_lww(CASE WHEN {q} IS NOT NULL THEN {SOURCE_COLUMN} END, {ts}, {q})"
+                    ),
+                    (None, _) => format!("crdt_lww({SOURCE_COLUMN}, {ts}, {q})"),
+                };
+                provenance.push(format!("{expr} AS {}", suffix(PROVENANCE_SUFFIX)));
             }
         };
-        select.push(format!("{expr} AS {alias}"));
-        if !spec.provenance {
-            return;
-        }
-        if selecting(kind) {
-            provenance.push(format!(
-                "CASE WHEN count(DISTINCT {q}) > 1 THEN 1 ELSE 0 END AS {}",
-                suffix(CONFLICT_SUFFIX)
-            ));
-        }
-        if matches!(kind, StrategyKind::Lww | StrategyKind::LwwNullable) {
-            let expr = match (&replica, kind) {
-                (Some(r), StrategyKind::Lww) => {
-                    format!("crdt_lww(CASE WHEN {q} IS NOT NULL THEN {r} END, {ts}, {r})")
-                }
-                (Some(r), _) => format!("crdt_lww({r}, {ts}, {r})"),
-                (None, StrategyKind::Lww) => format!(
-                    "crdt_lww(CASE WHEN {q} IS NOT NULL THEN {SOURCE_COLUMN} END, {ts}, {q})"
-                ),
-                (None, _) => format!("crdt_lww({SOURCE_COLUMN}, {ts}, {q})"),
-            };
-            provenance.push(format!("{expr} AS {}", suffix(PROVENANCE_SUFFIX)));
-        }
-    };
     for r in &spec.rules {
         let q = ident(&r.column);
         let col = r.column.clone();
@@ -211,7 +216,12 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join("\n  UNION ALL BY NAME\n  ")
     };
-    let keys = spec.key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
+    let keys = spec
+        .key
+        .iter()
+        .map(|k| ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
     let filter = spec
         .filter
         .as_deref()
@@ -268,7 +278,10 @@ fn strings_at(function: &str, arg: &str, a: &ArrayRef, row: usize) -> Result<Vec
                 return Ok(Vec::new());
             }
             let s = l.as_string::<i32>();
-            Ok((0..s.len()).filter(|&i| s.is_valid(i)).map(|i| s.value(i).to_string()).collect())
+            Ok((0..s.len())
+                .filter(|&i| s.is_valid(i))
+                .map(|i| s.value(i).to_string())
+                .collect())
         }
         other => Err(format!(
             "{function}: argument `{arg}`: expected type a VARCHAR or VARCHAR[], found {}",
@@ -278,7 +291,12 @@ fn strings_at(function: &str, arg: &str, a: &ArrayRef, row: usize) -> Result<Vec
 }
 
 /// Reads a STRUCT {'column': 'text', ...} argument as (column, text) pairs.
-fn pairs_at(function: &str, arg: &str, a: &ArrayRef, row: usize) -> Result<Vec<(String, String)>, String> {
+fn pairs_at(
+    function: &str,
+    arg: &str,
+    a: &ArrayRef,
+    row: usize,
+) -> Result<Vec<(String, String)>, String> {
     if null_at(a, row) {
         return Ok(Vec::new());
     }
@@ -337,13 +355,18 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
     }
     for (column, c) in &clocks {
         if !strategies.iter().any(|(col, _)| col == column) {
-            spec = spec.with_rule(ColumnRule::new(column.clone(), StrategyKind::Lww).with_clock(c.clone()));
+            spec = spec.with_rule(
+                ColumnRule::new(column.clone(), StrategyKind::Lww).with_clock(c.clone()),
+            );
         }
     }
     if let Some(c) = str_at(&args[3], row) {
         spec = spec.with_clock(c);
     } else if !null_at(&args[3], row) {
-        return Err(format!("{F}: argument `clock`: expected type VARCHAR, found {}", crate::types::sql_name(args[3].data_type())));
+        return Err(format!(
+            "{F}: argument `clock`: expected type VARCHAR, found {}",
+            crate::types::sql_name(args[3].data_type())
+        ));
     }
     if let Some(r) = str_at(&args[4], row) {
         spec = spec.with_replica(r);
@@ -360,7 +383,10 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
             }
         }
     }
-    if args[6].data_type() == &DataType::Boolean && !null_at(&args[6], row) && args[6].as_boolean().value(row) {
+    if args[6].data_type() == &DataType::Boolean
+        && !null_at(&args[6], row)
+        && args[6].as_boolean().value(row)
+    {
         spec = spec.with_provenance();
     }
     if let Some(p) = str_at(&args[8], row) {
@@ -369,11 +395,16 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
     if !null_at(&args[9], row) {
         let dt = args[9].data_type();
         if !dt.is_integer() {
-            return Err(format!("{F}: argument `row_limit`: expected type an integer, found {}", crate::types::sql_name(dt)));
+            return Err(format!(
+                "{F}: argument `row_limit`: expected type an integer, found {}",
+                crate::types::sql_name(dt)
+            ));
         }
         let v = arrow_cast::cast(&args[9], &DataType::Int64).map_err(|e| e.to_string())?;
         let n = v.as_primitive::<arrow_array::types::Int64Type>().value(row);
-        let n = u64::try_from(n).map_err(|_| format!("{F}: argument `row_limit`: expected a non-negative integer, found {n}"))?;
+        let n = u64::try_from(n).map_err(|_| {
+            format!("{F}: argument `row_limit`: expected a non-negative integer, found {n}")
+        })?;
         spec = spec.with_limit(n);
     }
     Ok(spec)
@@ -392,34 +423,46 @@ fn per_row(
 
 fn mergeql_sql(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
     let q = args[0].as_string::<i32>();
-    per_row(n, |i| q.is_null(i), |i| {
-        let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
-        render_dynamic(&spec)
-    })
+    per_row(
+        n,
+        |i| q.is_null(i),
+        |i| {
+            let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
+            render_dynamic(&spec)
+        },
+    )
 }
 
 fn mergeql_sql_columns(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
     let q = args[0].as_string::<i32>();
     let cols = args[1].as_list::<i32>();
-    per_row(n, |i| q.is_null(i) || cols.is_null(i), |i| {
-        let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
-        let per_source = cols.value(i);
-        let per_source = per_source.as_list::<i32>();
-        let columns: Vec<Vec<String>> = (0..per_source.len())
-            .map(|s| {
-                let names = per_source.value(s);
-                let names = names.as_string::<i32>();
-                (0..names.len()).map(|j| names.value(j).to_string()).collect()
-            })
-            .collect();
-        render_sql(&spec, Dialect::DuckDb, &columns).map_err(|e| e.to_string())
-    })
+    per_row(
+        n,
+        |i| q.is_null(i) || cols.is_null(i),
+        |i| {
+            let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
+            let per_source = cols.value(i);
+            let per_source = per_source.as_list::<i32>();
+            let columns: Vec<Vec<String>> = (0..per_source.len())
+                .map(|s| {
+                    let names = per_source.value(s);
+                    let names = names.as_string::<i32>();
+                    (0..names.len())
+                        .map(|j| names.value(j).to_string())
+                        .collect()
+                })
+                .collect();
+            render_sql(&spec, Dialect::DuckDb, &columns).map_err(|e| e.to_string())
+        },
+    )
 }
 
 fn merge_sql(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
-    per_row(n, |i| null_at(&args[0], i) || null_at(&args[1], i), |i| {
-        render_dynamic(&spec_at(args, i)?)
-    })
+    per_row(
+        n,
+        |i| null_at(&args[0], i) || null_at(&args[1], i),
+        |i| render_dynamic(&spec_at(args, i)?),
+    )
 }
 
 /// Registers the renderers `crdt_mergeql_sql` and `crdt_merge_sql`.
@@ -478,7 +521,9 @@ pub unsafe fn install_macros(con: ffi::duckdb_connection) -> Result<(), String> 
     for m in MACROS {
         // SAFETY: forwarded contract.
         if let Err(e) = crate::execute(con, m) {
-            if !e.to_ascii_lowercase().contains("read-only") && !e.to_ascii_lowercase().contains("read only") {
+            if !e.to_ascii_lowercase().contains("read-only")
+                && !e.to_ascii_lowercase().contains("read only")
+            {
                 return Err(format!("cannot create the table macros: {e}"));
             }
         }

@@ -164,7 +164,9 @@ fn overloads(def: &'static FunctionDef, sig: &Signature) -> Vec<Overload> {
             }
         }
         let returns = match def.kind {
-            FunctionKind::Aggregate => aggregate(def.name, &template).map(|a| a.return_type().clone()),
+            FunctionKind::Aggregate => {
+                aggregate(def.name, &template).map(|a| a.return_type().clone())
+            }
             FunctionKind::Scalar => scalar_return_type(def.name, &template),
         };
         if let Ok(returns) = returns {
@@ -184,7 +186,11 @@ pub fn plan() -> Vec<Planned> {
         .iter()
         .map(|def| Planned {
             def,
-            overloads: def.signatures.iter().flat_map(|s| overloads(def, s)).collect(),
+            overloads: def
+                .signatures
+                .iter()
+                .flat_map(|s| overloads(def, s))
+                .collect(),
         })
         .collect()
 }

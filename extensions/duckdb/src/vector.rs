@@ -26,14 +26,19 @@ use crate::types::{self, LogicalType};
 ///
 /// # Safety
 /// `vector` must be a live, flat DuckDB vector of type `dt` holding at least `n` rows.
-pub unsafe fn read(vector: ffi::duckdb_vector, dt: &DataType, n: usize) -> Result<ArrayRef, String> {
+pub unsafe fn read(
+    vector: ffi::duckdb_vector,
+    dt: &DataType,
+    n: usize,
+) -> Result<ArrayRef, String> {
     // SAFETY (whole function): per the contract, the data pointer addresses `n` values of the
     // physical type that `dt` maps to, and the validity mask (when present) `n` bits.
     let nulls = read_validity(vector, n);
     let data = ffi::duckdb_vector_get_data(vector);
     macro_rules! prim {
         ($t:ty) => {{
-            let values = std::slice::from_raw_parts(data as *const <$t as ArrowPrimitiveType>::Native, n);
+            let values =
+                std::slice::from_raw_parts(data as *const <$t as ArrowPrimitiveType>::Native, n);
             Arc::new(
                 PrimitiveArray::<$t>::new(ScalarBuffer::from(values.to_vec()), nulls)
                     .with_data_type(dt.clone()),
@@ -202,7 +207,11 @@ unsafe fn read_validity(vector: ffi::duckdb_vector, n: usize) -> Option<NullBuff
 /// # Safety
 /// `vector` must be a live, writable flat DuckDB vector whose logical type corresponds to
 /// `array.data_type()` with capacity for `offset + array.len()` rows.
-pub unsafe fn write(vector: ffi::duckdb_vector, array: &dyn Array, offset: usize) -> Result<(), String> {
+pub unsafe fn write(
+    vector: ffi::duckdb_vector,
+    array: &dyn Array,
+    offset: usize,
+) -> Result<(), String> {
     // SAFETY (whole function): per the contract the vector has room for the rows written.
     let n = array.len();
     write_validity(vector, array, offset);
@@ -313,7 +322,8 @@ pub unsafe fn write(vector: ffi::duckdb_vector, array: &dyn Array, offset: usize
                 return Err("cannot grow a DuckDB list vector".into());
             }
             // The list data pointer may not move on reserve (entries live in the parent).
-            let entries = (ffi::duckdb_vector_get_data(vector) as *mut ffi::duckdb_list_entry).add(offset);
+            let entries =
+                (ffi::duckdb_vector_get_data(vector) as *mut ffi::duckdb_list_entry).add(offset);
             for i in 0..n {
                 *entries.add(i) = ffi::duckdb_list_entry {
                     offset: (base + offsets[i] as usize - first) as u64,
@@ -344,7 +354,11 @@ fn arrow_cast_to(array: &dyn Array, target: &DataType) -> Result<ArrayRef, Strin
 }
 
 /// Writes decimals to a narrower DuckDB storage type (the declared width guarantees they fit).
-unsafe fn narrow<T: TryFrom<i128> + Default + Copy>(src: &[i128], data: *mut std::ffi::c_void, offset: usize) {
+unsafe fn narrow<T: TryFrom<i128> + Default + Copy>(
+    src: &[i128],
+    data: *mut std::ffi::c_void,
+    offset: usize,
+) {
     // SAFETY: the caller's contract on `write` gives room for `src.len()` values at `offset`.
     let dst = (data as *mut T).add(offset);
     for (i, v) in src.iter().enumerate() {
