@@ -31,4 +31,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export WIRE_TOOL="$CARGO_TARGET_DIR/debug/examples/wire_tool"
 
 cd "$root"
-exec "$py" -m pytest -q tests/interop "$@"
+exec "$py" -m pytest -q -p no:cacheprovider tests/interop "$@"
