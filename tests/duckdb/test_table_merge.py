@@ -136,3 +136,37 @@ def test_merge_is_usable_in_larger_queries(con):
     assert n == 50 + sum(1 for i in range(50, 100) if 100 - i >= i)
     con.execute("CREATE TABLE m AS FROM crdt_merge(['a', 'b'], 'id')")
     assert one(con, "SELECT count(*) FROM m") == 150
+
+
+def test_file_and_read_only_databases(tmp_path):
+    import duckdb
+
+    from conftest import EXTENSION
+
+    path = str(tmp_path / "db.duckdb")
+    cfg = {"allow_unsigned_extensions": "true"}
+    c = duckdb.connect(path, config=cfg)
+    c.execute(f"LOAD '{EXTENSION}'")
+    c.execute("CREATE TABLE a AS SELECT 1 AS id, 'x' AS v, 1 AS _ts")
+    c.execute("CREATE TABLE b AS SELECT 1 AS id, 'y' AS v, 2 AS _ts")
+    assert c.execute("FROM crdt_merge(['a', 'b'], 'id')").fetchall() == [(1, "y", 2)]
+    c.close()
+    # Loading again replaces the stored macros.
+    c = duckdb.connect(path, config=cfg)
+    c.execute(f"LOAD '{EXTENSION}'")
+    c.close()
+    ro = duckdb.connect(path, read_only=True, config=cfg)
+    ro.execute(f"LOAD '{EXTENSION}'")
+    assert ro.execute("FROM crdt_mergeql('MERGE a, b ON id')").fetchall() == [(1, "y", 2)]
+    assert ro.execute("FROM query(crdt_mergeql_sql('MERGE a, b ON id'))").fetchall() == [(1, "y", 2)]
+    ro.close()
+    # A read-only database that never had the macros: LOAD still works, the renderers too.
+    path2 = str(tmp_path / "plain.duckdb")
+    p = duckdb.connect(path2)
+    p.execute("CREATE TABLE a AS SELECT 1 AS id, 'x' AS v, 1 AS _ts")
+    p.execute("CREATE TABLE b AS SELECT 1 AS id, 'y' AS v, 2 AS _ts")
+    p.close()
+    ro = duckdb.connect(path2, read_only=True, config=cfg)
+    ro.execute(f"LOAD '{EXTENSION}'")
+    assert ro.execute("FROM query(crdt_mergeql_sql('MERGE a, b ON id'))").fetchall() == [(1, "y", 2)]
+    assert one(ro, "SELECT crdt_max_join(1, 2)") == 2
