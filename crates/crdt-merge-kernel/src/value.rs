@@ -70,6 +70,25 @@ pub fn canonical_f64(x: f64) -> f64 {
     }
 }
 
+/// The array with every float replaced by [`canonical_f64`] of it (no-op for other types), as
+/// every join returns +0.0 for ±0 and one NaN for all NaNs.
+///
+/// # Errors
+/// None in practice (the input type is preserved).
+pub fn canonical_float_array(a: ArrayRef) -> Result<ArrayRef> {
+    Ok(match a.data_type() {
+        DataType::Float64 => Arc::new(
+            a.as_primitive::<Float64Type>()
+                .unary::<_, Float64Type>(canonical_f64),
+        ),
+        DataType::Float32 => Arc::new(
+            a.as_primitive::<Float32Type>()
+                .unary::<_, Float32Type>(|v| canonical_f64(v as f64) as f32),
+        ),
+        _ => a,
+    })
+}
+
 impl Value {
     fn rank(&self) -> u8 {
         match self {
@@ -156,14 +175,12 @@ impl Value {
             DataType::UInt16 => uint!(UInt16Type),
             DataType::UInt32 => uint!(UInt32Type),
             DataType::UInt64 => uint!(UInt64Type),
-            DataType::Float32 => {
-                Value::Float(canonical_f64(
-                    array.as_primitive::<Float32Type>().value(row) as f64,
-                ))
-            }
-            DataType::Float64 => {
-                Value::Float(canonical_f64(array.as_primitive::<Float64Type>().value(row)))
-            }
+            DataType::Float32 => Value::Float(canonical_f64(
+                array.as_primitive::<Float32Type>().value(row) as f64,
+            )),
+            DataType::Float64 => Value::Float(canonical_f64(
+                array.as_primitive::<Float64Type>().value(row),
+            )),
             DataType::Decimal128(_, _) => {
                 Value::Decimal(array.as_primitive::<Decimal128Type>().value(row))
             }
@@ -230,9 +247,28 @@ pub fn unsupported(argument: &str, dt: &DataType) -> Error {
 pub fn is_supported(dt: &DataType) -> bool {
     use DataType::*;
     match dt {
-        Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float32
-        | Float64 | Decimal128(_, _) | Date32 | Date64 | Timestamp(_, _) | Utf8 | LargeUtf8
-        | Utf8View | Binary | LargeBinary | BinaryView | Null => true,
+        Boolean
+        | Int8
+        | Int16
+        | Int32
+        | Int64
+        | UInt8
+        | UInt16
+        | UInt32
+        | UInt64
+        | Float32
+        | Float64
+        | Decimal128(_, _)
+        | Date32
+        | Date64
+        | Timestamp(_, _)
+        | Utf8
+        | LargeUtf8
+        | Utf8View
+        | Binary
+        | LargeBinary
+        | BinaryView
+        | Null => true,
         List(f) | LargeList(f) => is_supported(f.data_type()),
         Struct(fields) => fields.iter().all(|f| is_supported(f.data_type())),
         _ => false,
@@ -353,11 +389,7 @@ fn build_array(values: &[&Value], dt: &DataType) -> Result<ArrayRef> {
                 })
                 .collect();
             let child = build_array(&children, field.data_type())?;
-            let child_field = Arc::new(Field::new(
-                field.name(),
-                field.data_type().clone(),
-                true,
-            ));
+            let child_field = Arc::new(Field::new(field.name(), field.data_type().clone(), true));
             let list: ArrayRef = Arc::new(ListArray::try_new(
                 child_field.clone(),
                 OffsetBuffer::new(offsets.into()),
@@ -467,10 +499,7 @@ mod tests {
         assert_eq!(Value::Float(-0.0), Value::Float(0.0));
         assert!(Value::Null < Value::Float(f64::NEG_INFINITY));
         let a = Value::to_array(&[Value::Float(-0.0)], &DataType::Float64).unwrap();
-        assert!(a
-            .as_primitive::<Float64Type>()
-            .value(0)
-            .is_sign_positive());
+        assert!(a.as_primitive::<Float64Type>().value(0).is_sign_positive());
     }
 
     #[test]

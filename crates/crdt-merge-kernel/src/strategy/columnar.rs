@@ -12,8 +12,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
-use arrow_array::{new_null_array, Array, ArrayRef, Float32Array, Float64Array};
+use arrow_array::{new_null_array, Array, ArrayRef};
 use arrow_schema::DataType;
 
 use super::aggregate::{Aggregate, AggregateKind, Cell, Grouped, State};
@@ -27,13 +26,13 @@ const EMPTY: u32 = u32::MAX;
 /// Winner of one group: its order key and where the winning row lives.
 #[derive(Clone, Copy)]
 struct Slot {
-    key: i128,
+    key: i64,
     batch: u32,
     row: u32,
 }
 
 const EMPTY_SLOT: Slot = Slot {
-    key: i128::MIN,
+    key: i64::MIN,
     batch: EMPTY,
     row: 0,
 };
@@ -65,40 +64,56 @@ pub struct Columnar {
     states: Vec<State>,
 }
 
-/// An order-preserving integer key for row `i` of `c`, when the column's type has one that
-/// decides most comparisons: exact for numbers, dates, timestamps and booleans, an 8-byte prefix
-/// for text and binary (equal prefixes are compared in full). `i128::MIN` is NULL.
-#[inline]
-fn key(c: &Column, i: usize) -> Option<i128> {
-    if c.is_null(i) {
-        return Some(i128::MIN);
+/// Order keys for every row of `c`: `k(x) < k(y)` implies `x < y` in the canonical order, so
+/// only equal keys need a full comparison. Exact for integers, floats, dates, timestamps and
+/// booleans; an 8-byte prefix for text; saturated for wide decimals and unsigned integers;
+/// `i64::MIN` for NULL. Computed per batch in type-specialised loops, so the per-row merge loop
+/// only compares integers.
+fn keys(c: &Column, n: usize) -> Vec<i64> {
+    let mut k: Vec<i64> = match c {
+        Column::Int(a) => a.values().to_vec(),
+        Column::UInt(a) => a
+            .values()
+            .iter()
+            .map(|&v| v.min(i64::MAX as u64) as i64)
+            .collect(),
+        Column::Float(a) => a
+            .values()
+            .iter()
+            .map(|&v| {
+                let bits = canonical_f64(v).to_bits();
+                (if bits >> 63 == 1 {
+                    !bits
+                } else {
+                    bits | (1 << 63)
+                } ^ (1 << 63)) as i64
+            })
+            .collect(),
+        Column::Decimal(a) => a
+            .values()
+            .iter()
+            .map(|&v| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+            .collect(),
+        Column::Bool(a) => (0..n).map(|i| a.value(i) as i64).collect(),
+        Column::Str(_) | Column::LargeStr(_) | Column::StrView(_) => (0..n)
+            .map(|i| prefix(c.str_at(i).unwrap_or_default().as_bytes()))
+            .collect(),
+        _ => vec![i64::MIN; n],
+    };
+    for (i, k) in k.iter_mut().enumerate() {
+        if c.is_null(i) {
+            *k = i64::MIN;
+        }
     }
-    Some(match c {
-        Column::Int(a) => a.value(i) as i128,
-        Column::UInt(a) => a.value(i) as i128,
-        Column::Float(a) => {
-            let bits = canonical_f64(a.value(i)).to_bits();
-            (if bits >> 63 == 1 {
-                !bits
-            } else {
-                bits | (1 << 63)
-            }) as i128
-        }
-        Column::Decimal(a) => a.value(i).max(i128::MIN + 1),
-        Column::Bool(a) => a.value(i) as i128,
-        Column::Str(_) | Column::LargeStr(_) | Column::StrView(_) => {
-            prefix(c.str_at(i).unwrap_or_default().as_bytes())
-        }
-        _ => return None,
-    })
+    k
 }
 
 #[inline]
-fn prefix(b: &[u8]) -> i128 {
+fn prefix(b: &[u8]) -> i64 {
     let mut p = [0u8; 8];
     let n = b.len().min(8);
     p[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(p) as i128
+    (u64::from_be_bytes(p) ^ (1 << 63)) as i64
 }
 
 fn keyed_type(dt: &DataType) -> bool {
@@ -213,14 +228,15 @@ impl Columnar {
         let nullable = self.agg.kind() == AggregateKind::Strategy(StrategyKind::LwwNullable);
         let value = &cols[0];
         let mut used = false;
+        let mut keys = keys(keycol, n);
+        if key_of == KeyOf::ReversedValue {
+            keys.iter_mut().for_each(|k| *k = !*k);
+        }
         for row in 0..n {
             if !nullable && value.is_null(row) {
                 continue;
             }
-            let mut k = key(keycol, row).unwrap_or(i128::MIN);
-            if key_of == KeyOf::ReversedValue {
-                k = !k;
-            }
+            let k = keys[row];
             let slot = &mut self.slots[groups[row]];
             let wins = if slot.batch == EMPTY {
                 true
@@ -332,7 +348,7 @@ impl Columnar {
             })
             .collect();
         let out = arrow_select::interleave::interleave(&arrays, &idx)?;
-        canonical_floats(out)
+        crate::value::canonical_float_array(out)
     }
 
     /// The per-group states (for serialising partial aggregates).
@@ -509,23 +525,4 @@ fn tie(key_of: KeyOf, a: &[Column], i: usize, b: &[Column], j: usize) -> Result<
         KeyOf::Value => a[0].cmp_rows(i, &b[0], j),
         KeyOf::ReversedValue => Ok(a[0].cmp_rows(i, &b[0], j)?.reverse()),
     }
-}
-
-/// +0.0 for ±0 and one NaN for all NaNs, as every join returns.
-fn canonical_floats(a: ArrayRef) -> Result<ArrayRef> {
-    Ok(match a.data_type() {
-        DataType::Float64 => Arc::new(
-            a.as_primitive::<Float64Type>()
-                .iter()
-                .map(|x| x.map(canonical_f64))
-                .collect::<Float64Array>(),
-        ),
-        DataType::Float32 => Arc::new(
-            a.as_primitive::<arrow_array::types::Float32Type>()
-                .iter()
-                .map(|x| x.map(|v| canonical_f64(v as f64) as f32))
-                .collect::<Float32Array>(),
-        ),
-        _ => a,
-    })
 }

@@ -4,12 +4,13 @@
 //! same strategy over exactly the two rows `left[i]` and `right[i]`, so the pairwise and
 //! grouped forms cannot disagree.
 
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, BooleanArray};
 use arrow_schema::DataType;
 
 use super::aggregate::{Aggregate, PerRow, State};
 use super::StrategyKind;
 use crate::error::{Error, ErrorKind, Result};
+use crate::order::Column;
 
 /// How a `_join` function's arguments split into per-side arguments and shared constants.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +132,9 @@ pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
     }
     left.extend(consts.iter().cloned());
     right.extend(consts.iter().cloned());
+    if let Some(out) = select_join(&agg, s.strategy, &left, &right, n)? {
+        return Ok(out);
+    }
     let mut states = vec![State::Empty; n];
     agg.update(&left, &mut PerRow(&mut states))
         .map_err(|e| e.in_function(name))?;
@@ -138,4 +142,59 @@ pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
         .map_err(|e| e.in_function(name))?;
     let refs: Vec<&State> = states.iter().collect();
     agg.finish(&refs).map_err(|e| e.in_function(name))
+}
+
+/// The selecting strategies pick one side per row: compute which, then gather with `zip`,
+/// without building per-row states. Same order as the aggregate over the two rows (the law
+/// tests compare them), so the forms cannot disagree.
+fn select_join(
+    agg: &Aggregate,
+    k: StrategyKind,
+    left: &[ArrayRef],
+    right: &[ArrayRef],
+    n: usize,
+) -> Result<Option<ArrayRef>> {
+    use std::cmp::Ordering;
+    if !matches!(
+        k,
+        StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Max | StrategyKind::Min
+    ) {
+        return Ok(None);
+    }
+    let name = agg.name();
+    let cols = |side: &[ArrayRef]| -> Result<Vec<Column>> {
+        side.iter()
+            .zip(["value", "ts", "replica"])
+            .map(|(a, arg)| Column::new(name, arg, a))
+            .collect()
+    };
+    let (l, r) = (cols(left)?, cols(right)?);
+    let mut take_right = Vec::with_capacity(n);
+    for i in 0..n {
+        let (ln, rn) = (l[0].is_null(i), r[0].is_null(i));
+        let wins = match k {
+            // A NULL value is bottom: the other side wins whatever the clocks say.
+            StrategyKind::Lww | StrategyKind::Max | StrategyKind::Min if ln || rn => !rn,
+            StrategyKind::Max => r[0].cmp_rows(i, &l[0], i)? == Ordering::Greater,
+            StrategyKind::Min => r[0].cmp_rows(i, &l[0], i)? == Ordering::Less,
+            _ => {
+                let mut ord = Ordering::Equal;
+                for c in [1usize, 2, 0] {
+                    if c < l.len() && ord == Ordering::Equal {
+                        ord = r[c].cmp_rows(i, &l[c], i)?;
+                    }
+                }
+                ord == Ordering::Greater
+            }
+        };
+        take_right.push(wins);
+    }
+    let mask = BooleanArray::from(take_right);
+    let out = arrow_select::zip::zip(&mask, &right[0], &left[0])?;
+    let out = if out.data_type() == agg.return_type() {
+        out
+    } else {
+        arrow_cast::cast(&out, agg.return_type())?
+    };
+    Ok(Some(crate::value::canonical_float_array(out)?))
 }
