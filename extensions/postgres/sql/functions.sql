@@ -1,0 +1,200 @@
+-- Catalogue functions of crdt_merge (the kernel's CATALOGUE, docs/sql-functions.md).
+-- Hand-maintained beside the wrappers in src/lib.rs; tests/postgres checks that the
+-- functions created equal the catalogue.
+
+-- Aggregate support functions (one transition function per aggregate; combine, serial,
+-- deserial and final functions are shared). Names start with an underscore: not user API.
+CREATE FUNCTION _crdt_combine(internal, internal) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_combine';
+CREATE FUNCTION _crdt_serial(internal) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_serial';
+CREATE FUNCTION _crdt_deserial(bytea, internal) RETURNS internal
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_deserial';
+
+-- Aggregates: NULL inputs are bottom (the transition functions are not STRICT).
+CREATE FUNCTION _crdt_lww_sfunc(internal, anyelement, "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_sfunc';
+CREATE FUNCTION _crdt_final_any(internal, anyelement, "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
+CREATE AGGREGATE crdt_lww(anyelement, "any") (
+  SFUNC = _crdt_lww_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_lww_sfunc(internal, anyelement, "any", "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_sfunc';
+CREATE FUNCTION _crdt_final_any(internal, anyelement, "any", "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
+CREATE AGGREGATE crdt_lww(anyelement, "any", "any") (
+  SFUNC = _crdt_lww_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_lww_nullable_sfunc(internal, anyelement, "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_sfunc';
+CREATE AGGREGATE crdt_lww_nullable(anyelement, "any") (
+  SFUNC = _crdt_lww_nullable_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_lww_nullable_sfunc(internal, anyelement, "any", "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_sfunc';
+CREATE AGGREGATE crdt_lww_nullable(anyelement, "any", "any") (
+  SFUNC = _crdt_lww_nullable_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_max_sfunc(internal, anyelement) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_max_sfunc';
+CREATE FUNCTION _crdt_final_any(internal, anyelement) RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
+CREATE AGGREGATE crdt_max(anyelement) (
+  SFUNC = _crdt_max_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_min_sfunc(internal, anyelement) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_min_sfunc';
+CREATE AGGREGATE crdt_min(anyelement) (
+  SFUNC = _crdt_min_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_priority_sfunc(internal, anyelement, anyarray) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_priority_sfunc';
+CREATE FUNCTION _crdt_final_any(internal, anyelement, anyarray) RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
+CREATE AGGREGATE crdt_priority(anyelement, anyarray) (
+  SFUNC = _crdt_priority_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_longest_sfunc(internal, anyelement, "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_sfunc';
+CREATE AGGREGATE crdt_longest(anyelement, "any") (
+  SFUNC = _crdt_longest_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_longest_sfunc(internal, anyelement, "any", "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_sfunc';
+CREATE AGGREGATE crdt_longest(anyelement, "any", "any") (
+  SFUNC = _crdt_longest_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_union_sfunc(internal, anyarray) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_union_sfunc';
+CREATE FUNCTION _crdt_final_array(internal, anyarray) RETURNS anyarray
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
+CREATE AGGREGATE crdt_union(anyarray) (
+  SFUNC = _crdt_union_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_array, FINALFUNC_EXTRA,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_union_sfunc(internal, text, text) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_union_sfunc';
+CREATE FUNCTION _crdt_final_text(internal) RETURNS text
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_text';
+CREATE AGGREGATE crdt_union(text, text) (
+  SFUNC = _crdt_union_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_text,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_concat_sfunc(internal, text) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_concat_sfunc';
+CREATE AGGREGATE crdt_concat(text) (
+  SFUNC = _crdt_concat_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_text,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_concat_sfunc(internal, text, text) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_concat_sfunc';
+CREATE AGGREGATE crdt_concat(text, text) (
+  SFUNC = _crdt_concat_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_text,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_gcounter_sfunc(internal, "any", bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_gcounter_sfunc';
+CREATE FUNCTION _crdt_final_bytea(internal) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_bytea';
+CREATE AGGREGATE crdt_gcounter("any", bigint) (
+  SFUNC = _crdt_gcounter_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_pncounter_sfunc(internal, "any", bigint, bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_pncounter_sfunc';
+CREATE AGGREGATE crdt_pncounter("any", bigint, bigint) (
+  SFUNC = _crdt_pncounter_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_state_merge_agg_sfunc(internal, bytea) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_state_merge_agg_sfunc';
+CREATE AGGREGATE crdt_state_merge_agg(bytea) (
+  SFUNC = _crdt_state_merge_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+
+-- Scalars.
+CREATE FUNCTION crdt_lww_join(v1 anyelement, ts1 "any", v2 anyelement, ts2 "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_join';
+CREATE FUNCTION crdt_lww_join(v1 anyelement, ts1 "any", r1 "any", v2 anyelement, ts2 "any", r2 "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_join';
+CREATE FUNCTION crdt_lww_nullable_join(v1 anyelement, ts1 "any", v2 anyelement, ts2 "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_join';
+CREATE FUNCTION crdt_lww_nullable_join(v1 anyelement, ts1 "any", r1 "any", v2 anyelement, ts2 "any", r2 "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_join';
+CREATE FUNCTION crdt_max_join(a anyelement, b anyelement) RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_max_join';
+CREATE FUNCTION crdt_min_join(a anyelement, b anyelement) RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_min_join';
+CREATE FUNCTION crdt_priority_join(a anyelement, b anyelement, levels anyarray) RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_priority_join';
+CREATE FUNCTION crdt_longest_join(v1 anyelement, ts1 "any", v2 anyelement, ts2 "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_join';
+CREATE FUNCTION crdt_longest_join(v1 anyelement, ts1 "any", r1 "any", v2 anyelement, ts2 "any", r2 "any") RETURNS anyelement
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_join';
+CREATE FUNCTION crdt_union_join(list1 anyarray, list2 anyarray) RETURNS anyarray
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_union_join';
+CREATE FUNCTION crdt_union_join(text1 text, text2 text, sep text) RETURNS text
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_union_join';
+CREATE FUNCTION crdt_concat_join(text1 text, text2 text) RETURNS text
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_concat_join';
+CREATE FUNCTION crdt_concat_join(text1 text, text2 text, sep text) RETURNS text
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_concat_join';
+CREATE FUNCTION crdt_state_merge(a bytea, b bytea) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_state_merge';
+CREATE FUNCTION crdt_counter_value(state bytea) RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_counter_value';
+CREATE FUNCTION crdt_typeof(state bytea) RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_typeof';
+CREATE FUNCTION crdt_to_json(state bytea) RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_to_json';
+CREATE FUNCTION crdt_hlc(ms bigint, counter bigint) RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hlc';
+CREATE FUNCTION crdt_hlc_ms(h bigint) RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hlc_ms';
+CREATE FUNCTION crdt_hlc_counter(h bigint) RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hlc_counter';
+CREATE FUNCTION crdt_version() RETURNS text
+  STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_version';
