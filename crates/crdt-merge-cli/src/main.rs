@@ -1,0 +1,395 @@
+//! # `crdt-merge`, the command line
+//!
+//! Merges CSV, Parquet and JSON-lines files, runs MergeQL and SQL with every `crdt_*` function
+//! registered, and decodes state bytes. DataFusion runs every query; the merge itself is the
+//! kernel's rendered `GROUP BY` (see `docs/cli.md`).
+//!
+//! ```text
+//! crdt-merge merge a.csv b.csv --key id --strategy score=max -o out.csv
+//! crdt-merge query "MERGE 'a.parquet', 'b.csv' ON id STRATEGY score='max'"
+//! crdt-merge sql "SELECT crdt_hlc(1, 2) AS h"
+//! crdt-merge inspect state.bin
+//! ```
+//!
+//! Exit codes: 0 success; 1 a query failed while running; 2 a usage error (bad arguments, an
+//! unknown strategy, a MergeQL or SQL syntax error); 3 an input file is missing or unreadable.
+//! Every error is one line on standard error, starting with `crdt-merge: error:`.
+
+mod inspect;
+mod output;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use crdt_merge_kernel::mergeql::{self, ColumnRule, MergeSpec, Source};
+use crdt_merge_kernel::ErrorKind;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use output::{Format, Sink};
+
+/// What went wrong, and so which exit code.
+#[derive(Debug)]
+enum CliError {
+    /// Exit 2: bad arguments, an unknown strategy, a syntax error.
+    Usage(String),
+    /// Exit 3: an input that cannot be read.
+    Input(String),
+    /// Exit 1: a query failed while running (or writing the output failed).
+    Run(String),
+}
+
+impl CliError {
+    fn code(&self) -> u8 {
+        match self {
+            CliError::Run(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Input(_) => 3,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            CliError::Usage(m) | CliError::Input(m) | CliError::Run(m) => m,
+        }
+    }
+}
+
+/// DataFusion's planning and parsing errors are the user's; the rest happened while running.
+fn df_error(e: DataFusionError) -> CliError {
+    let text = e.strip_backtrace();
+    match e.find_root() {
+        DataFusionError::Plan(_)
+        | DataFusionError::SQL(_, _)
+        | DataFusionError::SchemaError(_, _) => CliError::Usage(text),
+        DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => CliError::Input(text),
+        _ => CliError::Run(text),
+    }
+}
+
+fn kernel_error(e: crdt_merge_kernel::Error) -> CliError {
+    match e.kind {
+        ErrorKind::Internal(_) => CliError::Run(e.to_string()),
+        _ => CliError::Usage(e.to_string()),
+    }
+}
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "crdt-merge",
+    version,
+    about = "Conflict-free merges of tables and CRDT states (DataFusion inside)",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Merge two or more files (CSV, Parquet or JSON lines, by extension) on a key.
+    Merge(MergeArgs),
+    /// Run a MergeQL query: MERGE 'a.parquet', 'b.csv' ON id STRATEGY score='max'.
+    Query(QueryArgs),
+    /// Run SQL with every crdt_* function registered; files are readable as tables ('a.csv').
+    Sql(SqlArgs),
+    /// Decode state bytes (a wire frame or a batch, raw or hex) and print them as JSON.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct MergeArgs {
+    /// Input files, two or more (.csv, .parquet, .json/.jsonl/.ndjson).
+    #[arg(required = true, num_args = 2..)]
+    inputs: Vec<String>,
+    /// Key column(s); repeat the flag or separate with commas.
+    #[arg(long, short = 'k', required = true, value_delimiter = ',')]
+    key: Vec<String>,
+    /// A column's strategy, COLUMN=STRATEGY (lww, lww_nullable, max, min, longest,
+    /// priority(a,b,c), union, union(,), concat, concat(;), gcounter, pncounter); repeatable.
+    #[arg(long, short = 's')]
+    strategy: Vec<String>,
+    /// The row clock column.
+    #[arg(long, default_value = mergeql::DEFAULT_CLOCK)]
+    ts: String,
+    /// A replica id column (breaks clock ties, reported by provenance).
+    #[arg(long)]
+    replica: Option<String>,
+    /// Enable tombstones, in this column (default `_deleted`).
+    #[arg(long, num_args = 0..=1, default_missing_value = mergeql::DEFAULT_TOMBSTONE)]
+    tombstone: Option<String>,
+    /// Add `<col>__source` provenance columns and a `__conflicts` count.
+    #[arg(long)]
+    provenance: bool,
+    /// Output file (.csv, .parquet, .json/.jsonl); standard output when absent.
+    #[arg(long, short = 'o')]
+    output: Option<String>,
+    /// Format for standard output.
+    #[arg(long, value_enum, default_value_t = StdoutFormat::Table)]
+    format: StdoutFormat,
+    /// No summary line.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct QueryArgs {
+    /// The MergeQL query.
+    query: String,
+    /// Output file (.csv, .parquet, .json/.jsonl); standard output when absent.
+    #[arg(long, short = 'o')]
+    output: Option<String>,
+    /// Format for standard output.
+    #[arg(long, value_enum, default_value_t = StdoutFormat::Table)]
+    format: StdoutFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct SqlArgs {
+    /// SQL text (one or more statements separated by `;`).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    sql: Option<String>,
+    /// Read the SQL from this file.
+    #[arg(long, short = 'f')]
+    file: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StdoutFormat::Table)]
+    format: StdoutFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct InspectArgs {
+    /// A file of state bytes, or `-` for standard input. Raw bytes or hex text (`\x...`).
+    input: String,
+}
+
+/// How results are printed on standard output.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum StdoutFormat {
+    /// A boxed table, as datafusion-cli prints.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// JSON lines, one object per row.
+    Json,
+}
+
+/// A context with every crdt_* function; `url_tables` makes files readable as `'path'` tables.
+fn context(url_tables: bool) -> Result<SessionContext> {
+    let mut ctx =
+        SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+    if url_tables {
+        ctx = ctx.enable_url_table();
+    }
+    crdt_merge_datafusion::register_all(&ctx).map_err(df_error)?;
+    Ok(ctx)
+}
+
+fn check_file(path: &str) -> Result<()> {
+    crdt_merge_datafusion::FileFormat::of(path)
+        .map_err(|e| CliError::Usage(e.strip_backtrace()))?;
+    let p = Path::new(path);
+    if !p.exists() {
+        return Err(CliError::Input(format!(
+            "cannot read '{path}': no such file"
+        )));
+    }
+    if let Err(e) = std::fs::File::open(p) {
+        return Err(CliError::Input(format!("cannot read '{path}': {e}")));
+    }
+    Ok(())
+}
+
+fn sink_for(output: Option<&str>, format: StdoutFormat) -> Result<Sink> {
+    match output {
+        Some(path) => Sink::file(path),
+        None => Ok(Sink::stdout(match format {
+            StdoutFormat::Table => Format::Table,
+            StdoutFormat::Csv => Format::Csv,
+            StdoutFormat::Json => Format::JsonLines,
+        })),
+    }
+}
+
+fn spec_from_flags(a: &MergeArgs) -> Result<MergeSpec> {
+    let mut spec = MergeSpec::new(
+        a.inputs.iter().map(Source::file).collect::<Vec<_>>(),
+        a.key
+            .iter()
+            .map(|k| k.trim().to_string())
+            .collect::<Vec<_>>(),
+    )
+    .with_clock(a.ts.clone());
+    for s in &a.strategy {
+        let Some((col, strat)) = s.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "--strategy expects COLUMN=STRATEGY, found `{s}`"
+            )));
+        };
+        spec = spec.with_rule(ColumnRule::parse(col.trim(), strat.trim()).map_err(kernel_error)?);
+    }
+    if let Some(r) = &a.replica {
+        spec = spec.with_replica(r.clone());
+    }
+    if let Some(t) = &a.tombstone {
+        spec = spec.with_tombstone(t.clone());
+    }
+    if a.provenance {
+        spec = spec.with_provenance();
+    }
+    spec.validate().map_err(kernel_error)?;
+    Ok(spec)
+}
+
+async fn count_rows(ctx: &SessionContext, path: &str) -> Result<u64> {
+    let df = ctx
+        .table(datafusion::common::TableReference::bare(path))
+        .await
+        .map_err(df_error)?;
+    Ok(df.count().await.map_err(df_error)? as u64)
+}
+
+async fn run_merge(a: MergeArgs) -> Result<()> {
+    for p in &a.inputs {
+        check_file(p)?;
+    }
+    let spec = spec_from_flags(&a)?;
+    let ctx = context(false)?;
+    let wanted_sql = crdt_merge_datafusion::render(&ctx, &spec)
+        .await
+        .map_err(df_error)?;
+    // Conflicts are counted by provenance; render it even when not asked for, and keep only
+    // the asked-for columns (falls back when a provenance column name is taken).
+    let counted_sql = if spec.provenance {
+        Some(wanted_sql.clone())
+    } else {
+        crdt_merge_datafusion::render(&ctx, &spec.clone().with_provenance())
+            .await
+            .ok()
+    };
+    let wanted = ctx.sql(&wanted_sql).await.map_err(df_error)?;
+    let wanted_cols: Vec<String> = wanted
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let df = match &counted_sql {
+        Some(sql) => ctx.sql(sql).await.map_err(df_error)?,
+        None => wanted,
+    };
+    let mut rows_in = 0u64;
+    for p in &a.inputs {
+        rows_in += count_rows(&ctx, p).await?;
+    }
+    let mut sink = sink_for(a.output.as_deref(), a.format)?;
+    let stats = output::stream(df, &wanted_cols, &mut sink).await?;
+    if !a.quiet {
+        let conflicts = match (counted_sql.is_some(), stats.conflicts) {
+            (true, Some(c)) => c.to_string(),
+            _ => "not counted".into(),
+        };
+        eprintln!(
+            "crdt-merge: {} inputs, {rows_in} rows in, {} rows out, {conflicts} conflicting cells{}",
+            a.inputs.len(),
+            stats.rows,
+            a.output
+                .as_deref()
+                .map(|o| format!(", written to {o}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn run_query(a: QueryArgs) -> Result<()> {
+    let spec = mergeql::parse(&a.query).map_err(kernel_error)?;
+    for s in &spec.sources {
+        if let Source::File(p) = s {
+            check_file(p)?;
+        }
+    }
+    let ctx = context(false)?;
+    let df = crdt_merge_datafusion::merge(&ctx, &spec)
+        .await
+        .map_err(df_error)?;
+    let cols: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let mut sink = sink_for(a.output.as_deref(), a.format)?;
+    output::stream(df, &cols, &mut sink).await?;
+    Ok(())
+}
+
+async fn run_sql(a: SqlArgs) -> Result<()> {
+    let text = match (&a.sql, &a.file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| CliError::Input(format!("cannot read '{f}': {e}")))?,
+        (None, None) => return Err(CliError::Usage("no SQL given".into())),
+    };
+    let ctx = context(true)?;
+    let statements =
+        datafusion::sql::parser::DFParser::parse_sql(&text).map_err(|e| df_error(e.into()))?;
+    if statements.is_empty() {
+        return Err(CliError::Usage("no SQL statement given".into()));
+    }
+    for stmt in statements {
+        let plan = ctx
+            .state()
+            .statement_to_plan(stmt)
+            .await
+            .map_err(df_error)?;
+        let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+        if df.schema().fields().is_empty() {
+            df.collect().await.map_err(df_error)?;
+            continue;
+        }
+        let cols: Vec<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut sink = sink_for(None, a.format)?;
+        output::stream(df, &cols, &mut sink).await?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("crdt-merge: error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Merge(a) => run_merge(a).await,
+            Command::Query(a) => run_query(a).await,
+            Command::Sql(a) => run_sql(a).await,
+            Command::Inspect(a) => inspect::run(&a.input),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let one_line = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("crdt-merge: error: {one_line}");
+            ExitCode::from(e.code())
+        }
+    }
+}

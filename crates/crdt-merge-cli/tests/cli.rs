@@ -1,0 +1,414 @@
+//! The `crdt-merge` binary on real files: CSV, Parquet and JSON lines, the seed demo, errors
+//! and their exit codes, and every example in `docs/cli.md`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+const A_CSV: &str = "id,name,score,_ts\n1,Alice,80,1000.0\n2,Charlie,70,1000.0\n";
+const B_CSV: &str = "id,name,score,_ts\n1,Bob,90,2000.0\n3,Diana,85,1000.0\n";
+const SEED_MERGED_CSV: &str =
+    "id,name,score,_ts\n1,Bob,90,2000.0\n2,Charlie,70,1000.0\n3,Diana,85,1000.0\n";
+
+fn bin() -> Command {
+    Command::cargo_bin("crdt-merge").expect("the crdt-merge binary")
+}
+
+/// A temporary directory holding the seed demo's a.csv and b.csv.
+fn seed_dir() -> TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("a.csv"), A_CSV).expect("a.csv");
+    std::fs::write(dir.path().join("b.csv"), B_CSV).expect("b.csv");
+    dir
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    let out = bin()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run crdt-merge");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn seed_demo_merge_to_csv() {
+    let dir = seed_dir();
+    let r = run(
+        dir.path(),
+        &[
+            "merge",
+            "a.csv",
+            "b.csv",
+            "--key",
+            "id",
+            "--strategy",
+            "score=max",
+            "-o",
+            "out.csv",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(read(dir.path(), "out.csv"), SEED_MERGED_CSV);
+    assert!(
+        r.stderr
+            .contains("2 inputs, 4 rows in, 3 rows out, 2 conflicting cells"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn merge_through_parquet_and_json_lines() {
+    let dir = seed_dir();
+    let p = dir.path();
+    let r = run(
+        p,
+        &[
+            "merge",
+            "a.csv",
+            "b.csv",
+            "-k",
+            "id",
+            "-s",
+            "score=max",
+            "-o",
+            "ab.parquet",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(
+        p.join("c.jsonl"),
+        "{\"id\": 2, \"name\": \"Carl\", \"score\": 75, \"_ts\": 3000.0}\n\
+         {\"id\": 4, \"name\": \"Eve\", \"score\": 60, \"_ts\": 500.0}\n",
+    )
+    .expect("c.jsonl");
+    let r = run(
+        p,
+        &[
+            "merge",
+            "ab.parquet",
+            "c.jsonl",
+            "-k",
+            "id",
+            "-s",
+            "score=max",
+            "-o",
+            "abc.json",
+            "-q",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    let json = read(p, "abc.json");
+    let lines: Vec<&str> = json.lines().collect();
+    assert_eq!(lines.len(), 4, "{json}");
+    assert!(lines[1].contains("\"name\":\"Carl\""), "{json}");
+    assert!(lines[1].contains("\"score\":75"), "{json}");
+    assert!(lines[3].contains("\"name\":\"Eve\""), "{json}");
+    // The Parquet file reads back as the seed's merged table.
+    let r = run(
+        p,
+        &[
+            "sql",
+            "SELECT * FROM 'ab.parquet' ORDER BY id",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, SEED_MERGED_CSV);
+}
+
+#[test]
+fn merge_to_stdout_with_provenance() {
+    let dir = seed_dir();
+    let r = run(
+        dir.path(),
+        &[
+            "merge",
+            "a.csv",
+            "b.csv",
+            "--key",
+            "id",
+            "--provenance",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut lines = r.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id,name,score,_ts,name__source,score__source,__conflicts")
+    );
+    assert_eq!(lines.next(), Some("1,Bob,90,2000.0,b.csv,b.csv,2"));
+}
+
+#[test]
+fn query_runs_mergeql_on_files() {
+    let dir = seed_dir();
+    let r = run(
+        dir.path(),
+        &[
+            "query",
+            "MERGE 'a.csv', 'b.csv' ON id STRATEGY score='max'",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, SEED_MERGED_CSV);
+    let r = run(
+        dir.path(),
+        &[
+            "query",
+            "MERGE 'a.csv', 'b.csv' ON id STRATEGY score='min' LIMIT 1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("| 1  | Bob  | 80    | 2000.0 |"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn sql_inline_and_from_a_file() {
+    let dir = seed_dir();
+    let r = run(
+        dir.path(),
+        &["sql", "SELECT crdt_hlc(1, 2) AS h", "--format", "csv"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "h\n65538\n");
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE TABLE u AS SELECT * FROM 'a.csv' UNION ALL SELECT * FROM 'b.csv';\n\
+         SELECT id, crdt_lww(name, _ts) AS name FROM u GROUP BY id ORDER BY id;\n",
+    )
+    .expect("q.sql");
+    let r = run(dir.path(), &["sql", "-f", "q.sql", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "{\"id\":1,\"name\":\"Bob\"}\n{\"id\":2,\"name\":\"Charlie\"}\n{\"id\":3,\"name\":\"Diana\"}\n"
+    );
+    let r = run(
+        dir.path(),
+        &["sql", "SELECT crdt_version() IS NOT NULL AS ok"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("| true |"), "{}", r.stdout);
+}
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/golden")
+        .join(name)
+}
+
+#[test]
+fn inspect_frames_from_file_and_stdin() {
+    let dir = seed_dir();
+    let path = golden("g_counter.crdt");
+    let r = run(dir.path(), &["inspect", path.to_str().expect("path")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["type"], "g_counter");
+    assert_eq!(v["state"]["type"], "g_counter");
+    let bytes = std::fs::read(&path).expect("golden");
+    assert_eq!(v["bytes"], bytes.len());
+    // Hex text on standard input, as SQL prints bytes.
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let out = bin()
+        .args(["inspect", "-"])
+        .write_stdin(format!("\\x{hex}\n"))
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(w, v);
+    // Garbage: one line, exit 2.
+    std::fs::write(dir.path().join("junk.bin"), b"hello").expect("junk");
+    let r = run(dir.path(), &["inspect", "junk.bin"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+fn assert_one_line_error(r: &Run, code: i32, needle: &str) {
+    assert_eq!(r.code, code, "stderr: {}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.starts_with("crdt-merge: error: "), "{}", r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains(&needle.to_lowercase()),
+        "{needle} not in {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn errors_are_one_line_with_exit_codes() {
+    let dir = seed_dir();
+    let p = dir.path();
+    assert_one_line_error(
+        &run(p, &["merge", "a.csv", "missing.csv", "--key", "id"]),
+        3,
+        "missing.csv",
+    );
+    assert_one_line_error(
+        &run(
+            p,
+            &[
+                "merge",
+                "a.csv",
+                "b.csv",
+                "--key",
+                "id",
+                "--strategy",
+                "score=maximum",
+            ],
+        ),
+        2,
+        "unknown strategy",
+    );
+    assert_one_line_error(
+        &run(p, &["query", "MERGE 'a.csv' 'b.csv' ON id"]),
+        2,
+        "syntax error",
+    );
+    assert_one_line_error(
+        &run(p, &["query", "MERGE 'a.csv', 'nope.csv' ON id"]),
+        3,
+        "nope.csv",
+    );
+    assert_one_line_error(
+        &run(p, &["merge", "a.csv", "b.csv", "--key", "nokey"]),
+        2,
+        "nokey",
+    );
+    assert_one_line_error(&run(p, &["sql", "SELEC 1"]), 2, "SELEC");
+    assert_one_line_error(
+        &run(
+            p,
+            &[
+                "sql",
+                "SELECT crdt_hlc(CAST(281474976710656 AS BIGINT), 0) AS h",
+            ],
+        ),
+        1,
+        "crdt_hlc",
+    );
+    assert_one_line_error(&run(p, &["inspect", "nothing.bin"]), 3, "nothing.bin");
+}
+
+/// Splits a command line the way a POSIX shell would for the quoting the docs use.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut any = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                any = true;
+                for d in chars.by_ref() {
+                    if d == '\'' {
+                        break;
+                    }
+                    cur.push(d);
+                }
+            }
+            '"' => {
+                any = true;
+                while let Some(d) = chars.next() {
+                    match d {
+                        '"' => break,
+                        '\\' => {
+                            if let Some(e) = chars.next() {
+                                if !matches!(e, '"' | '\\' | '$' | '`') {
+                                    cur.push('\\');
+                                }
+                                cur.push(e);
+                            }
+                        }
+                        _ => cur.push(d),
+                    }
+                }
+            }
+            c if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Every ```console block of docs/cli.md: `$ crdt-merge ...` and `$ cat FILE` lines, each
+/// followed by its expected standard output, run in one directory holding the seed files.
+#[test]
+fn docs_cli_examples_run() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
+    let text = std::fs::read_to_string(&doc).expect("docs/cli.md");
+    let dir = seed_dir();
+    let mut in_block = false;
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = line.trim() == "```console";
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            steps.push((cmd.to_string(), Vec::new()));
+        } else if let Some(last) = steps.last_mut() {
+            last.1.push(line.to_string());
+        }
+    }
+    assert!(steps.len() >= 5, "too few examples in docs/cli.md");
+    for (cmd, want) in steps {
+        let words = shell_words(&cmd);
+        let have = match words.first().map(String::as_str) {
+            Some("cat") => read(dir.path(), &words[1]),
+            Some("crdt-merge") => {
+                let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+                let r = run(dir.path(), &args);
+                let shown = if r.code == 0 {
+                    r.stdout
+                } else {
+                    format!("{}[exit {}]\n", r.stderr, r.code)
+                };
+                shown
+            }
+            _ => panic!("docs/cli.md: unsupported command `{cmd}`"),
+        };
+        let have: Vec<&str> = have.lines().map(str::trim_end).collect();
+        let want: Vec<&str> = want.iter().map(|l| l.trim_end()).collect();
+        assert_eq!(have, want, "docs/cli.md: `{cmd}`");
+    }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# DataFusion UDFs (extensions/datafusion) and the crdt-merge command line (crates/crdt-merge-cli):
+# the sql/ corpus on 1 and 4 partitions, partial states across contexts, table merges, the CLI on
+# real files, and the examples of docs/datafusion.md and docs/cli.md. Debug build only: a release
+# build of DataFusion takes about 22 minutes on 2 cores (recipes.md §7).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+echo "== test: crdt-merge-datafusion, crdt-merge-cli (debug)"
+cargo test -p crdt-merge-datafusion -p crdt-merge-cli
