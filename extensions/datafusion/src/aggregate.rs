@@ -324,3 +324,130 @@ impl Accumulator for CrdtAccumulator {
             .map_err(exec_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+
+    fn args() -> Vec<ArrayRef> {
+        vec![
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                Some("b"),
+                None,
+                Some("d"),
+                Some("e"),
+                Some("f"),
+            ])),
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 0])),
+        ]
+    }
+
+    const GROUPS: [usize; 6] = [0, 1, 0, 2, 1, 2];
+
+    fn accumulator(name: &str) -> CrdtGroupsAccumulator {
+        let types = match name {
+            "crdt_concat" => vec![DataType::Utf8],
+            _ => vec![DataType::Utf8, DataType::Int64],
+        };
+        CrdtGroupsAccumulator::new(Aggregate::new(name, &types).expect("aggregate"))
+    }
+
+    fn input(name: &str) -> Vec<ArrayRef> {
+        let a = args();
+        if name == "crdt_concat" {
+            a[..1].to_vec()
+        } else {
+            a
+        }
+    }
+
+    fn all(name: &str) -> ArrayRef {
+        let mut acc = accumulator(name);
+        acc.update_batch(&input(name), &GROUPS, None, 3)
+            .expect("update");
+        acc.evaluate(EmitTo::All).expect("evaluate")
+    }
+
+    /// Emitting the first groups keeps the rest, renumbered, for later rows and emits.
+    #[test]
+    fn emit_first_splits_groups() {
+        for name in ["crdt_lww", "crdt_longest", "crdt_concat"] {
+            let want = all(name);
+            let mut acc = accumulator(name);
+            acc.update_batch(&input(name), &GROUPS, None, 3)
+                .expect("update");
+            let first = acc.evaluate(EmitTo::First(1)).expect("first");
+            assert_eq!(first.as_ref(), want.slice(0, 1).as_ref(), "{name}");
+            let rest = acc.evaluate(EmitTo::All).expect("rest");
+            assert_eq!(rest.as_ref(), want.slice(1, 2).as_ref(), "{name}");
+            // state(First) then merge elsewhere gives the same answers.
+            let mut acc = accumulator(name);
+            acc.update_batch(&input(name), &GROUPS, None, 3)
+                .expect("update");
+            let head = acc.state(EmitTo::First(2)).expect("state");
+            let tail = acc.state(EmitTo::All).expect("state");
+            let mut other = accumulator(name);
+            other.merge_batch(&head, &[0, 1], 3).expect("merge");
+            other.merge_batch(&tail, &[2], 3).expect("merge");
+            assert_eq!(
+                other.evaluate(EmitTo::All).expect("evaluate").as_ref(),
+                want.as_ref(),
+                "{name}"
+            );
+        }
+    }
+
+    /// Row-by-row states, merged into groups, equal the direct aggregation; filters skip rows.
+    #[test]
+    fn convert_to_state_and_filters() {
+        for name in ["crdt_lww", "crdt_longest", "crdt_concat"] {
+            let want = all(name);
+            let acc = accumulator(name);
+            let states = acc.convert_to_state(&input(name), None).expect("convert");
+            let mut other = accumulator(name);
+            other.merge_batch(&states, &GROUPS, 3).expect("merge");
+            assert_eq!(
+                other.evaluate(EmitTo::All).expect("evaluate").as_ref(),
+                want.as_ref(),
+                "{name}"
+            );
+            // Filtering out rows 1 and 4 leaves group 1 empty (NULL).
+            let filter = BooleanArray::from(vec![true, false, true, true, false, true]);
+            let mut direct = accumulator(name);
+            direct
+                .update_batch(&input(name), &GROUPS, Some(&filter), 3)
+                .expect("update");
+            let direct = direct.evaluate(EmitTo::All).expect("evaluate");
+            assert!(direct.is_null(1), "{name}");
+            let states = acc
+                .convert_to_state(&input(name), Some(&filter))
+                .expect("convert");
+            let mut via = accumulator(name);
+            via.merge_batch(&states, &GROUPS, 3).expect("merge");
+            assert_eq!(
+                via.evaluate(EmitTo::All).expect("evaluate").as_ref(),
+                direct.as_ref(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn single_group_accumulator_round_trips_state() {
+        let agg = Aggregate::new("crdt_lww", &[DataType::Utf8, DataType::Int64]).expect("agg");
+        let mut a = CrdtAccumulator::new(agg.clone()).expect("acc");
+        assert!(a.evaluate().expect("empty").is_null());
+        a.update_batch(&args()).expect("update");
+        let state: Vec<ArrayRef> = a
+            .state()
+            .expect("state")
+            .iter()
+            .map(|s| s.to_array().expect("array"))
+            .collect();
+        let mut b = CrdtAccumulator::new(agg).expect("acc");
+        b.merge_batch(&state).expect("merge");
+        assert_eq!(b.evaluate().expect("value"), ScalarValue::from("e"));
+    }
+}
