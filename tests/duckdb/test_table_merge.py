@@ -170,3 +170,13 @@ def test_file_and_read_only_databases(tmp_path):
     ro.execute(f"LOAD '{EXTENSION}'")
     assert ro.execute("FROM query(crdt_mergeql_sql('MERGE a, b ON id'))").fetchall() == [(1, "y", 2)]
     assert one(ro, "SELECT crdt_max_join(1, 2)") == 2
+
+
+def test_null_keys_are_an_error_naming_the_key(con):
+    con.execute("CREATE TABLE a AS SELECT * FROM (VALUES (1, 'x', 1), (NULL, 'y', 2)) t(id, v, _ts)")
+    con.execute("CREATE TABLE b AS SELECT * FROM (VALUES (1, 'z', 3)) t(id, v, _ts)")
+    with pytest.raises(duckdb.Error) as e:
+        con.execute("FROM crdt_merge(['a', 'b'], 'id')").fetchall()
+    assert "crdt_merge" in str(e.value) and "`id`" in str(e.value)
+    # Plain GROUP BY keeps SQL's rules: NULL is one group.
+    assert con.execute("SELECT count(*) FROM (SELECT id, crdt_lww(v, _ts) FROM a GROUP BY id)").fetchone() == (2,)

@@ -227,6 +227,23 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
         .as_deref()
         .map(|p| format!("\n    WHERE ({})", p.trim()))
         .unwrap_or_default();
+    // NULL never equals itself, so a NULL key cannot be merged lawfully: an error naming the
+    // column, worded as the kernel's table merge words it.
+    let null_keys = spec
+        .key
+        .iter()
+        .map(|k| {
+            let msg = format!(
+                "crdt_merge: argument `{k}`: expected a key without NULLs (NULL never equals itself, so it cannot be merged), found NULL"
+            );
+            format!(
+                "CASE WHEN {} IS NULL THEN error({}) ELSE true END",
+                ident(k),
+                literal(&msg)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let conflicts = if spec.provenance {
         format!(
             ", coalesce(list_sum([0, *COLUMNS('{CONFLICT_SUFFIX}$')]), 0)::BIGINT AS {CONFLICTS_COLUMN}"
@@ -240,7 +257,7 @@ pub fn render_dynamic(spec: &MergeSpec) -> Result<String, String> {
         literal(&format!("{PAD}{PROVENANCE_SUFFIX}"))
     );
     let mut sql = format!(
-        "SELECT {keep}{conflicts}\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  SELECT\n    {}\n  FROM (\n    SELECT COLUMNS(lambda c: lower(c) IN ({named_list})),\n      COLUMNS(lambda c: lower(c) NOT IN ({named_list})) AS '{DEFAULT_PREFIX}\\0'\n    FROM (\n  {}\n    ) AS u0{filter}\n  ) AS u\n  GROUP BY {keys}\n) AS m\nORDER BY {keys}",
+        "SELECT {keep}{conflicts}\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  SELECT\n    {}\n  FROM (\n    SELECT COLUMNS(lambda c: lower(c) IN ({named_list})),\n      COLUMNS(lambda c: lower(c) NOT IN ({named_list})) AS '{DEFAULT_PREFIX}\\0'\n    FROM (\n  {}\n    ) AS u0{filter}\n  ) AS u\n  WHERE {null_keys}\n  GROUP BY {keys}\n) AS m\nORDER BY {keys}",
         branches(true),
         select.join(",\n    "),
         branches(false),
