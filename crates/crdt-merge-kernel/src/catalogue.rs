@@ -552,9 +552,11 @@ pub fn scalar_return_type(name: &str, arg_types: &[DataType]) -> Result<DataType
 fn binaries(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
     match a.data_type() {
         DataType::Binary => Ok(a.as_binary::<i32>().clone()),
-        DataType::Null | DataType::LargeBinary | DataType::BinaryView => Ok(
-            arrow_cast::cast(a, &DataType::Binary)?.as_binary::<i32>().clone(),
-        ),
+        DataType::Null | DataType::LargeBinary | DataType::BinaryView => {
+            Ok(arrow_cast::cast(a, &DataType::Binary)?
+                .as_binary::<i32>()
+                .clone())
+        }
         dt => Err(Error::type_mismatch(name, arg, "state bytes", dt)),
     }
 }
@@ -588,14 +590,23 @@ pub fn invoke_scalar(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<A
     let out: ArrayRef = match name {
         "crdt_version" => Arc::new(StringArray::from(vec![crate::VERSION; num_rows])),
         "crdt_state_merge" => {
-            let (x, y) = (binaries(name, "a", &args[0])?, binaries(name, "b", &args[1])?);
+            let (x, y) = (
+                binaries(name, "a", &args[0])?,
+                binaries(name, "b", &args[1])?,
+            );
             let mut out = Vec::with_capacity(num_rows);
             for i in 0..num_rows {
                 out.push(match (x.is_valid(i), y.is_valid(i)) {
                     (false, false) => None,
-                    (true, false) => Some(crate::strategy::merge_state_bytes(x.value(i), x.value(i))?),
-                    (false, true) => Some(crate::strategy::merge_state_bytes(y.value(i), y.value(i))?),
-                    (true, true) => Some(crate::strategy::merge_state_bytes(x.value(i), y.value(i))?),
+                    (true, false) => {
+                        Some(crate::strategy::merge_state_bytes(x.value(i), x.value(i))?)
+                    }
+                    (false, true) => {
+                        Some(crate::strategy::merge_state_bytes(y.value(i), y.value(i))?)
+                    }
+                    (true, true) => {
+                        Some(crate::strategy::merge_state_bytes(x.value(i), y.value(i))?)
+                    }
                 });
             }
             Arc::new(BinaryArray::from_iter(out))
@@ -633,7 +644,10 @@ pub fn invoke_scalar(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<A
             }
         }
         "crdt_hlc" => {
-            let (m, c) = (integers(name, "ms", &args[0])?, integers(name, "counter", &args[1])?);
+            let (m, c) = (
+                integers(name, "ms", &args[0])?,
+                integers(name, "counter", &args[1])?,
+            );
             Arc::new(
                 m.iter()
                     .zip(c.iter())
@@ -709,7 +723,12 @@ pub fn render_markdown() -> String {
                         )
                     })
                     .collect();
-                format!("`{}({})` → {}", f.name, args.join(", "), sg.returns.describe(sg.args))
+                format!(
+                    "`{}({})` → {}",
+                    f.name,
+                    args.join(", "),
+                    sg.returns.describe(sg.args)
+                )
             })
             .collect();
         s.push_str(&format!(

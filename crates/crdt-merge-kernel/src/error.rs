@@ -176,7 +176,12 @@ mod tests {
 
     #[test]
     fn message_names_function_argument_and_expectation() {
-        let e = Error::invalid("crdt_priority", "levels", "a constant list", "a varying list");
+        let e = Error::invalid(
+            "crdt_priority",
+            "levels",
+            "a constant list",
+            "a varying list",
+        );
         assert_eq!(
             e.to_string(),
             "crdt_priority: argument `levels`: expected a constant list, found a varying list"

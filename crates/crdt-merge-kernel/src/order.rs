@@ -269,7 +269,12 @@ impl Column {
             Column::Nested(a) => match a.data_type() {
                 DataType::List(_) => Ok(a.as_list::<i32>().value_length(i) as u64),
                 DataType::LargeList(_) => Ok(a.as_list::<i64>().value_length(i) as u64),
-                dt => Err(Error::type_mismatch(function, argument, "text, binary or a list", dt)),
+                dt => Err(Error::type_mismatch(
+                    function,
+                    argument,
+                    "text, binary or a list",
+                    dt,
+                )),
             },
             _ => Err(Error::type_mismatch(
                 function,
@@ -319,10 +324,7 @@ mod tests {
         let c = Column::new("t", "a", &a).unwrap();
         assert_eq!(c.cmp_rows(0, &c, 2).unwrap(), Ordering::Less);
         assert_eq!(c.cmp_rows(1, &c, 3).unwrap(), Ordering::Greater);
-        assert_eq!(
-            c.cmp_value(2, &Value::Float(0.0)).unwrap(),
-            Ordering::Equal
-        );
+        assert_eq!(c.cmp_value(2, &Value::Float(0.0)).unwrap(), Ordering::Equal);
         assert_eq!(
             c.cmp_value(1, &Value::Float(-f64::NAN)).unwrap(),
             Ordering::Equal

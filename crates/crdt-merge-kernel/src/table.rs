@@ -14,7 +14,6 @@
 //! spec's `WHERE` is raw SQL and is applied by the host engine before calling this.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -24,13 +23,13 @@ use arrow_array::{
 };
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use hashbrown::HashMap;
 
 use crate::catalogue::invoke_scalar;
 use crate::error::{Error, Result};
 use crate::mergeql::{MergeSpec, CONFLICTS_COLUMN, PROVENANCE_SUFFIX};
 use crate::order::Column;
 use crate::strategy::{Aggregate, Columnar, StrategyKind};
-use crate::value::canonical_f64;
 
 const F: &str = "crdt_merge";
 
@@ -490,59 +489,77 @@ fn args_of(c: &OutCol, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
 /// Assigns dense group ids to key tuples, in first-seen order.
 struct Grouper {
     converter: RowConverter,
-    ids: HashMap<Box<[u8]>, u32>,
+    /// One integer key column: hashed directly.
+    ints: Option<HashMap<i64, u32>>,
+    bytes: HashMap<Box<[u8]>, u32>,
     /// (input index, row) of each group's first row, for gathering the keys.
     first: Vec<(usize, usize)>,
 }
 
 fn canonical_key(a: &ArrayRef) -> Result<ArrayRef> {
     // ±0 and NaNs must group together, as the canonical order says they are equal.
-    Ok(match a.data_type() {
-        DataType::Float64 | DataType::Float32 => {
-            let c = arrow_cast::cast(a, &DataType::Float64)?;
-            let f: arrow_array::Float64Array = c
-                .as_primitive::<arrow_array::types::Float64Type>()
-                .iter()
-                .map(|x| x.map(canonical_f64))
-                .collect();
-            arrow_cast::cast(&(Arc::new(f) as ArrayRef), a.data_type())?
-        }
-        _ => a.clone(),
-    })
+    match a.data_type() {
+        DataType::Float64 | DataType::Float32 => crate::value::canonical_float_array(a.clone()),
+        _ => Ok(a.clone()),
+    }
 }
 
 impl Grouper {
     fn new(types: &[DataType]) -> Result<Self> {
+        let int_key = matches!(
+            types,
+            [DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64]
+        );
         Ok(Grouper {
             converter: RowConverter::new(
                 types.iter().map(|t| SortField::new(t.clone())).collect(),
             )?,
-            ids: HashMap::new(),
+            ints: int_key.then(HashMap::new),
+            bytes: HashMap::new(),
             first: Vec::new(),
         })
     }
 
-    /// Group ids of `keys`' rows; `dups` is set when a key repeats within this call's input.
-    fn ids(&mut self, input: usize, keys: &[ArrayRef], dups: &mut bool) -> Result<Vec<usize>> {
+    fn id(&mut self, found: Option<u32>, input: usize, row: usize) -> (u32, bool) {
+        match found {
+            Some(id) => (id, false),
+            None => {
+                let id = self.first.len() as u32;
+                self.first.push((input, row));
+                (id, true)
+            }
+        }
+    }
+
+    /// Group ids of `keys`' rows.
+    fn ids(&mut self, input: usize, keys: &[ArrayRef]) -> Result<Vec<usize>> {
+        let mut out = Vec::with_capacity(keys.first().map_or(0, |k| k.len()));
+        if let Some(mut ints) = self.ints.take() {
+            let k = arrow_cast::cast(&keys[0], &DataType::Int64)?;
+            for (row, v) in k
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .values()
+                .iter()
+                .enumerate()
+            {
+                let found = ints.get(v).copied();
+                let (id, new) = self.id(found, input, row);
+                if new {
+                    ints.insert(*v, id);
+                }
+                out.push(id as usize);
+            }
+            self.ints = Some(ints);
+            return Ok(out);
+        }
         let keys: Vec<ArrayRef> = keys.iter().map(canonical_key).collect::<Result<_>>()?;
         let rows = self.converter.convert_columns(&keys)?;
-        let mut out = Vec::with_capacity(rows.num_rows());
-        for (i, r) in rows.iter().enumerate() {
-            let bytes = r.as_ref();
-            let id = match self.ids.get(bytes) {
-                Some(&id) => {
-                    if self.first[id as usize].0 == input {
-                        *dups = true;
-                    }
-                    id
-                }
-                None => {
-                    let id = self.first.len() as u32;
-                    self.ids.insert(bytes.into(), id);
-                    self.first.push((input, i));
-                    id
-                }
-            };
+        for (row, r) in rows.iter().enumerate() {
+            let found = self.bytes.get(r.as_ref()).copied();
+            let (id, new) = self.id(found, input, row);
+            if new {
+                self.bytes.insert(r.as_ref().into(), id);
+            }
             out.push(id as usize);
         }
         Ok(out)
@@ -598,11 +615,11 @@ pub fn merge(replicas: &[Replica], spec: &MergeSpec, choice: PlanChoice) -> Resu
     }
     let rows_in: usize = inputs.iter().map(|i| i.batch.num_rows()).sum();
     let mut grouper = Grouper::new(&key_types)?;
-    let mut dups = false;
     let mut group_ids: Vec<Vec<usize>> = Vec::with_capacity(inputs.len());
-    // A key repeating inside one replica rules out the join plan; track per replica.
-    let mut seen_per_replica: Vec<std::collections::HashSet<usize>> =
-        vec![Default::default(); replicas.len()];
+    // A key repeating inside one replica rules out the join plan: remember the last replica
+    // that touched each group.
+    let mut owner: Vec<u32> = Vec::new();
+    let mut dups = false;
     for (i, inp) in inputs.iter().enumerate() {
         let keys: Vec<ArrayRef> = spec
             .key
@@ -611,18 +628,15 @@ pub fn merge(replicas: &[Replica], spec: &MergeSpec, choice: PlanChoice) -> Resu
                 inp.batch
                     .column_by_name(k)
                     .cloned()
-                    .unwrap_or_else(|| new_null_array(&DataType::Null, 0))
+                    .ok_or_else(|| Error::internal(F, format!("key {k} vanished")))
             })
-            .collect();
-        let ids = grouper.ids(i, &keys, &mut dups)?;
-        if !dups {
-            let seen = &mut seen_per_replica[replica_of[i]];
-            for &g in &ids {
-                if !seen.insert(g) {
-                    dups = true;
-                    break;
-                }
-            }
+            .collect::<Result<_>>()?;
+        let ids = grouper.ids(i, &keys)?;
+        let r = replica_of[i] as u32;
+        owner.resize(grouper.first.len(), u32::MAX);
+        for &g in &ids {
+            dups |= owner[g] == r;
+            owner[g] = r;
         }
         group_ids.push(ids);
     }
@@ -730,19 +744,24 @@ pub fn merge(replicas: &[Replica], spec: &MergeSpec, choice: PlanChoice) -> Resu
         .collect::<Result<_>>()?;
     let mut perm: Vec<u32> = (0..groups as u32).collect();
     let mut err = None;
-    perm.sort_by(|&x, &y| {
-        for k in &key_cols {
-            match k.cmp_rows(x as usize, k, y as usize) {
-                Ok(Ordering::Equal) => continue,
-                Ok(o) => return o,
-                Err(e) => {
-                    err = Some(e);
-                    return Ordering::Equal;
+    if let [Column::Int(k)] = key_cols.as_slice() {
+        let v = k.values();
+        perm.sort_unstable_by_key(|&g| v[g as usize]);
+    } else {
+        perm.sort_unstable_by(|&x, &y| {
+            for k in &key_cols {
+                match k.cmp_rows(x as usize, k, y as usize) {
+                    Ok(Ordering::Equal) => continue,
+                    Ok(o) => return o,
+                    Err(e) => {
+                        err = Some(e);
+                        return Ordering::Equal;
+                    }
                 }
             }
-        }
-        Ordering::Equal
-    });
+            Ordering::Equal
+        });
+    }
     if let Some(e) = err {
         return Err(e);
     }

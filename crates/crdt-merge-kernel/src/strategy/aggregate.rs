@@ -522,7 +522,7 @@ impl Aggregate {
                 _ => return Err(Error::internal(self.name, "state of another aggregate")),
             };
             if replace {
-                *st = State::Cell(Box::new(Cell {
+                let cell = Cell {
                     guard,
                     rank,
                     ts: match &ts {
@@ -534,7 +534,12 @@ impl Aggregate {
                         None => Value::Null,
                     },
                     value: value.get(row)?,
-                }));
+                };
+                // Reuse the group's box: a win is common while a group fills up.
+                match st {
+                    State::Cell(c) => **c = cell,
+                    _ => *st = State::Cell(Box::new(cell)),
+                }
             }
         }
         Ok(())
