@@ -31,5 +31,10 @@ pub mod wire;
 pub use error::{Error, ErrorKind, Result};
 pub use value::Value;
 
+// The examples of docs/kernel.md run as doctests.
+#[doc = include_str!("../../../docs/kernel.md")]
+#[cfg(doctest)]
+pub struct KernelDocs;
+
 /// Version of this kernel, reported by `crdt_version()` in every host.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
