@@ -22,7 +22,6 @@ CASES = [
     ("SELECT crdt_gcounter(r, n) FROM (VALUES ('a', -1)) AS t(r, n)", "crdt_gcounter"),
     ("SELECT crdt_union(t, s) FROM (VALUES ('a', ','), ('b', ';')) AS x(t, s)", "sep"),
     ("SELECT crdt_max(v) FROM (VALUES (ARRAY[[1, 2], [3, 4]])) AS t(v)", "one-dimensional"),
-    ("SELECT _crdt_deserial(CAST('x' AS BYTEA), NULL)", "aggregate"),
     ("SELECT crdt_mergeql_sql('MERGE a ON')", "mergeql"),
     ("SELECT crdt_mergeql_sql('MERGE ''a.csv'', b ON id')", "crdt_mergeql"),
 ]

@@ -3,6 +3,7 @@ and combine in the leader) gives exactly the serial answers."""
 import pytest
 
 from pgutil import connect
+from slt_runner import render_rows
 
 SERIAL = ["SET max_parallel_workers_per_gather = 0"]
 PARALLEL = [
@@ -31,7 +32,7 @@ def big():
         CREATE TABLE big AS
         SELECT i % 997 AS k,
                CASE WHEN i % 13 = 0 THEN NULL ELSE 'v' || (i % 11) END AS v,
-               (i * 7919) % 100003 AS ts,
+               (i::bigint * 7919) % 100003 AS ts,
                'r' || (i % 5) AS r,
                (i % 1000)::int AS n,
                CASE WHEN i % 17 = 0 THEN 'NaN'::float8 ELSE (i % 101)::float8 / 7 END AS x,
@@ -52,9 +53,10 @@ def run(c, settings, sql):
         c.execute(s)
     try:
         plan = "\n".join(r[0] for r in c.execute("EXPLAIN " + sql).fetchall())
-        return plan, c.execute(sql).fetchall()
+        return plan, render_rows(c.execute(sql).fetchall())  # NaN-safe comparison
     finally:
-        c.execute("RESET ALL")
+        for s in settings:
+            c.execute("RESET " + s.split()[1])
 
 
 @pytest.mark.parametrize("grouped", [True, False], ids=["group_by", "one_group"])

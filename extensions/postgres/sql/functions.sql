@@ -12,91 +12,91 @@ CREATE FUNCTION _crdt_deserial(bytea, internal) RETURNS internal
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_deserial';
 
 -- Aggregates: NULL inputs are bottom (the transition functions are not STRICT).
-CREATE FUNCTION _crdt_lww_sfunc(internal, anyelement, "any") RETURNS internal
+CREATE FUNCTION _crdt_lww_sfunc(internal, anycompatible, "any") RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_sfunc';
-CREATE FUNCTION _crdt_final_any(internal, anyelement, "any") RETURNS anyelement
+CREATE FUNCTION _crdt_final_any(internal, anycompatible, "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
-CREATE AGGREGATE crdt_lww(anyelement, "any") (
+CREATE AGGREGATE crdt_lww(anycompatible, "any") (
   SFUNC = _crdt_lww_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_lww_sfunc(internal, anyelement, "any", "any") RETURNS internal
+CREATE FUNCTION _crdt_lww_sfunc(internal, anycompatible, "any", "any") RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_sfunc';
-CREATE FUNCTION _crdt_final_any(internal, anyelement, "any", "any") RETURNS anyelement
+CREATE FUNCTION _crdt_final_any(internal, anycompatible, "any", "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
-CREATE AGGREGATE crdt_lww(anyelement, "any", "any") (
+CREATE AGGREGATE crdt_lww(anycompatible, "any", "any") (
   SFUNC = _crdt_lww_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_lww_nullable_sfunc(internal, anyelement, "any") RETURNS internal
+CREATE FUNCTION _crdt_lww_nullable_sfunc(internal, anycompatible, "any") RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_sfunc';
-CREATE AGGREGATE crdt_lww_nullable(anyelement, "any") (
+CREATE AGGREGATE crdt_lww_nullable(anycompatible, "any") (
   SFUNC = _crdt_lww_nullable_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_lww_nullable_sfunc(internal, anyelement, "any", "any") RETURNS internal
+CREATE FUNCTION _crdt_lww_nullable_sfunc(internal, anycompatible, "any", "any") RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_sfunc';
-CREATE AGGREGATE crdt_lww_nullable(anyelement, "any", "any") (
+CREATE AGGREGATE crdt_lww_nullable(anycompatible, "any", "any") (
   SFUNC = _crdt_lww_nullable_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_max_sfunc(internal, anyelement) RETURNS internal
+CREATE FUNCTION _crdt_max_sfunc(internal, anycompatible) RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_max_sfunc';
-CREATE FUNCTION _crdt_final_any(internal, anyelement) RETURNS anyelement
+CREATE FUNCTION _crdt_final_any(internal, anycompatible) RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
-CREATE AGGREGATE crdt_max(anyelement) (
+CREATE AGGREGATE crdt_max(anycompatible) (
   SFUNC = _crdt_max_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_min_sfunc(internal, anyelement) RETURNS internal
+CREATE FUNCTION _crdt_min_sfunc(internal, anycompatible) RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_min_sfunc';
-CREATE AGGREGATE crdt_min(anyelement) (
+CREATE AGGREGATE crdt_min(anycompatible) (
   SFUNC = _crdt_min_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_priority_sfunc(internal, anyelement, anyarray) RETURNS internal
+CREATE FUNCTION _crdt_priority_sfunc(internal, anycompatible, anycompatiblearray) RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_priority_sfunc';
-CREATE FUNCTION _crdt_final_any(internal, anyelement, anyarray) RETURNS anyelement
+CREATE FUNCTION _crdt_final_any(internal, anycompatible, anycompatiblearray) RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
-CREATE AGGREGATE crdt_priority(anyelement, anyarray) (
+CREATE AGGREGATE crdt_priority(anycompatible, anycompatiblearray) (
   SFUNC = _crdt_priority_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_longest_sfunc(internal, anyelement, "any") RETURNS internal
+CREATE FUNCTION _crdt_longest_sfunc(internal, anycompatible, "any") RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_sfunc';
-CREATE AGGREGATE crdt_longest(anyelement, "any") (
+CREATE AGGREGATE crdt_longest(anycompatible, "any") (
   SFUNC = _crdt_longest_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_longest_sfunc(internal, anyelement, "any", "any") RETURNS internal
+CREATE FUNCTION _crdt_longest_sfunc(internal, anycompatible, "any", "any") RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_sfunc';
-CREATE AGGREGATE crdt_longest(anyelement, "any", "any") (
+CREATE AGGREGATE crdt_longest(anycompatible, "any", "any") (
   SFUNC = _crdt_longest_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_any, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
-CREATE FUNCTION _crdt_union_sfunc(internal, anyarray) RETURNS internal
+CREATE FUNCTION _crdt_union_sfunc(internal, anycompatiblearray) RETURNS internal
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_union_sfunc';
-CREATE FUNCTION _crdt_final_array(internal, anyarray) RETURNS anyarray
+CREATE FUNCTION _crdt_final_array(internal, anycompatiblearray) RETURNS anycompatiblearray
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_any';
-CREATE AGGREGATE crdt_union(anyarray) (
+CREATE AGGREGATE crdt_union(anycompatiblearray) (
   SFUNC = _crdt_union_sfunc, STYPE = internal,
   FINALFUNC = _crdt_final_array, FINALFUNC_EXTRA,
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
@@ -156,25 +156,25 @@ CREATE AGGREGATE crdt_state_merge_agg(bytea) (
 );
 
 -- Scalars.
-CREATE FUNCTION crdt_lww_join(v1 anyelement, ts1 "any", v2 anyelement, ts2 "any") RETURNS anyelement
+CREATE FUNCTION crdt_lww_join(v1 anycompatible, ts1 "any", v2 anycompatible, ts2 "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_join';
-CREATE FUNCTION crdt_lww_join(v1 anyelement, ts1 "any", r1 "any", v2 anyelement, ts2 "any", r2 "any") RETURNS anyelement
+CREATE FUNCTION crdt_lww_join(v1 anycompatible, ts1 "any", r1 "any", v2 anycompatible, ts2 "any", r2 "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_join';
-CREATE FUNCTION crdt_lww_nullable_join(v1 anyelement, ts1 "any", v2 anyelement, ts2 "any") RETURNS anyelement
+CREATE FUNCTION crdt_lww_nullable_join(v1 anycompatible, ts1 "any", v2 anycompatible, ts2 "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_join';
-CREATE FUNCTION crdt_lww_nullable_join(v1 anyelement, ts1 "any", r1 "any", v2 anyelement, ts2 "any", r2 "any") RETURNS anyelement
+CREATE FUNCTION crdt_lww_nullable_join(v1 anycompatible, ts1 "any", r1 "any", v2 anycompatible, ts2 "any", r2 "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_nullable_join';
-CREATE FUNCTION crdt_max_join(a anyelement, b anyelement) RETURNS anyelement
+CREATE FUNCTION crdt_max_join(a anycompatible, b anycompatible) RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_max_join';
-CREATE FUNCTION crdt_min_join(a anyelement, b anyelement) RETURNS anyelement
+CREATE FUNCTION crdt_min_join(a anycompatible, b anycompatible) RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_min_join';
-CREATE FUNCTION crdt_priority_join(a anyelement, b anyelement, levels anyarray) RETURNS anyelement
+CREATE FUNCTION crdt_priority_join(a anycompatible, b anycompatible, levels anycompatiblearray) RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_priority_join';
-CREATE FUNCTION crdt_longest_join(v1 anyelement, ts1 "any", v2 anyelement, ts2 "any") RETURNS anyelement
+CREATE FUNCTION crdt_longest_join(v1 anycompatible, ts1 "any", v2 anycompatible, ts2 "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_join';
-CREATE FUNCTION crdt_longest_join(v1 anyelement, ts1 "any", r1 "any", v2 anyelement, ts2 "any", r2 "any") RETURNS anyelement
+CREATE FUNCTION crdt_longest_join(v1 anycompatible, ts1 "any", r1 "any", v2 anycompatible, ts2 "any", r2 "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_longest_join';
-CREATE FUNCTION crdt_union_join(list1 anyarray, list2 anyarray) RETURNS anyarray
+CREATE FUNCTION crdt_union_join(list1 anycompatiblearray, list2 anycompatiblearray) RETURNS anycompatiblearray
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_union_join';
 CREATE FUNCTION crdt_union_join(text1 text, text2 text, sep text) RETURNS text
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_union_join';

@@ -127,11 +127,15 @@ $$;
 -- row(s) and source row(s); other target rows are untouched; tombstones are kept. Idempotent.
 -- Two sessions merging into one target serialise on a SHARE ROW EXCLUSIVE lock, so concurrent
 -- calls end with the same table as running them one after the other.
-CREATE PROCEDURE crdt_merge_into(
-  target regclass, source regclass, key text[], strategies jsonb DEFAULT '{}',
-  clock text DEFAULT '_ts', clocks jsonb DEFAULT NULL, replica text DEFAULT NULL,
-  tombstone text DEFAULT NULL)
-LANGUAGE plpgsql AS $$
+--
+-- The work is done by a VOLATILE function, not in the procedure's body: a procedure CALLed
+-- outside a transaction block runs its statements on the snapshot taken when CALL started
+-- (non-atomic context), which would predate the lock; a function's statements each take a new
+-- snapshot (READ COMMITTED), so everything after the LOCK sees the rows committed before it.
+CREATE FUNCTION _crdt_merge_into(
+  target regclass, source regclass, key text[], strategies jsonb, clock text, clocks jsonb,
+  replica text, tombstone text)
+RETURNS void VOLATILE LANGUAGE plpgsql AS $$
 DECLARE
   tcols text[];
   extra text[];
@@ -169,5 +173,15 @@ BEGIN
     'd AS (DELETE FROM %s WHERE (%s) IN (SELECT %s FROM m)) '
     'INSERT INTO %s (%s) SELECT %s FROM m',
     q, target, keys, keys, target, collist, collist);
+END
+$$;
+
+CREATE PROCEDURE crdt_merge_into(
+  target regclass, source regclass, key text[], strategies jsonb DEFAULT '{}',
+  clock text DEFAULT '_ts', clocks jsonb DEFAULT NULL, replica text DEFAULT NULL,
+  tombstone text DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM _crdt_merge_into(target, source, key, strategies, clock, clocks, replica, tombstone);
 END
 $$;
