@@ -1,6 +1,8 @@
 # Entry points (stable: tests outside this repo call them). Each target installs what it needs,
 # idempotently, through scripts/.
 SHELL := /bin/bash
+# One cargo target dir outside the clone, kept between runs (scripts/env.sh says why).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/crdt-target
 .SHELLFLAGS := -euo pipefail -c
 .PHONY: demo test test-rust test-duckdb test-interop duckdb polars postgres dbt bench docs
 
