@@ -77,60 +77,73 @@ def ts_json(t):
     return float_json(t) if isinstance(t, float) else t
 
 
-def counts(g):
-    return {k: v for k, v in g._counts.items() if v != 0}
+def g_json(d):
+    """A G-Counter dict with zero counts dropped (we do not store them)."""
+    return {"type": "g_counter", "counts": {k: v for k, v in d.get("counts", {}).items() if v != 0}}
+
+
+def register_json(d):
+    return {
+        "type": "lww_register",
+        "node_id": d.get("node_id", ""),
+        "timestamp": ts_json(d["timestamp"] or 0.0),
+        "value": datum_json(d["value"]),
+    }
 
 
 def py_json(obj):
-    """A Python crdt-merge object in the shape of our `crdt_to_json` (OR-Sets normalised by
-    `norm_orset`, since element order there is ours)."""
-    name = type(obj).__name__
-    if name == "GCounter":
-        return {"type": "g_counter", "counts": counts(obj), "value": obj.value}
-    if name == "PNCounter":
-        return {"type": "pn_counter", "pos": counts(obj._pos), "neg": counts(obj._neg), "value": obj.value}
-    if name == "LWWRegister":
+    """A Python crdt-merge object's `to_dict()` in the form our `crdt_to_json` gives it: JSON
+    values, zero counts dropped, OR-Set tags sorted and elements without live tags dropped."""
+    d = obj.to_dict()
+    t = d["type"]
+    if t == "g_counter":
+        return g_json(d)
+    if t == "pn_counter":
+        return {"type": t, "pos": g_json(d["pos"]), "neg": g_json(d["neg"])}
+    if t == "lww_register":
+        return register_json(d)
+    if t == "or_set":
+        elements = {k: sorted(tags) for k, tags in d["elements"].items() if tags}
+        out = {"type": t, "elements": elements}
+        types = {k: v for k, v in d.get("element_types", {}).items() if k in elements}
+        if types:
+            out["element_types"] = types
+        return out
+    if t == "lww_map":
         return {
-            "type": "lww_register",
-            "node_id": obj._node_id,
-            "timestamp": ts_json(obj.timestamp),
-            "value": datum_json(obj.value),
+            "type": t,
+            "registers": {k: register_json(r) for k, r in d["registers"].items()},
+            "tombstones": {k: ts_json(v) for k, v in d["tombstones"].items()},
         }
-    if name == "ORSet":
-        live = {e: tags for e, tags in obj._elements.items() if tags}
-        return {
-            "type": "or_set",
-            "value": sorted(json.dumps(datum_json(e)) for e in live),
-            "elements": {json.dumps(datum_json(e)): sorted(t) for e, t in live.items()},
-        }
-    if name == "LWWMap":
-        return {
-            "type": "lww_map",
-            "value": {k: datum_json(v) for k, v in obj.value.items()},
-            "registers": {
-                k: {"node_id": r._node_id, "timestamp": ts_json(r.timestamp), "value": datum_json(r.value)}
-                for k, r in obj._registers.items()
-            },
-            "tombstones": {k: ts_json(t) for k, t in obj._tombstones.items()},
-        }
-    if name == "VectorClock":
-        return {"type": "vector_clock", "clocks": obj.value}
-    if name == "DottedVersionVector":
-        dot = list(obj.dot) if obj.dot is not None and obj.dot[1] != 0 else None
-        return {"type": "dotted_version_vector", "base": obj.base.value, "dot": dot, "value": obj.value}
-    raise TypeError(name)
+    if t == "vector_clock":
+        return {"type": t, "clocks": {k: v for k, v in d["clocks"].items() if v}}
+    if t == "dotted_version_vector":
+        out = {"type": t, "base": {"type": "vector_clock", "clocks": d["base"]["clocks"]}}
+        if d.get("dot") is not None and d["dot"][1] != 0:
+            out["dot"] = list(d["dot"])
+        return out
+    raise TypeError(t)
 
 
 def norm(j):
-    """Our JSON with OR-Set element lists turned into the mapping `py_json` builds (tombstones,
-    which Python does not have, are dropped)."""
+    """Our JSON less what Python cannot hold: OR-Set tombstones (and element types only they
+    needed)."""
     if j.get("type") == "or_set":
-        return {
-            "type": "or_set",
-            "value": sorted(json.dumps(e) for e in j["value"]),
-            "elements": {json.dumps(e): sorted(t) for e, t in j["elements"]},
-        }
+        out = {"type": "or_set", "elements": j["elements"]}
+        types = {k: v for k, v in j.get("element_types", {}).items() if k in j["elements"]}
+        if types:
+            out["element_types"] = types
+        return out
     return j
+
+
+def effective(j):
+    """The effective clock of our DVV JSON: base with the dot folded in."""
+    clocks = dict(j["base"]["clocks"])
+    if "dot" in j:
+        n, c = j["dot"]
+        clocks[n] = max(clocks.get(n, 0), c)
+    return clocks
 
 
 @pytest.fixture(scope="session")

@@ -130,7 +130,8 @@ impl VectorClock {
         )
     }
 
-    /// Canonical JSON: `{"clocks": {...}, "type": "vector_clock"}`.
+    /// Canonical JSON, the Python library's `to_dict()` with sorted keys:
+    /// `{"clocks": {node: n}, "type": "vector_clock"}`.
     pub fn to_json(&self) -> Json {
         json_object(vec![
             ("type".into(), Json::from("vector_clock")),
@@ -225,21 +226,21 @@ impl DottedVersionVector {
         self.effective().compare(&other.effective())
     }
 
-    /// Canonical JSON: `{"base": {...}, "dot": [node, n] | null, "type":
-    /// "dotted_version_vector", "value": {effective}}`.
+    /// Canonical JSON, the Python library's `to_dict()` with sorted keys:
+    /// `{"base": <vector_clock>, "dot": [node, n], "type": "dotted_version_vector"}`, without
+    /// `"dot"` when there is none.
     pub fn to_json(&self) -> Json {
-        json_object(vec![
+        let mut fields = vec![
             ("type".into(), Json::from("dotted_version_vector")),
-            ("base".into(), self.base.counts_json()),
-            (
+            ("base".into(), self.base.to_json()),
+        ];
+        if let Some((n, c)) = &self.dot {
+            fields.push((
                 "dot".into(),
-                match &self.dot {
-                    Some((n, c)) => Json::Array(vec![Json::from(n.as_str()), Json::from(*c)]),
-                    None => Json::Null,
-                },
-            ),
-            ("value".into(), self.effective().counts_json()),
-        ])
+                Json::Array(vec![Json::from(n.as_str()), Json::from(*c)]),
+            ));
+        }
+        json_object(fields)
     }
 }
 

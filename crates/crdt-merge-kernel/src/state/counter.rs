@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
-use super::datum::{i128_json, json_object, u128_json};
+use super::datum::json_object;
 
 /// Grow-only counter: each replica's cumulative count; the join keeps the per-replica maximum
 /// and the value is the sum.
@@ -84,12 +84,12 @@ impl GCounter {
         )
     }
 
-    /// Canonical JSON: `{"counts": {...}, "type": "g_counter", "value": n}`.
+    /// Canonical JSON, the Python library's `to_dict()` with sorted keys:
+    /// `{"counts": {replica: n}, "type": "g_counter"}`.
     pub fn to_json(&self) -> Json {
         json_object(vec![
             ("type".into(), Json::from("g_counter")),
             ("counts".into(), self.counts_json()),
-            ("value".into(), u128_json(self.value())),
         ])
     }
 }
@@ -149,13 +149,13 @@ impl PNCounter {
         &self.n
     }
 
-    /// Canonical JSON: `{"neg": {...}, "pos": {...}, "type": "pn_counter", "value": n}`.
+    /// Canonical JSON, the Python library's `to_dict()` with sorted keys:
+    /// `{"neg": <g_counter>, "pos": <g_counter>, "type": "pn_counter"}`.
     pub fn to_json(&self) -> Json {
         json_object(vec![
             ("type".into(), Json::from("pn_counter")),
-            ("pos".into(), self.p.counts_json()),
-            ("neg".into(), self.n.counts_json()),
-            ("value".into(), i128_json(self.value())),
+            ("pos".into(), self.p.to_json()),
+            ("neg".into(), self.n.to_json()),
         ])
     }
 }
@@ -187,7 +187,10 @@ mod tests {
         a.observe("a", u64::MAX);
         a.observe("b", u64::MAX);
         assert_eq!(a.value(), 2 * u128::from(u64::MAX));
-        assert_eq!(a.to_json()["value"], Json::from("36893488147419103230"));
+        assert_eq!(
+            a.to_json().to_string(),
+            r#"{"counts":{"a":18446744073709551615,"b":18446744073709551615},"type":"g_counter"}"#
+        );
     }
 
     #[test]
@@ -199,7 +202,7 @@ mod tests {
         assert_eq!(c.value(), -6);
         assert_eq!(
             c.to_json().to_string(),
-            r#"{"neg":{"a":1,"b":15},"pos":{"a":10},"type":"pn_counter","value":-6}"#
+            r#"{"neg":{"counts":{"a":1,"b":15},"type":"g_counter"},"pos":{"counts":{"a":10},"type":"g_counter"},"type":"pn_counter"}"#
         );
     }
 }

@@ -138,6 +138,104 @@ impl Datum {
     }
 }
 
+/// Python's `repr()` of a float: shortest round-trip digits, positional for exponents
+/// -4..16, otherwise `d.ddde+XX`.
+pub(crate) fn python_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // Rust's `{:e}` gives the same shortest round-trip digits Python uses.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let body = if (-4..16).contains(&exp) {
+        if exp >= 0 {
+            let point = exp as usize + 1;
+            let mut int_part = digits.clone();
+            while int_part.len() < point {
+                int_part.push('0');
+            }
+            let frac = &digits[point.min(digits.len())..];
+            format!(
+                "{}.{}",
+                &int_part[..point],
+                if frac.is_empty() { "0" } else { frac }
+            )
+        } else {
+            format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        }
+    } else {
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        let rest = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{first}{rest}e{esign}{:02}", exp.unsigned_abs())
+    };
+    format!("{sign}{body}")
+}
+
+/// Python's `repr()` of a bytes object (`b'..'`, or `b".."` when it holds `'` but no `"`).
+fn python_bytes_repr(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = format!("b{quote}");
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\t' => s.push_str("\\t"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            _ if c == quote as u8 => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(c as char),
+            _ => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+        }
+    }
+    s.push(quote);
+    s
+}
+
+impl Datum {
+    /// The value's Python `str()` and, for anything but text, its Python type name: the key
+    /// and `element_types` entry the Python library's `ORSet.to_dict()` writes.
+    pub fn python_str(&self) -> (String, Option<&'static str>) {
+        match self {
+            Datum::None => ("None".into(), Some("NoneType")),
+            Datum::Bool(b) => ((if *b { "True" } else { "False" }).into(), Some("bool")),
+            Datum::Int(i) => (i.to_string(), Some("int")),
+            Datum::UInt(u) => (u.to_string(), Some("int")),
+            Datum::Float(f) => (
+                python_float_repr(if *f == 0.0 { 0.0 } else { *f }),
+                Some("float"),
+            ),
+            Datum::Str(s) => (s.clone(), None),
+            Datum::Bytes(b) => (python_bytes_repr(b), Some("bytes")),
+            Datum::List(_) => (format!("{:?}", self.to_json()), Some("list")),
+            Datum::Set(_) => (format!("{:?}", self.to_json()), Some("set")),
+            Datum::Dict(_) => (format!("{:?}", self.to_json()), Some("dict")),
+        }
+    }
+}
+
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -370,22 +468,6 @@ pub(crate) fn json_object(mut entries: Vec<(String, Json)>) -> Json {
     Json::Object(m)
 }
 
-/// A u128 as JSON: a number while it fits in u64, otherwise its decimal text.
-pub(crate) fn u128_json(v: u128) -> Json {
-    match u64::try_from(v) {
-        Ok(u) => Json::from(u),
-        Err(_) => Json::String(v.to_string()),
-    }
-}
-
-/// An i128 as JSON: a number while it fits in i64, otherwise its decimal text.
-pub(crate) fn i128_json(v: i128) -> Json {
-    match i64::try_from(v) {
-        Ok(i) => Json::from(i),
-        Err(_) => Json::String(v.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +515,38 @@ mod tests {
         assert!(matches!(Timestamp::from(-0.0), Timestamp::Float(f) if f.is_sign_positive()));
         assert!(Timestamp::Int(5) < Timestamp::Float(5.0));
         assert!(Timestamp::Float(4.9) < Timestamp::Int(5));
+    }
+
+    #[test]
+    fn python_str_matches_python() {
+        for (f, py) in [
+            (1e16, "1e+16"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e15, "1000000000000000.0"),
+            (2.5, "2.5"),
+            (-123456789.125, "-123456789.125"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (0.1, "0.1"),
+            (100.0, "100.0"),
+            (-0.0, "-0.0"),
+            (1.5e-7, "1.5e-07"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(python_float_repr(f), py, "{f}");
+        }
+        assert_eq!(Datum::Float(-0.0).python_str().0, "0.0");
+        assert_eq!(
+            Datum::Bool(true).python_str(),
+            ("True".into(), Some("bool"))
+        );
+        assert_eq!(
+            Datum::Bytes(b"a'\x00".to_vec()).python_str().0,
+            r#"b"a'\x00""#
+        );
+        assert_eq!(Datum::Bytes(b"a\n".to_vec()).python_str().0, r"b'a\n'");
+        assert_eq!(Datum::str("x").python_str(), ("x".into(), None));
     }
 
     #[test]

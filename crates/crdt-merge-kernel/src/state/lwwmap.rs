@@ -88,25 +88,17 @@ impl LwwMap {
         &self.tombstones
     }
 
-    /// Canonical JSON: `{"registers": {k: {"node_id", "timestamp", "value"}}, "tombstones":
-    /// {k: ts}, "type": "lww_map", "value": {visible k: v}}`.
+    /// Canonical JSON, the Python library's `to_dict()` with sorted keys:
+    /// `{"registers": {k: <lww_register>}, "tombstones": {k: ts}, "type": "lww_map"}`.
     pub fn to_json(&self) -> Json {
         json_object(vec![
             ("type".into(), Json::from("lww_map")),
-            (
-                "value".into(),
-                json_object(
-                    self.entries()
-                        .map(|(k, v)| (k.to_owned(), v.to_json()))
-                        .collect(),
-                ),
-            ),
             (
                 "registers".into(),
                 json_object(
                     self.registers
                         .iter()
-                        .map(|(k, r)| (k.clone(), json_object(r.fields_json())))
+                        .map(|(k, r)| (k.clone(), r.to_json()))
                         .collect(),
                 ),
             ),

@@ -188,30 +188,42 @@ impl OrSet {
         &self.tombstones
     }
 
-    /// Canonical JSON: `{"elements": [[e, [tags]]...], "tombstones": [[e, [tags]]...],
-    /// "type": "or_set", "value": [e...]}` (elements need not be text, so these are arrays).
+    /// Canonical JSON, the Python library's `to_dict()` with sorted keys:
+    /// `{"element_types": {key: type}, "elements": {key: [tag]}, "tombstones": {key: [tag]},
+    /// "type": "or_set"}`. Keys are the elements' Python `str()` forms (`42`, `2.5`, `True`,
+    /// `None`); `"element_types"` names the Python type of each non-text element and is left
+    /// out when there is none, and so is `"tombstones"` (ours) when empty. As in Python, two
+    /// elements with the same text form (the int 1 and the text "1") share a key here; the
+    /// wire bytes keep them apart.
     pub fn to_json(&self) -> Json {
-        fn pairs(m: &BTreeMap<Datum, BTreeSet<String>>) -> Json {
-            Json::Array(
+        let mut types = Vec::new();
+        let mut tag_map = |m: &BTreeMap<Datum, BTreeSet<String>>| {
+            json_object(
                 m.iter()
                     .map(|(e, tags)| {
-                        Json::Array(vec![
-                            e.to_json(),
-                            Json::Array(tags.iter().map(|t| Json::from(t.as_str())).collect()),
-                        ])
+                        let (key, type_name) = e.python_str();
+                        if let Some(t) = type_name {
+                            types.push((key.clone(), Json::from(t)));
+                        }
+                        let tags = tags.iter().map(|t| Json::from(t.as_str())).collect();
+                        (key, Json::Array(tags))
                     })
                     .collect(),
             )
-        }
-        json_object(vec![
+        };
+        let mut fields = vec![
             ("type".into(), Json::from("or_set")),
-            (
-                "value".into(),
-                Json::Array(self.live.keys().map(Datum::to_json).collect()),
-            ),
-            ("elements".into(), pairs(&self.live)),
-            ("tombstones".into(), pairs(&self.tombstones)),
-        ])
+            ("elements".into(), tag_map(&self.live)),
+        ];
+        if !self.tombstones.is_empty() {
+            fields.push(("tombstones".into(), tag_map(&self.tombstones)));
+        }
+        if !types.is_empty() {
+            types.sort_by(|a, b| a.0.cmp(&b.0));
+            types.dedup_by(|a, b| a.0 == b.0);
+            fields.push(("element_types".into(), json_object(types)));
+        }
+        json_object(fields)
     }
 }
 

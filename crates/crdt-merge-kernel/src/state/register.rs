@@ -91,19 +91,16 @@ impl LwwRegister {
         &self.node_id
     }
 
-    pub(crate) fn fields_json(&self) -> Vec<(String, Json)> {
-        vec![
+    /// Canonical JSON, the Python library's `to_dict()` with sorted keys:
+    /// `{"node_id": .., "timestamp": .., "type": "lww_register", "value": ..}` (the value as
+    /// [`Datum::to_json`] renders it).
+    pub fn to_json(&self) -> Json {
+        json_object(vec![
             ("node_id".into(), Json::from(self.node_id.as_str())),
             ("timestamp".into(), self.timestamp.to_json()),
+            ("type".into(), Json::from("lww_register")),
             ("value".into(), self.value.to_json()),
-        ]
-    }
-
-    /// Canonical JSON: `{"node_id": .., "timestamp": .., "type": "lww_register", "value": ..}`.
-    pub fn to_json(&self) -> Json {
-        let mut f = self.fields_json();
-        f.push(("type".into(), Json::from("lww_register")));
-        json_object(f)
+        ])
     }
 }
 

@@ -128,7 +128,7 @@ impl Default for DecodeOptions {
 /// assert_eq!(wire::counter_value(&bytes).unwrap(), 5);
 /// assert_eq!(
 ///     wire::to_json_bytes(&bytes).unwrap(),
-///     r#"{"counts":{"n1":5},"type":"g_counter","value":5}"#
+///     r#"{"counts":{"n1":5},"type":"g_counter"}"#
 /// );
 /// ```
 ///

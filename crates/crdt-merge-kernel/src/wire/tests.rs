@@ -222,7 +222,7 @@ fn sql_entry_points() {
     assert_eq!(typeof_bytes(&m).unwrap(), "pn_counter");
     assert_eq!(
         to_json_bytes(&m).unwrap(),
-        r#"{"neg":{"r1":3},"pos":{"r1":10,"r2":1},"type":"pn_counter","value":8}"#
+        r#"{"neg":{"counts":{"r1":3},"type":"g_counter"},"pos":{"counts":{"r1":10,"r2":1},"type":"g_counter"},"type":"pn_counter"}"#
     );
     let e = merge_bytes(&ea, &encode(&GCounter::new().into())).unwrap_err();
     assert_eq!(e.function, "crdt_state_merge");
