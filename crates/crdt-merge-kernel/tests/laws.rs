@@ -388,3 +388,21 @@ fn counter_and_state_scalars() {
     let junk: ArrayRef = Arc::new(arrow_array::BinaryArray::from(vec![&b"CRDT\x00"[..]]));
     assert!(invoke_scalar("crdt_counter_value", &[junk], 1).is_err());
 }
+
+#[test]
+fn pairwise_sides_widen_to_a_common_type() {
+    // An INTEGER clock on one side and a BIGINT clock on the other (as SQL literals often
+    // are) widen instead of failing; text against an integer still fails.
+    let v1: ArrayRef = Arc::new(StringArray::from(vec!["a"]));
+    let v2: ArrayRef = Arc::new(StringArray::from(vec!["b"]));
+    let t1: ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![1]));
+    let t2: ArrayRef = Arc::new(Int64Array::from(vec![2]));
+    let out = invoke_scalar("crdt_lww_join", &[v1.clone(), t1, v2, t2.clone()], 1).unwrap();
+    assert_eq!(values(&out), vec![Value::Str("b".into())]);
+    let e = invoke_scalar("crdt_max_join", &[v1, t2], 1).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("crdt_max_join: argument `argument 2`"),
+        "{e}"
+    );
+}

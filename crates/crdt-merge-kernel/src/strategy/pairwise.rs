@@ -76,14 +76,16 @@ fn side_types(name: &str, s: &JoinShape, types: &[DataType]) -> Result<Vec<DataT
         let t = match (a, b) {
             (DataType::Null, t) | (t, DataType::Null) => t.clone(),
             (a, b) if a == b => a.clone(),
-            (a, b) => {
-                return Err(Error::type_mismatch(
+            // Both sides widen to a common type by the schema-evolution rules (INTEGER vs
+            // BIGINT clocks, float32 vs float64, text variants); anything else is an error.
+            (a, b) => crate::table::widen(name, a, b).map_err(|_| {
+                Error::type_mismatch(
                     name,
                     format!("argument {}", s.per_side + i + 1),
                     format!("{a} (the type of argument {})", i + 1),
                     b,
-                ))
-            }
+                )
+            })?,
         };
         out.push(t);
     }
