@@ -4,14 +4,14 @@ SHELL := /bin/bash
 # One cargo target dir outside the clone, kept between runs (scripts/env.sh says why).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/crdt-target
 .SHELLFLAGS := -euo pipefail -c
-.PHONY: demo test test-rust test-duckdb test-interop duckdb polars postgres dbt bench docs
+.PHONY: demo test test-rust test-duckdb test-interop test-datafusion test-postgres duckdb polars postgres dbt bench docs
 
 ## The main job: the seed demo merge in embedded DuckDB, then a 1M-row merge with its rows/s.
 demo:
 	scripts/demo.sh
 
-## Every test (what .ci/run calls).
-test: test-rust test-duckdb test-interop
+## Every test (what .ci/run calls). Lightest first, so a broken kernel fails fast.
+test: test-rust test-duckdb test-interop test-datafusion test-postgres
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -23,17 +23,27 @@ test-duckdb:
 test-interop:
 	scripts/interop.sh
 
+test-datafusion:
+	scripts/test-datafusion.sh
+
+test-postgres:
+	scripts/test-postgres.sh
+
 ## build/crdt_merge.duckdb_extension (release).
 duckdb:
 	scripts/build-duckdb.sh
 
-polars postgres dbt:
+## Installs the crdt_merge extension into the local Postgres 15 (installing Postgres and pgrx if missing).
+postgres:
+	scripts/build-postgres.sh
+
+polars dbt:
 	@echo "make $@: the $@ host is not built yet (see the README's host table)" >&2; exit 2
 
 ## Benchmarks; results go to benches/results/.
 bench:
 	. scripts/env.sh && cargo bench -p crdt-merge-kernel --bench kernel_throughput
-	scripts/bench-duckdb.sh
+	scripts/build-duckdb.sh >/dev/null && "$$(scripts/venv.sh | tail -n1)" benches/duckdb/bench.py
 
 ## Regenerate docs/sql-functions.md from the catalogue.
 docs:
