@@ -15,7 +15,7 @@ fn from_hex(text: &[u8]) -> Option<Vec<u8>> {
         .strip_prefix("\\x")
         .or_else(|| s.strip_prefix("0x"))
         .unwrap_or(&s);
-    if s.is_empty() || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.is_empty() || !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())

@@ -337,7 +337,7 @@ async fn run_sql(a: SqlArgs) -> Result<()> {
     };
     let ctx = context(true)?;
     let statements =
-        datafusion::sql::parser::DFParser::parse_sql(&text).map_err(|e| df_error(e.into()))?;
+        datafusion::sql::parser::DFParser::parse_sql(&text).map_err(df_error)?;
     if statements.is_empty() {
         return Err(CliError::Usage("no SQL statement given".into()));
     }

@@ -13,12 +13,7 @@ const ENGINE: &str = "datafusion";
 
 /// Records known to fail for a reason outside this crate: (file, text in the record's SQL,
 /// reason). Strict: a listed record that passes fails the run, so the list cannot go stale.
-const KNOWN_FAILURES: &[(&str, &str, &str)] = &[(
-    "counters.slt",
-    "SELECT crdt_to_json(crdt_gcounter(r, c)) AS j FROM g WHERE site = 'A'",
-    "the kernel's crdt_to_json adds \"value\" to G-Counter JSON; the corpus pins the Python \
-     library's to_dict() without it (a kernel/corpus disagreement, reported to the lead)",
-)];
+const KNOWN_FAILURES: &[(&str, &str, &str)] = &[];
 
 #[derive(Debug)]
 enum Expect {

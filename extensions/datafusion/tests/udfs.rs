@@ -98,11 +98,6 @@ async fn catalogue_examples_run() {
     for partitions in [1, 4] {
         let ctx = ctx_with(partitions);
         for f in CATALOGUE {
-            if f.name == "crdt_to_json" {
-                // Known kernel/catalogue disagreement (the kernel adds "value" to counter
-                // JSON; the catalogue example, like sql/counters.slt, does not): checked below.
-                continue;
-            }
             let got = rows(&ctx, f.example).await;
             let got = got.join("\n");
             let want = f.example_result;
@@ -110,13 +105,6 @@ async fn catalogue_examples_run() {
             assert_eq!(got, want, "{}: {}", f.name, f.example);
         }
     }
-    // Strict: when the kernel and its catalogue agree again, this fails and the skip goes.
-    let f = crdt_merge_kernel::catalogue::lookup("crdt_to_json").expect("crdt_to_json");
-    let got = rows(&ctx_with(1), f.example).await.join("\n");
-    assert_ne!(
-        got, f.example_result,
-        "crdt_to_json agrees now: remove the skip above"
-    );
 }
 
 const DATA: &str = "SELECT i % 37 AS k, 'v' || CAST(i AS TEXT) AS v, i % 101 AS ts, i % 7 AS r, \
