@@ -36,7 +36,7 @@ def main():
     for t, off in (("a", 0), ("b", N // 2)):
         c.execute(f"""CREATE TABLE {t} AS SELECT (i + {off})::bigint AS id, 'name' || ((i * 31) % 1000) AS name,
                       ((i * 17) % 1000)::int AS score, ((i * 7919) % 1000003)::bigint AS _ts
-                      FROM generate_series(1, {N}) AS i""")
+                      FROM generate_series(1::bigint, {N}) AS i""")
         c.execute(f"ANALYZE {t}")
     c.execute("SET work_mem = '256MB'")
     rows = []
