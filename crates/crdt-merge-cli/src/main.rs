@@ -336,8 +336,7 @@ async fn run_sql(a: SqlArgs) -> Result<()> {
         (None, None) => return Err(CliError::Usage("no SQL given".into())),
     };
     let ctx = context(true)?;
-    let statements =
-        datafusion::sql::parser::DFParser::parse_sql(&text).map_err(df_error)?;
+    let statements = datafusion::sql::parser::DFParser::parse_sql(&text).map_err(df_error)?;
     if statements.is_empty() {
         return Err(CliError::Usage("no SQL statement given".into()));
     }
