@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # One cargo target dir outside the clone, kept between runs (scripts/env.sh says why).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/crdt-target
 .SHELLFLAGS := -euo pipefail -c
-.PHONY: demo test test-rust test-duckdb test-interop test-datafusion test-postgres duckdb polars postgres dbt bench docs
+.PHONY: demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-polars test-dbt duckdb polars postgres dbt bench docs
 
 ## The main job: the seed demo merge in embedded DuckDB, then a 1M-row merge with its rows/s.
 demo:
@@ -37,8 +37,16 @@ duckdb:
 postgres:
 	scripts/build-postgres.sh
 
-polars dbt:
-	@echo "make $@: the $@ host is not built yet (see the README's host table)" >&2; exit 2
+## build/wheels/polars_crdt-*.whl (release wheel of the Polars plugin).
+polars:
+	scripts/build-polars.sh
+
+test-polars:
+	scripts/test-polars.sh
+
+## Both dbt integration projects: dbt-duckdb on the built extension, dbt-postgres on the local server.
+dbt test-dbt:
+	scripts/test-dbt.sh
 
 ## Benchmarks; results go to benches/results/.
 bench:
