@@ -146,6 +146,8 @@ const CASES: &[(&str, &[&str])] = &[
     ("crdt_lww", &["s", "ts"]),
     ("crdt_lww", &["f", "ts", "r"]),
     ("crdt_lww", &["i", "ts"]),
+    ("crdt_lww", &["s", "f"]),
+    ("crdt_max", &["i"]),
     ("crdt_lww_nullable", &["s", "ts", "r"]),
     ("crdt_lww_nullable", &["f", "ts"]),
     ("crdt_max", &["f"]),
@@ -258,6 +260,29 @@ proptest! {
             prop_assert_eq!(f(&join(&join(&sx, &sy), &sz)), f(&join(&sx, &join(&sy, &sz))), "associative {}", name);
             prop_assert_eq!(f(&join(&sx, &sx)), f(&sx), "idempotent {}", name);
             prop_assert_eq!(a.encode_state(&join(&sx, &sy)), a.encode_state(&join(&sy, &sx)), "canonical bytes {}", name);
+        }
+    }
+
+    #[test]
+    fn slim_and_general_cells_join_alike(x in rows(), y in rows()) {
+        // Hosts may meet both forms (a state decoded from another host, a Columnar state):
+        // joining a slim cell with its general twin must give what slim alone gives.
+        for (name, names) in CASES {
+            let a = agg(name, names);
+            let s = |r: &[Row]| one_pass(&a, names, r, &vec![0; r.len()], 1).remove(0);
+            let (sx, sy) = (s(&x), s(&y));
+            let general = |st: &State| match st {
+                State::Slim(c) => State::Cell(Box::new(c.to_cell())),
+                other => other.clone(),
+            };
+            let join = |p: &State, q: &State| { let mut t = p.clone(); a.combine(&mut t, q).unwrap(); t };
+            let f = |st: &State| finish(&a, std::slice::from_ref(st));
+            let expect = f(&join(&sx, &sy));
+            prop_assert_eq!(f(&join(&sx, &general(&sy))), expect.clone(), "slim into general {}", name);
+            prop_assert_eq!(f(&join(&general(&sx), &sy)), expect.clone(), "general into slim {}", name);
+            let mut mixed = general(&sx);
+            a.update(&args(&y, names), &mut Grouped { states: std::slice::from_mut(&mut mixed), groups: &vec![0; y.len()] }).unwrap();
+            prop_assert_eq!(f(&mixed), expect, "rows into a general cell {}", name);
         }
     }
 

@@ -5,7 +5,7 @@
 //! error with the kernel's message, never an unwind into DuckDB.
 //!
 //! Aggregate states live inline in DuckDB's state memory: DuckDB allocates [`STATE_SIZE`] bytes per
-//! group (a [`State`], 56 bytes, plus alignment slack), `init` writes `State::Empty`, `update`
+//! group (a [`State`], 40 bytes, plus alignment slack), `init` writes `State::Empty`, `update`
 //! and `combine` join into it (the source of a combine is left intact: window frames reuse it),
 //! `finalize` reads it and `destroy` drops it. DuckDB moves states with `memcpy` when it
 //! reorganises its hash table, which is sound for Rust values (they are never self-referential).

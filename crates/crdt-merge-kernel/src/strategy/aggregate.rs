@@ -27,6 +27,9 @@ use arrow_array::{Array, ArrayRef, BinaryArray, StringArray};
 use arrow_schema::{DataType, Field};
 use serde::{Deserialize, Serialize};
 
+use super::slim::{
+    slim_clock_column, slim_clock_type, slim_column, slim_value_type, Slim, SlimCell, SlimClock,
+};
 use super::StrategyKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::order::Column;
@@ -53,6 +56,8 @@ pub struct Aggregate {
     return_type: DataType,
     /// Union over text (split/rejoin) rather than over list elements.
     text_union: bool,
+    /// States are [`SlimCell`]s (see `slim.rs`).
+    slim: bool,
 }
 
 /// The winning cell of a selecting strategy (LWW, Max, Min, Priority, Longest).
@@ -78,19 +83,27 @@ pub enum State {
     Empty,
     /// Winner so far of a selecting strategy.
     Cell(Box<Cell>),
-    /// Union / Concat: the set so far, and the text separator (text form only).
-    Set {
-        /// Separator of the text form.
-        sep: Option<String>,
-        /// Elements in canonical order.
-        items: BTreeSet<Value>,
-    },
+    /// Union / Concat: the set so far (boxed, like the PN-Counter, so that a `State` stays 40
+    /// bytes: DuckDB reserves that much per group and aggregate).
+    Set(Box<SetState>),
     /// G-Counter: replica id → cumulative count.
     GCounter(BTreeMap<String, u64>),
     /// PN-Counter: replica id → cumulative increments, and → cumulative decrements.
-    PNCounter(BTreeMap<String, u64>, BTreeMap<String, u64>),
+    PNCounter(Box<(BTreeMap<String, u64>, BTreeMap<String, u64>)>),
     /// `crdt_state_merge_agg`: canonical state bytes.
     Bytes(Vec<u8>),
+    /// Winner so far of LWW / Max / Min over a scalar with no replica, stored inline. Last
+    /// variant, so that states serialised before it existed still decode.
+    Slim(SlimCell),
+}
+
+/// The state of Union / Concat.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SetState {
+    /// Separator of the text form.
+    pub sep: Option<String>,
+    /// Elements in canonical order.
+    pub items: BTreeSet<Value>,
 }
 
 /// Maps an input row to the state of its group.
@@ -348,12 +361,24 @@ impl Aggregate {
                 }
             },
         };
+        let slim = match kind {
+            AggregateKind::Strategy(StrategyKind::Lww | StrategyKind::LwwNullable) => {
+                arg_types.len() == 2
+                    && slim_value_type(&arg_types[0])
+                    && slim_clock_type(&arg_types[1])
+            }
+            AggregateKind::Strategy(StrategyKind::Max | StrategyKind::Min) => {
+                slim_value_type(&arg_types[0])
+            }
+            _ => false,
+        };
         Ok(Aggregate {
             name,
             kind,
             arg_types: arg_types.to_vec(),
             return_type,
             text_union,
+            slim,
         })
     }
 
@@ -453,6 +478,15 @@ impl Aggregate {
         states: &mut S,
     ) -> Result<()> {
         let value = self.col(args, 0, "value")?;
+        if self.slim {
+            let ts = match k {
+                StrategyKind::Lww | StrategyKind::LwwNullable => Some(self.col(args, 1, "ts")?),
+                _ => None,
+            };
+            if slim_column(&value) && ts.as_ref().is_none_or(slim_clock_column) {
+                return self.update_slim(k, &value, ts.as_ref(), n, states);
+            }
+        }
         let with_clock = matches!(
             k,
             StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest
@@ -539,6 +573,57 @@ impl Aggregate {
                 match st {
                     State::Cell(c) => **c = cell,
                     _ => *st = State::Cell(Box::new(cell)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Aggregate::update_cells`] for slim aggregates: the same order, no allocation for
+    /// numbers and short text.
+    fn update_slim<S: StatesByRow + ?Sized>(
+        &self,
+        k: StrategyKind,
+        value: &Column,
+        ts: Option<&Column>,
+        n: usize,
+        states: &mut S,
+    ) -> Result<()> {
+        let nullable = k == StrategyKind::LwwNullable;
+        let min = k == StrategyKind::Min;
+        for row in 0..n {
+            if !nullable && value.is_null(row) {
+                continue;
+            }
+            let st = states.state(row);
+            match st {
+                State::Slim(c) => {
+                    let ord = if min {
+                        Slim::cmp_row(value, row, &c.value).reverse()
+                    } else {
+                        ts.map_or(Ordering::Equal, |t| SlimClock::cmp_row(t, row, c.ts))
+                            .then_with(|| Slim::cmp_row(value, row, &c.value))
+                    };
+                    if ord == Ordering::Greater {
+                        if let Some(t) = ts {
+                            c.ts = SlimClock::read(t, row);
+                        }
+                        c.value.assign(value, row);
+                    }
+                }
+                State::Empty => {
+                    *st = State::Slim(SlimCell {
+                        ts: ts.map_or(SlimClock::Null, |t| SlimClock::read(t, row)),
+                        value: Slim::read(value, row),
+                    });
+                }
+                _ => {
+                    // A general cell (decoded from another host's state): join through it.
+                    let cell = State::Slim(SlimCell {
+                        ts: ts.map_or(SlimClock::Null, |t| SlimClock::read(t, row)),
+                        value: Slim::read(value, row),
+                    });
+                    self.combine(st, &cell)?;
                 }
             }
         }
@@ -666,14 +751,15 @@ impl Aggregate {
             }
             let st = states.state(row);
             if let State::Empty = st {
-                *st = State::Set {
+                *st = State::Set(Box::new(SetState {
                     sep: sep.clone(),
                     items: BTreeSet::new(),
-                };
+                }));
             }
-            let State::Set { sep: s, items } = st else {
+            let State::Set(set) = st else {
                 return Err(Error::internal(self.name, "state of another aggregate"));
             };
+            let SetState { sep: s, items } = &mut **set;
             if *s != sep {
                 return Err(varying_sep(self.name));
             }
@@ -782,14 +868,14 @@ impl Aggregate {
             if let State::Empty = st {
                 *st = match k {
                     StrategyKind::GCounter => State::GCounter(BTreeMap::new()),
-                    _ => State::PNCounter(BTreeMap::new(), BTreeMap::new()),
+                    _ => State::PNCounter(Box::default()),
                 };
             }
             match st {
                 State::GCounter(p) => observe(p, &id, a),
-                State::PNCounter(p, m) => {
-                    observe(p, &id, a);
-                    observe(m, &id, b);
+                State::PNCounter(pm) => {
+                    observe(&mut pm.0, &id, a);
+                    observe(&mut pm.1, &id, b);
                 }
                 _ => return Err(Error::internal(self.name, "state of another aggregate")),
             }
@@ -808,6 +894,22 @@ impl Aggregate {
                 *into = f.clone();
                 Ok(())
             }
+            (State::Slim(a), State::Slim(b)) => {
+                if b.order(a, self.kind == AggregateKind::Strategy(StrategyKind::Min))
+                    == Ordering::Greater
+                {
+                    a.clone_from(b);
+                }
+                Ok(())
+            }
+            (State::Slim(a), State::Cell(_)) => {
+                *into = State::Cell(Box::new(a.to_cell()));
+                self.combine(into, from)
+            }
+            (State::Cell(_), State::Slim(b)) => {
+                let b = State::Cell(Box::new(b.to_cell()));
+                self.combine(into, &b)
+            }
             (State::Cell(a), State::Cell(b)) => {
                 if a.guard != b.guard {
                     return Err(varying_levels(self.name));
@@ -817,20 +919,20 @@ impl Aggregate {
                 }
                 Ok(())
             }
-            (State::Set { sep, items }, State::Set { sep: s2, items: i2 }) => {
-                if sep != s2 {
+            (State::Set(a), State::Set(b)) => {
+                if a.sep != b.sep {
                     return Err(varying_sep(self.name));
                 }
-                items.extend(i2.iter().cloned());
+                a.items.extend(b.items.iter().cloned());
                 Ok(())
             }
             (State::GCounter(a), State::GCounter(b)) => {
                 join_counts(a, b);
                 Ok(())
             }
-            (State::PNCounter(a, b), State::PNCounter(c, d)) => {
-                join_counts(a, c);
-                join_counts(b, d);
+            (State::PNCounter(a), State::PNCounter(b)) => {
+                join_counts(&mut a.0, &b.0);
+                join_counts(&mut a.1, &b.1);
                 Ok(())
             }
             (State::Bytes(a), State::Bytes(b)) => {
@@ -873,15 +975,15 @@ impl Aggregate {
             }
             _ if self.text_union => Ok(Arc::new(StringArray::from_iter(states.iter().map(|s| {
                 match s {
-                    State::Set { sep, items } => Some(
-                        items
+                    State::Set(set) => Some(
+                        set.items
                             .iter()
                             .map(|v| match v {
                                 Value::Str(s) => s.as_str(),
                                 _ => "",
                             })
                             .collect::<Vec<_>>()
-                            .join(sep.as_deref().unwrap_or(DEFAULT_CONCAT_SEP)),
+                            .join(set.sep.as_deref().unwrap_or(DEFAULT_CONCAT_SEP)),
                     ),
                     _ => None,
                 }
@@ -890,11 +992,14 @@ impl Aggregate {
                 let lists: Vec<Value> = states
                     .iter()
                     .map(|s| match s {
-                        State::Set { items, .. } => Value::List(items.iter().cloned().collect()),
+                        State::Set(set) => Value::List(set.items.iter().cloned().collect()),
                         _ => Value::Null,
                     })
                     .collect();
                 Value::to_array(&lists, &self.return_type)
+            }
+            AggregateKind::Strategy(_) if states.iter().any(|s| matches!(s, State::Slim(_))) => {
+                self.finish_slim(states)
             }
             AggregateKind::Strategy(_) => {
                 let values: Vec<&Value> = states
@@ -907,6 +1012,37 @@ impl Aggregate {
                 Value::refs_to_array(&values, &self.return_type)
             }
         }
+    }
+
+    /// [`Aggregate::finish`] when some states are slim: text is written straight from the
+    /// cells, other types through [`Value`] (no allocation for scalars).
+    fn finish_slim(&self, states: &[&State]) -> Result<ArrayRef> {
+        if matches!(
+            self.return_type,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            let text: ArrayRef = Arc::new(StringArray::from_iter(states.iter().map(|s| match s {
+                State::Slim(c) => c.value.as_str(),
+                State::Cell(c) => match &c.value {
+                    Value::Str(s) => Some(s.as_str()),
+                    _ => None,
+                },
+                _ => None,
+            })));
+            if self.return_type == DataType::Utf8 {
+                return Ok(text);
+            }
+            return Ok(arrow_cast::cast(&text, &self.return_type)?);
+        }
+        let values: Vec<Value> = states
+            .iter()
+            .map(|s| match s {
+                State::Slim(c) => c.value.to_value(),
+                State::Cell(c) => c.value.clone(),
+                _ => Value::Null,
+            })
+            .collect();
+        Value::to_array(&values, &self.return_type)
     }
 
     /// Serialises a state (for partial aggregation across threads, processes and machines).
@@ -972,7 +1108,7 @@ fn join_counts(a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>) {
 fn counter_bytes(s: &State) -> Result<Option<Vec<u8>>> {
     Ok(match s {
         State::GCounter(p) => Some(super::bridge::gcounter_bytes(p)?),
-        State::PNCounter(p, n) => Some(super::bridge::pncounter_bytes(p, n)?),
+        State::PNCounter(pn) => Some(super::bridge::pncounter_bytes(&pn.0, &pn.1)?),
         _ => None,
     })
 }

@@ -6,11 +6,13 @@ mod bridge;
 mod columnar;
 mod kind;
 pub mod pairwise;
+mod slim;
 
 pub use aggregate::{
-    Aggregate, AggregateKind, Cell, Grouped, PerRow, Single, State, StatesByRow,
+    Aggregate, AggregateKind, Cell, Grouped, PerRow, SetState, Single, State, StatesByRow,
     DEFAULT_CONCAT_SEP, STATE_FORMAT_VERSION,
 };
 pub(crate) use bridge::{counter_value, merge_state_bytes, state_to_json, state_type_name};
 pub use columnar::Columnar;
 pub use kind::StrategyKind;
+pub use slim::{Slim, SlimCell, SlimClock};
