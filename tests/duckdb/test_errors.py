@@ -49,6 +49,19 @@ def test_error_names_function_and_expectation(con, sql, needles):
     assert one(con, "SELECT crdt_max_join(1, 2)") == 2
 
 
+def test_type_errors_use_duckdb_type_names(con):
+    """Users read DuckDB's type names (VARCHAR, STRUCT), not Arrow's (Utf8, Struct)."""
+    for sql, found in [
+        ("SELECT crdt_lww(v, ts) FROM (VALUES ('a', 'x')) AS t(v, ts)", "found VARCHAR"),
+        ("SELECT crdt_lww('a', {'a': 1})", "found STRUCT(a INTEGER)"),
+        ("SELECT crdt_gcounter(r, n) FROM (VALUES ('a', 'x')) AS t(r, n)", "found VARCHAR"),
+    ]:
+        with pytest.raises(duckdb.Error) as e:
+            con.execute(sql).fetchall()
+        assert found in str(e.value), str(e.value)
+        assert "Utf8" not in str(e.value) and "Int32" not in str(e.value), str(e.value)
+
+
 def test_error_message_is_the_kernels_verbatim(con):
     with pytest.raises(duckdb.Error) as e:
         con.execute("SELECT crdt_priority(v, ['a', 'a']) FROM (VALUES ('a')) AS t(v)").fetchall()

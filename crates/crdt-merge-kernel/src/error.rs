@@ -93,6 +93,17 @@ impl Error {
         }
     }
 
+    /// The same error with the found type written in a host's vocabulary (`VARCHAR` rather than
+    /// Arrow's `Utf8`): users read their engine's type names, not the kernel's.
+    pub fn with_type_names(mut self, name: impl Fn(&arrow_schema::DataType) -> String) -> Self {
+        if let ErrorKind::TypeMismatch { found, .. } = &mut self.kind {
+            if let Ok(dt) = found.parse::<arrow_schema::DataType>() {
+                *found = name(&dt);
+            }
+        }
+        self
+    }
+
     /// Shorthand for [`ErrorKind::InvalidArgument`].
     pub fn invalid(
         function: impl Into<String>,

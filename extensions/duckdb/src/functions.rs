@@ -43,6 +43,11 @@ pub fn guard<F: FnOnce() -> Result<(), String>>(f: F) -> Result<(), String> {
     }
 }
 
+/// A kernel error as DuckDB users read it: DuckDB's type names.
+pub fn host_error(e: crdt_merge_kernel::Error) -> String {
+    e.with_type_names(types::sql_name).to_string()
+}
+
 /// A C string for an error message (interior NULs replaced).
 pub fn c_message(msg: &str) -> CString {
     CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
@@ -166,11 +171,11 @@ unsafe extern "C" fn agg_update(
             let agg = if types.as_slice() == ai.template.arg_types() {
                 &ai.template
             } else {
-                built = Aggregate::new(ai.name, &types).map_err(|e| e.to_string())?;
+                built = Aggregate::new(ai.name, &types).map_err(host_error)?;
                 &built
             };
             agg.update(&args, &mut DuckStates { slots: states })
-                .map_err(|e| e.to_string())
+                .map_err(host_error)
         }
     });
     // SAFETY: `info` is live for this callback.
@@ -190,7 +195,7 @@ unsafe extern "C" fn agg_combine(
             for i in 0..count as usize {
                 let src = &*slot(*source.add(i));
                 let dst = &mut *slot(*target.add(i));
-                ai.template.combine(dst, src).map_err(|e| e.to_string())?;
+                ai.template.combine(dst, src).map_err(host_error)?;
             }
             Ok(())
         }
@@ -214,7 +219,7 @@ unsafe extern "C" fn agg_finalize(
             let states: Vec<&State> = (0..count as usize)
                 .map(|i| &*slot(*source.add(i)))
                 .collect();
-            let out = ai.template.finish(&states).map_err(|e| e.to_string())?;
+            let out = ai.template.finish(&states).map_err(host_error)?;
             let out = conform(ai.name, out, &ai.returns)?;
             vector::write(result, out.as_ref(), offset as usize)
                 .map_err(|e| format!("{}: {e}", ai.name))
@@ -441,7 +446,7 @@ pub unsafe fn register_scalar(
 }
 
 fn catalogue_scalar(name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
-    invoke_scalar(name, args, n).map_err(|e| e.to_string())
+    invoke_scalar(name, args, n).map_err(host_error)
 }
 
 /// Registers every catalogue function.
