@@ -46,11 +46,13 @@
 //! replica id, or the input's name) and each row a `__conflicts` count; see `docs/mergeql.md`,
 //! which also has the grammar in full, examples and the rendered SQL per dialect.
 
+mod dynamic;
 mod ident;
 mod parse;
 mod render;
 mod spec;
 
+pub use dynamic::render_duckdb_dynamic;
 pub use parse::parse;
 pub use render::{render_sql, Dialect, CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN};
 pub use spec::{ColumnRule, MergeSpec, Source, DEFAULT_CLOCK, DEFAULT_TOMBSTONE};
