@@ -22,6 +22,7 @@ pub mod error;
 pub mod hlc;
 pub mod mergeql;
 pub mod order;
+pub mod schema_map;
 pub mod state;
 pub mod strategy;
 pub mod table;

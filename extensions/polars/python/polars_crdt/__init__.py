@@ -1,0 +1,608 @@
+"""polars-crdt: conflict-free (CRDT) merges as Polars expressions.
+
+Every function runs the crdt-merge kernel (Rust) inside Polars, as an expression plugin; no row
+passes through Python. Each merge strategy is the join of a semilattice, so results do not depend
+on the order, grouping or repetition of the inputs.
+
+* grouped merges, one value per group, for ``group_by().agg()``, ``over()`` and ``select``:
+  :func:`lww`, :func:`lww_nullable`, :func:`max`, :func:`min`, :func:`priority`,
+  :func:`longest`, :func:`union`, :func:`concat`, :func:`gcounter`, :func:`pncounter`,
+  :func:`state_merge`;
+* pairwise forms, row by row, for ``select`` / ``with_columns``: :func:`lww_join`,
+  :func:`lww_nullable_join`, :func:`max_join`, :func:`min_join`, :func:`priority_join`,
+  :func:`longest_join`, :func:`union_join`, :func:`concat_join`, :func:`state_merge_join`;
+* state bytes (Python crdt-merge wire format) and clocks: :func:`typeof`, :func:`to_json`,
+  :func:`counter_value`, :func:`hlc`, :func:`hlc_ms`, :func:`hlc_counter`;
+* whole tables: :func:`merge` and :func:`mergeql`.
+
+Column arguments take an expression or a column name; ``levels`` and ``sep`` are constants.
+
+>>> import polars as pl, polars_crdt as crdt
+>>> df = pl.DataFrame({"k": [1, 1, 2], "v": ["old", "new", "x"], "ts": [1, 2, 1]})
+>>> df.group_by("k").agg(crdt.lww("v", "ts")).sort("k").rows()
+[(1, 'new'), (2, 'x')]
+"""
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+import polars as pl
+
+__all__ = [
+    "lww", "lww_nullable", "max", "min", "priority", "longest", "union", "concat",
+    "gcounter", "pncounter", "state_merge",
+    "lww_join", "lww_nullable_join", "max_join", "min_join", "priority_join", "longest_join",
+    "union_join", "concat_join", "state_merge_join",
+    "typeof", "to_json", "counter_value", "hlc", "hlc_ms", "hlc_counter", "kernel_version",
+    "merge", "mergeql", "SUPPORTED_POLARS",
+]
+
+#: The Python polars versions this build supports (the same range as the wheel's metadata).
+SUPPORTED_POLARS = ((2, 0), (2, 2))
+
+
+def _check_polars_version(version: str) -> None:
+    """Raises ImportError, with what to do, when ``version`` is outside SUPPORTED_POLARS.
+
+    >>> _check_polars_version("2.1.0")
+    >>> _check_polars_version("1.30.0")
+    Traceback (most recent call last):
+    ...
+    ImportError: polars_crdt needs polars >=2.0,<2.2 (the plugin ABI it was built against); found polars 1.30.0. Install a supported version: pip install "polars>=2.0,<2.2"
+    """
+    m = re.match(r"(\d+)\.(\d+)", version)
+    lo, hi = SUPPORTED_POLARS
+    if m is None or not (lo <= (int(m.group(1)), int(m.group(2))) < hi):
+        want = f">={lo[0]}.{lo[1]},<{hi[0]}.{hi[1]}"
+        raise ImportError(
+            f"polars_crdt needs polars {want} (the plugin ABI it was built against); "
+            f"found polars {version}. Install a supported version: pip install \"polars{want}\""
+        )
+
+
+_check_polars_version(pl.__version__)
+
+from polars.plugins import register_plugin_function  # noqa: E402
+
+from polars_crdt import _internal  # noqa: E402
+
+_LIB = Path(__file__).parent
+_SOURCE = "__crdt_source"
+_PACKED = "__crdt_merged"
+
+IntoExpr = Union[pl.Expr, str]
+
+
+def _err(function: str, argument: str, expected: str, found: Any) -> pl.exceptions.ComputeError:
+    return pl.exceptions.ComputeError(
+        f"polars_crdt.{function}: argument `{argument}`: expected {expected}, found {found!r}"
+    )
+
+
+def _col(function: str, argument: str, x: Any) -> pl.Expr:
+    if isinstance(x, pl.Expr):
+        return x
+    if isinstance(x, str):
+        return pl.col(x)
+    raise _err(function, argument, "an expression or a column name", x)
+
+
+def _text_const(function: str, argument: str, x: Any) -> pl.Expr:
+    if not isinstance(x, str):
+        raise _err(function, argument, "a string constant", x)
+    return pl.lit(x, dtype=pl.String)
+
+
+def _levels(function: str, levels: Any) -> pl.Expr:
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, Iterable):
+        raise _err(function, "levels", "a list of levels, lowest first", levels)
+    return pl.lit(pl.Series("levels", [list(levels)]))
+
+
+def _aggregate(sql: str, py: str, args: Sequence[pl.Expr]) -> pl.Expr:
+    return register_plugin_function(
+        plugin_path=_LIB,
+        function_name="crdt_aggregate",
+        args=list(args),
+        kwargs={"name": sql, "py": py},
+        is_elementwise=False,
+        returns_scalar=True,
+    )
+
+
+def _scalar(sql: str, py: str, args: Sequence[pl.Expr]) -> pl.Expr:
+    return register_plugin_function(
+        plugin_path=_LIB,
+        function_name="crdt_scalar",
+        args=list(args),
+        kwargs={"name": sql, "py": py},
+        is_elementwise=True,
+    )
+
+
+def _clocked(sql: str, py: str, value: Any, ts: Any, replica: Any) -> pl.Expr:
+    args = [_col(py, "value", value), _col(py, "ts", ts)]
+    if replica is not None:
+        args.append(_col(py, "replica", replica))
+    return _aggregate(sql, py, args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped merges
+
+
+def lww(value: IntoExpr, ts: IntoExpr, replica: Optional[IntoExpr] = None) -> pl.Expr:
+    """Last writer wins: the value with the greatest ``(ts, replica, value)``.
+
+    A NULL value never overwrites; a NULL clock is the lowest; an empty group gives NULL.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"k": [1, 1, 2, 2], "v": ["a", "b", "x", None], "ts": [2, 1, 1, 9]})
+    >>> df.group_by("k").agg(crdt.lww("v", "ts")).sort("k").rows()
+    [(1, 'a'), (2, 'x')]
+    >>> df.with_columns(w=crdt.lww("v", "ts").over("k"))["w"].to_list()
+    ['a', 'a', 'x', 'x']
+    """
+    return _clocked("crdt_lww", "lww", value, ts, replica)
+
+
+def lww_nullable(value: IntoExpr, ts: IntoExpr, replica: Optional[IntoExpr] = None) -> pl.Expr:
+    """Last writer wins where NULL is a written value (for columns that users clear).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"v": ["a", None], "ts": [1, 2]})
+    >>> df.select(crdt.lww_nullable("v", "ts")).item() is None
+    True
+    """
+    return _clocked("crdt_lww_nullable", "lww_nullable", value, ts, replica)
+
+
+def max(value: IntoExpr) -> pl.Expr:  # noqa: A001 - the strategy's name
+    """The greatest value (canonical order: NaN above every number, text by UTF-8 bytes).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"x": [3, None, 7]}).select(crdt.max("x")).item()
+    7
+    """
+    return _aggregate("crdt_max", "max", [_col("max", "value", value)])
+
+
+def min(value: IntoExpr) -> pl.Expr:  # noqa: A001 - the strategy's name
+    """The least non-NULL value.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"x": [3, None, 7]}).select(crdt.min("x")).item()
+    3
+    """
+    return _aggregate("crdt_min", "min", [_col("min", "value", value)])
+
+
+def priority(value: IntoExpr, levels: Sequence[Any]) -> pl.Expr:
+    """The value of highest rank in ``levels`` (listed lowest first); unknown values rank -1.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"s": ["review", "draft", "published"]})
+    >>> df.select(crdt.priority("s", ["draft", "review", "published"])).item()
+    'published'
+    """
+    return _aggregate("crdt_priority", "priority", [_col("priority", "value", value), _levels("priority", levels)])
+
+
+def longest(value: IntoExpr, ts: IntoExpr, replica: Optional[IntoExpr] = None) -> pl.Expr:
+    """The longest value (code points for text), then by ``(ts, replica, value)``.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"bio": ["short", "a longer one", "tiny"], "ts": [3, 1, 2]})
+    >>> df.select(crdt.longest("bio", "ts")).item()
+    'a longer one'
+    """
+    return _clocked("crdt_longest", "longest", value, ts, replica)
+
+
+def union(value: IntoExpr, sep: Optional[str] = None) -> pl.Expr:
+    """Set union: of lists, or of ``sep``-separated text (parts trimmed, sorted, deduplicated).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"t": ["b, a", "c,a"]}).select(crdt.union("t", ",")).item()
+    'a,b,c'
+    >>> pl.DataFrame({"t": [[3, 1], [2, 1]]}).select(crdt.union("t")).item().to_list()
+    [1, 2, 3]
+    """
+    args = [_col("union", "value", value)]
+    if sep is not None:
+        args.append(_text_const("union", "sep", sep))
+    return _aggregate("crdt_union", "union", args)
+
+
+def concat(value: IntoExpr, sep: str = " | ") -> pl.Expr:
+    """Text parts joined with ``sep``, deduplicated and sorted (a concat that keeps duplicates is
+    not idempotent, so it is not offered).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"n": ["x | y", "w", "x"]}).select(crdt.concat("n")).item()
+    'w | x | y'
+    """
+    return _aggregate("crdt_concat", "concat", [_col("concat", "value", value), _text_const("concat", "sep", sep)])
+
+
+def gcounter(replica: IntoExpr, count: IntoExpr) -> pl.Expr:
+    """A G-Counter state (bytes) from each replica's cumulative count; read it with
+    :func:`counter_value`.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"r": ["n1", "n1", "n2"], "c": [3, 5, 2]})
+    >>> df.select(crdt.counter_value(crdt.gcounter("r", "c"))).item()
+    7
+    """
+    return _aggregate("crdt_gcounter", "gcounter", [_col("gcounter", "replica", replica), _col("gcounter", "count", count)])
+
+
+def pncounter(replica: IntoExpr, inc: IntoExpr, dec: IntoExpr) -> pl.Expr:
+    """A PN-Counter state (bytes) from each replica's cumulative increments and decrements.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"r": ["n1", "n2"], "inc": [5, 2], "dec": [1, 0]})
+    >>> df.select(crdt.counter_value(crdt.pncounter("r", "inc", "dec"))).item()
+    6
+    """
+    return _aggregate(
+        "crdt_pncounter", "pncounter",
+        [_col("pncounter", "replica", replica), _col("pncounter", "inc", inc), _col("pncounter", "dec", dec)],
+    )
+
+
+def state_merge(state: IntoExpr) -> pl.Expr:
+    """The merge of state bytes (counters, registers, sets, maps, clocks); NULL is bottom.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"r": ["n1", "n2"], "c": [4, 6]})
+    >>> parts = df.group_by("r").agg(s=crdt.gcounter("r", "c"))
+    >>> parts.select(crdt.counter_value(crdt.state_merge("s"))).item()
+    10
+    """
+    return _aggregate("crdt_state_merge_agg", "state_merge", [_col("state_merge", "state", state)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairwise forms
+
+
+def _clocked_join(sql, py, value1, ts1, value2, ts2, replica1, replica2) -> pl.Expr:
+    if (replica1 is None) != (replica2 is None):
+        raise _err(py, "replica2" if replica2 is None else "replica1", "both replicas or neither", None)
+    left = [_col(py, "value1", value1), _col(py, "ts1", ts1)]
+    right = [_col(py, "value2", value2), _col(py, "ts2", ts2)]
+    if replica1 is not None:
+        left.append(_col(py, "replica1", replica1))
+        right.append(_col(py, "replica2", replica2))
+    return _scalar(sql, py, left + right)
+
+
+def lww_join(value1, ts1, value2, ts2, replica1=None, replica2=None) -> pl.Expr:
+    """Row-by-row :func:`lww` of two sides.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"a": ["x", "y"], "ta": [1, 5], "b": ["z", None], "tb": [2, 9]})
+    >>> df.select(crdt.lww_join("a", "ta", "b", "tb"))["a"].to_list()
+    ['z', 'y']
+    """
+    return _clocked_join("crdt_lww_join", "lww_join", value1, ts1, value2, ts2, replica1, replica2)
+
+
+def lww_nullable_join(value1, ts1, value2, ts2, replica1=None, replica2=None) -> pl.Expr:
+    """Row-by-row :func:`lww_nullable` of two sides.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"a": ["x"], "ta": [1], "b": [None], "tb": [2]}, schema_overrides={"b": pl.String})
+    >>> df.select(crdt.lww_nullable_join("a", "ta", "b", "tb")).item() is None
+    True
+    """
+    return _clocked_join("crdt_lww_nullable_join", "lww_nullable_join", value1, ts1, value2, ts2, replica1, replica2)
+
+
+def longest_join(value1, ts1, value2, ts2, replica1=None, replica2=None) -> pl.Expr:
+    """Row-by-row :func:`longest` of two sides.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"a": ["abc"], "ta": [1], "b": ["de"], "tb": [2]})
+    >>> df.select(crdt.longest_join("a", "ta", "b", "tb")).item()
+    'abc'
+    """
+    return _clocked_join("crdt_longest_join", "longest_join", value1, ts1, value2, ts2, replica1, replica2)
+
+
+def max_join(a: IntoExpr, b: IntoExpr) -> pl.Expr:
+    """Row-by-row :func:`max` of two columns (NULL is bottom).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"a": [1, None], "b": [2, 5]}).select(crdt.max_join("a", "b"))["a"].to_list()
+    [2, 5]
+    """
+    return _scalar("crdt_max_join", "max_join", [_col("max_join", "a", a), _col("max_join", "b", b)])
+
+
+def min_join(a: IntoExpr, b: IntoExpr) -> pl.Expr:
+    """Row-by-row :func:`min` of two columns (NULL is bottom).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"a": [1, None], "b": [2, 5]}).select(crdt.min_join("a", "b"))["a"].to_list()
+    [1, 5]
+    """
+    return _scalar("crdt_min_join", "min_join", [_col("min_join", "a", a), _col("min_join", "b", b)])
+
+
+def priority_join(a: IntoExpr, b: IntoExpr, levels: Sequence[Any]) -> pl.Expr:
+    """Row-by-row :func:`priority` of two columns.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"a": ["draft"], "b": ["review"]})
+    >>> df.select(crdt.priority_join("a", "b", ["draft", "review"])).item()
+    'review'
+    """
+    return _scalar(
+        "crdt_priority_join", "priority_join",
+        [_col("priority_join", "a", a), _col("priority_join", "b", b), _levels("priority_join", levels)],
+    )
+
+
+def union_join(a: IntoExpr, b: IntoExpr, sep: Optional[str] = None) -> pl.Expr:
+    """Row-by-row :func:`union` of two columns (lists, or text with ``sep``).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"a": ["x,y"], "b": ["z,x"]}).select(crdt.union_join("a", "b", ",")).item()
+    'x,y,z'
+    """
+    args = [_col("union_join", "a", a), _col("union_join", "b", b)]
+    if sep is not None:
+        args.append(_text_const("union_join", "sep", sep))
+    return _scalar("crdt_union_join", "union_join", args)
+
+
+def concat_join(a: IntoExpr, b: IntoExpr, sep: str = " | ") -> pl.Expr:
+    """Row-by-row :func:`concat` of two text columns.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"a": ["y"], "b": ["x | y"]}).select(crdt.concat_join("a", "b")).item()
+    'x | y'
+    """
+    return _scalar(
+        "crdt_concat_join", "concat_join",
+        [_col("concat_join", "a", a), _col("concat_join", "b", b), _text_const("concat_join", "sep", sep)],
+    )
+
+
+def state_merge_join(a: IntoExpr, b: IntoExpr) -> pl.Expr:
+    """Row-by-row merge of two state-byte columns (NULL is bottom).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"r": ["n1", "n2"], "c": [4, 6]})
+    >>> s = df.group_by("r").agg(s=crdt.gcounter("r", "c")).sort("r")["s"]
+    >>> pl.DataFrame({"a": s[:1], "b": s[1:]}).select(crdt.counter_value(crdt.state_merge_join("a", "b"))).item()
+    10
+    """
+    return _scalar("crdt_state_merge", "state_merge_join", [_col("state_merge_join", "a", a), _col("state_merge_join", "b", b)])
+
+
+# ---------------------------------------------------------------------------------------------
+# State readers and clocks
+
+
+def typeof(state: IntoExpr) -> pl.Expr:
+    """The state type of state bytes (``g_counter``, ``pn_counter``, ``lww_register``, ...).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"r": ["n1"], "c": [1]}).select(crdt.typeof(crdt.gcounter("r", "c"))).item()
+    'g_counter'
+    """
+    return _scalar("crdt_typeof", "typeof", [_col("typeof", "state", state)])
+
+
+def to_json(state: IntoExpr) -> pl.Expr:
+    """State bytes as JSON (the Python library's ``to_dict()``, keys sorted).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"r": ["n1"], "c": [5]}).select(crdt.to_json(crdt.gcounter("r", "c"))).item()
+    '{"counts":{"n1":5},"type":"g_counter"}'
+    """
+    return _scalar("crdt_to_json", "to_json", [_col("to_json", "state", state)])
+
+
+def counter_value(state: IntoExpr) -> pl.Expr:
+    """The value of a G-Counter or PN-Counter state.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"r": ["n1"], "c": [5]}).select(crdt.counter_value(crdt.gcounter("r", "c"))).item()
+    5
+    """
+    return _scalar("crdt_counter_value", "counter_value", [_col("counter_value", "state", state)])
+
+
+def hlc(ms: IntoExpr, counter: IntoExpr) -> pl.Expr:
+    """A hybrid logical clock packed into a BIGINT (48 bits of milliseconds, 16 of counter).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"ms": [1], "c": [2]}).select(crdt.hlc("ms", "c")).item()
+    65538
+    """
+    return _scalar("crdt_hlc", "hlc", [_col("hlc", "ms", ms), _col("hlc", "counter", counter)])
+
+
+def hlc_ms(h: IntoExpr) -> pl.Expr:
+    """The milliseconds of a packed HLC.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"h": [65538]}).select(crdt.hlc_ms("h")).item()
+    1
+    """
+    return _scalar("crdt_hlc_ms", "hlc_ms", [_col("hlc_ms", "h", h)])
+
+
+def hlc_counter(h: IntoExpr) -> pl.Expr:
+    """The counter of a packed HLC.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> pl.DataFrame({"h": [65538]}).select(crdt.hlc_counter("h")).item()
+    2
+    """
+    return _scalar("crdt_hlc_counter", "hlc_counter", [_col("hlc_counter", "h", h)])
+
+
+def kernel_version() -> str:
+    """The crdt-merge kernel's version (``crdt_version()`` in the SQL engines).
+
+    >>> import polars_crdt as crdt
+    >>> crdt.kernel_version() == crdt._internal.kernel_version()
+    True
+    """
+    return _internal.kernel_version()
+
+
+# ---------------------------------------------------------------------------------------------
+# Table merge
+
+Frame = Union[pl.DataFrame, pl.LazyFrame]
+
+
+def _frames(function: str, frames: Any) -> tuple[list[str], list[Frame]]:
+    if isinstance(frames, (pl.DataFrame, pl.LazyFrame)):
+        raise _err(function, "frames", "a list (or dict) of at least one DataFrame/LazyFrame", type(frames).__name__)
+    if isinstance(frames, Mapping):
+        names, items = [str(k) for k in frames.keys()], list(frames.values())
+    else:
+        try:
+            items = list(frames)
+        except TypeError:
+            raise _err(function, "frames", "a list (or dict) of DataFrames/LazyFrames", frames) from None
+        names = [str(i) for i in range(len(items))]
+    if not items:
+        raise _err(function, "frames", "at least one DataFrame/LazyFrame", "an empty list")
+    for n, f in zip(names, items):
+        if not isinstance(f, (pl.DataFrame, pl.LazyFrame)):
+            raise _err(function, "frames", "DataFrames or LazyFrames", f"{n}: {type(f).__name__}")
+    return names, items
+
+
+def _run(function: str, names: list[str], items: list[Frame], kwargs: dict) -> Frame:
+    lazy = any(isinstance(f, pl.LazyFrame) for f in items)
+    parts = [
+        f.lazy().with_columns(pl.lit(i, dtype=pl.UInt32).alias(_SOURCE))
+        for i, f in enumerate(items)
+    ]
+    # One plugin call over the whole column: a grouped plugin would run once per key.
+    packed = register_plugin_function(
+        plugin_path=_LIB,
+        function_name="crdt_table_merge",
+        args=[pl.struct(pl.all())],
+        kwargs={"py": function, "sources": names, "source_column": _SOURCE, **kwargs},
+        is_elementwise=False,
+        changes_length=True,
+    ).alias(_PACKED)
+    out = pl.concat(parts, how="diagonal_relaxed").select(packed).unnest(_PACKED)
+    return out if lazy else out.collect()
+
+
+def _strategies_json(strategies: Any) -> Optional[str]:
+    if strategies is None:
+        return None
+    if hasattr(strategies, "to_dict") and callable(strategies.to_dict):
+        strategies = strategies.to_dict()  # the Python library's MergeSchema
+    if not isinstance(strategies, Mapping):
+        raise _err("merge", "strategies", "a dict of column -> strategy, or a MergeSchema", strategies)
+    try:
+        return json.dumps(dict(strategies))
+    except TypeError as e:
+        raise _err("merge", "strategies", "strategy names or MergeSchema.to_dict() entries", str(e)) from None
+
+
+def merge(
+    frames: Union[Sequence[Frame], Mapping[str, Frame]],
+    key: Union[str, Sequence[str]],
+    strategies: Any = None,
+    ts: Optional[str] = None,
+    replica: Optional[str] = None,
+    tombstone: Optional[str] = None,
+    provenance: bool = False,
+) -> Frame:
+    """Merges replicas by ``key``, each column under its strategy; rows ordered by key.
+
+    ``frames`` is a list (names ``"0"``, ``"1"``, ... for provenance) or a dict of name -> frame;
+    if any is a LazyFrame the result is a LazyFrame. ``strategies`` maps columns to strategy
+    names (``{"name": "lww", "score": "max"}``, the Python library's spellings such as
+    ``"MaxWins"``, ``"priority(low,high)"``, ``"union(,)"``) or is a ``MergeSchema`` (or its
+    ``to_dict()``). Columns without a strategy merge by LWW on the row clock ``ts`` (default
+    ``_ts``), which merges by max; ``replica`` names the tie-break column; ``tombstone`` the
+    boolean delete flag (a delete newer than every write hides the row, and is kept in the
+    output); ``provenance=True`` adds ``<col>__source`` and ``__conflicts``.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> a = pl.DataFrame({"id": [1, 2], "name": ["Alice", "Charlie"], "score": [80, 70], "_ts": [1000.0, 1000.0]})
+    >>> b = pl.DataFrame({"id": [1, 3], "name": ["Bob", "Diana"], "score": [90, 85], "_ts": [2000.0, 1000.0]})
+    >>> crdt.merge([a, b], key="id", strategies={"name": "lww", "score": "max"}).rows()
+    [(1, 'Bob', 90, 2000.0), (2, 'Charlie', 70, 1000.0), (3, 'Diana', 85, 1000.0)]
+    """
+    names, items = _frames("merge", frames)
+    if isinstance(key, str):
+        keys = [key]
+    elif isinstance(key, Sequence) and key and builtins.all(isinstance(k, str) for k in key):
+        keys = list(key)
+    else:
+        raise _err("merge", "key", "a column name or a non-empty list of column names", key)
+    for arg, v in (("ts", ts), ("replica", replica), ("tombstone", tombstone)):
+        if v is not None and not isinstance(v, str):
+            raise _err("merge", arg, "a column name", v)
+    if not isinstance(provenance, bool):
+        raise _err("merge", "provenance", "True or False", provenance)
+    return _run("merge", names, items, {
+        "key": keys,
+        "strategies": _strategies_json(strategies),
+        "ts": ts,
+        "replica": replica,
+        "tombstone": tombstone,
+        "provenance": provenance,
+        "mergeql": None,
+    })
+
+
+def mergeql(query: str, sources: Mapping[str, Frame]) -> Frame:
+    """Runs a MergeQL query (``docs/mergeql.md``) over the frames in ``sources`` (name -> frame).
+
+    ``WHERE`` filters every input before the merge (through Polars SQL); ``LIMIT`` applies after
+    ordering by key. Unquoted names fold to lowercase, as in SQL.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> a = pl.DataFrame({"id": [1, 2], "score": [80, 70], "_ts": [1.0, 1.0]})
+    >>> b = pl.DataFrame({"id": [1, 3], "score": [90, 85], "_ts": [2.0, 1.0]})
+    >>> q = "MERGE a, b ON id STRATEGY score='max' WHERE score > 75 LIMIT 2"
+    >>> crdt.mergeql(q, {"a": a, "b": b}).rows()
+    [(1, 90, 2.0), (3, 85, 1.0)]
+    """
+    if not isinstance(query, str):
+        raise _err("mergeql", "query", "a MergeQL string", query)
+    if not isinstance(sources, Mapping):
+        raise _err("mergeql", "sources", "a dict of source name -> DataFrame/LazyFrame", sources)
+    try:
+        wanted, where = _internal.parse_mergeql(query)
+    except ValueError as e:
+        raise pl.exceptions.ComputeError(str(e)) from None
+    by_lower = {str(k).lower(): k for k in sources}
+    items = []
+    for name in wanted:
+        k = name if name in sources else by_lower.get(name.lower())
+        if k is None:
+            raise _err("mergeql", "sources", f"a frame named {name!r} (the query reads it)", sorted(map(str, sources)))
+        f = sources[k]
+        if not isinstance(f, (pl.DataFrame, pl.LazyFrame)):
+            raise _err("mergeql", "sources", "DataFrames or LazyFrames", f"{name}: {type(f).__name__}")
+        if where is not None:
+            f = f.lazy().sql(f"SELECT * FROM self WHERE {where}")
+            if isinstance(sources[k], pl.DataFrame):
+                f = f.collect()
+        items.append(f)
+    return _run("mergeql", list(wanted), items, {
+        "key": [], "strategies": None, "ts": None, "replica": None, "tombstone": None,
+        "provenance": False, "mergeql": query,
+    })
