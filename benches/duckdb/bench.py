@@ -84,8 +84,9 @@ def main(argv):
     p.add_argument("--only", nargs="*", default=None)
     p.add_argument("--out", default=str(ROOT / "benches" / "results" / "duckdb"))
     p.add_argument("--python-lib", metavar="PYTHON",
-                   help="also time the Python crdt-merge 0.11.0 merge() with this interpreter "
-                        "(e.g. .venv-interop/bin/python) on min(rows, 1M) rows per replica")
+                   help="also time the Python crdt-merge 0.11.0 merge() and ArrowMerge with this "
+                        "interpreter (e.g. .venv-polars/bin/python, from scripts/polars-venv.sh) on "
+                        "min(rows, 1M) rows per replica")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -149,6 +150,15 @@ def main(argv):
                            capture_output=True, text=True)
         pylib = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {"error": r.stderr[-500:]}
         print(f"python crdt-merge: {pylib}", flush=True)
+        # Ours on the same data size, so the comparison is like for like.
+        with tempfile.TemporaryDirectory() as tmp:
+            db_py = os.path.join(tmp, "bench_py.duckdb")
+            make_db(db_py, n_py)
+            r = subprocess.run([sys.executable, __file__, "--child", "crdt_merge_table", str(a.repeat), "--db", db_py,
+                                "--threads", str(a.threads)], capture_output=True, text=True)
+            if r.returncode == 0:
+                pylib["ours_crdt_merge_table_s"] = json.loads(r.stdout.strip().splitlines()[-1])["best_s"]
+        print(f"python crdt-merge: {pylib}", flush=True)
     Path(a.out + ".json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratios,
                                                  "extra_ns_per_row": conv, "python_crdt_merge": pylib}, indent=2) + "\n")
     lines = [
@@ -174,10 +184,17 @@ def main(argv):
     for k, v in conv.items():
         lines.append(f"- {k}: {v:.1f} ns/row")
     if pylib and "seconds" in pylib:
-        ours = results.get("crdt_merge_table", {}).get("best_s")
+        ours = pylib.get("ours_crdt_merge_table_s")
+        n_py = pylib["rows_per_replica"]
         lines += ["", f"Python crdt-merge 0.11.0 `merge()` (lists of dicts, 2 x {pylib['rows_per_replica']:,} rows): "
                   f"{pylib['seconds']:.2f} s, {pylib['input_rows_per_s']:,.0f} input rows/s"
-                  + (f"; crdt_merge in DuckDB here: {2 * a.rows / ours:,.0f} input rows/s." if ours else ".")]
+                  + (f"; `crdt_merge(...)` in DuckDB on the same 2 x {n_py:,} rows: {ours:.2f} s, {2 * n_py / ours:,.0f} input rows/s "
+                     f"(**{2 * n_py / ours / pylib['input_rows_per_s']:.0f}×**, goal ≥ 50×)." if ours else ".")]
+        am = pylib.get("arrow_merge")
+        if am and ours:
+            lines += ["", f"Its fastest path, `ArrowMerge.merge` (pyarrow tables, 2 x {pylib['rows_per_replica']:,} rows): "
+                      f"{am['seconds']:.2f} s, {am['input_rows_per_s']:,.0f} input rows/s; `crdt_merge(...)` in DuckDB: "
+                      f"**{2 * n_py / ours / am['input_rows_per_s']:.1f}×** (goal ≥ 5×)."]
     Path(a.out + ".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

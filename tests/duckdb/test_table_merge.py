@@ -180,3 +180,31 @@ def test_null_keys_are_an_error_naming_the_key(con):
     assert "crdt_merge" in str(e.value) and "`id`" in str(e.value)
     # Plain GROUP BY keeps SQL's rules: NULL is one group.
     assert con.execute("SELECT count(*) FROM (SELECT id, crdt_lww(v, _ts) FROM a GROUP BY id)").fetchone() == (2,)
+
+
+def test_join_plan_by_hand_equals_crdt_merge(con):
+    """For unique keys, the FULL OUTER JOIN with `_join` scalars (docs/duckdb.md) gives the rows
+    crdt_merge(...) gives, NULLs, clock ties and one-sided keys included."""
+    import random
+
+    rng = random.Random(7)
+    for side, offset in (("a", 0), ("b", 150)):
+        con.execute(f"CREATE TABLE {side}(id BIGINT PRIMARY KEY, name VARCHAR, score INTEGER, _ts DOUBLE)")
+        rows = [
+            (offset + i,
+             rng.choice([None, "x", "y", "zz", "long text " * 3]),
+             rng.choice([None, -1, 0, 5, 9]),
+             rng.choice([None, 1.0, 2.0, 3.0]))
+            for i in range(300)
+        ]
+        con.executemany(f"INSERT INTO {side} VALUES (?, ?, ?, ?)", rows)
+    merged = con.execute("FROM crdt_merge(['a', 'b'], 'id', strategies := {'name': 'lww', 'score': 'max'})").fetchall()
+    joined = con.execute("""
+        SELECT coalesce(a.id, b.id) AS id,
+               crdt_lww_join(a.name, a._ts, b.name, b._ts) AS name,
+               crdt_max_join(a.score, b.score) AS score,
+               greatest(a._ts, b._ts) AS _ts
+        FROM a FULL OUTER JOIN b ON a.id = b.id
+        ORDER BY id""").fetchall()
+    assert len(merged) == 450
+    assert merged == joined

@@ -10,8 +10,9 @@
 //! `finalize` reads it and `destroy` drops it. DuckDB moves states with `memcpy` when it
 //! reorganises its hash table, which is sound for Rust values (they are never self-referential).
 //! DuckDB therefore runs the aggregates with parallel partial aggregation and its partitioned
-//! hash aggregate; what a state owns on the heap (a winning cell, a set) lives outside DuckDB's
-//! buffer manager.
+//! hash aggregate. LWW, Max and Min over scalars keep their winner inline (text up to 24 bytes
+//! included: the kernel's slim cells), so those states own no heap memory; longer text, general
+//! cells, sets and counters live on the Rust heap, outside DuckDB's buffer manager.
 
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
