@@ -23,7 +23,7 @@ targets="${CRDT_DBT_TARGETS:-duck pg}"
 start_s=$SECONDS
 
 # --- 1. venv ---------------------------------------------------------------------------------
-venv="$root/.venv-dbt"
+venv="${CRDT_DBT_VENV:-$root/.venv-dbt}"
 REQUIREMENTS=("dbt-core>=1.11,<1.12" "dbt-duckdb==1.11.1" "dbt-postgres==1.11.0")
 if [[ ! -x "$venv/bin/python" ]]; then
     echo "test-dbt: creating $venv" >&2
@@ -96,7 +96,22 @@ if [[ " $targets " == *" pg "* ]]; then
     psql_su -d crdt_dbt -c "CREATE EXTENSION crdt_merge"
 fi
 
-# --- 4. the integration project --------------------------------------------------------------
+# --- 4. docs/dbt.md quotes the integration project: each block marked `<!-- from: PATH -->` must
+# still be PATH's text (a whole file, or a contiguous part of it).
+python3 - "$root" <<'PY'
+import pathlib, re, sys
+root = pathlib.Path(sys.argv[1])
+doc = (root / "docs/dbt.md").read_text()
+blocks = re.findall(r"<!-- from: (\S+) -->\n```[a-z]*\n(.*?)```", doc, re.S)
+if not blocks:
+    sys.exit("test-dbt: docs/dbt.md has no blocks marked <!-- from: ... -->")
+for path, text in blocks:
+    if text not in (root / path).read_text():
+        sys.exit(f"test-dbt: docs/dbt.md quotes {path}, but the file no longer has that text")
+print(f"test-dbt: docs/dbt.md: {len(blocks)} quoted blocks match their files", file=sys.stderr)
+PY
+
+# --- 5. the integration project --------------------------------------------------------------
 export DBT_PROFILES_DIR="$project" DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_USE_COLORS=false
 export CRDT_DBT_DUCKDB_PATH="$tmp/duck/integration.duckdb"
 mkdir -p "$tmp/duck"
@@ -111,6 +126,9 @@ run_dbt() {
     local status=0
     "$dbt" "$@" >"$log" 2>&1 || status=$?
     grep -E "Done\. PASS=|Completed successfully|Completed with|ERROR|Error|FAIL " "$log" | tail -n 8 >&2 || true
+    if ((status > 128)); then
+        echo "test-dbt: dbt was killed by signal $((status - 128)) (a crash inside a database extension?)" >&2
+    fi
     return $status
 }
 
