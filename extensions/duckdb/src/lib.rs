@@ -132,8 +132,3 @@ pub unsafe extern "C" fn crdt_merge_init_c_api(
         }
     }
 }
-
-/// Rust allocations of the extension (kernel states included) use mimalloc: per-group cells are
-/// small and short-lived, and glibc's allocator contended between DuckDB's worker threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
