@@ -208,3 +208,17 @@ def test_join_plan_by_hand_equals_crdt_merge(con):
         ORDER BY id""").fetchall()
     assert len(merged) == 450
     assert merged == joined
+
+
+def test_quoted_and_qualified_source_names(con):
+    """Sources are named as SQL names them: schema-qualified, and double-quoted when a part has a
+    dot, a space or a quote."""
+    con.execute('CREATE SCHEMA "my schema"')
+    con.execute('CREATE TABLE "my schema"."t.1"(id INTEGER, v INTEGER, _ts INTEGER)')
+    con.execute('INSERT INTO "my schema"."t.1" VALUES (1, 5, 1)')
+    con.execute("CREATE TABLE main.plain(id INTEGER, v INTEGER, _ts INTEGER)")
+    con.execute("INSERT INTO main.plain VALUES (1, 7, 2), (2, 1, 1)")
+    rows = con.execute("""FROM crdt_merge(['"my schema"."t.1"', 'main.plain'], 'id', strategies := {'v': 'max'})""").fetchall()
+    assert rows == [(1, 7, 2), (2, 1, 1)]
+    with pytest.raises(duckdb.Error, match="unterminated quote"):
+        con.execute("""FROM crdt_merge(['"open', 'main.plain'], 'id')""").fetchall()

@@ -104,7 +104,7 @@ fn pairs_at(
     Ok(out)
 }
 
-fn source_of(name: &str) -> Source {
+fn source_of(name: &str) -> Result<Source, String> {
     let lower = name.to_ascii_lowercase();
     let is_file = name.contains('/')
         || name.contains('*')
@@ -112,9 +112,9 @@ fn source_of(name: &str) -> Source {
             .iter()
             .any(|ext| lower.ends_with(ext) || lower.contains(&format!("{ext}.")));
     if is_file {
-        Source::file(name)
+        Ok(Source::file(name))
     } else {
-        Source::qualified(name.split('.'))
+        Source::dotted(name).map_err(host_error)
     }
 }
 
@@ -123,7 +123,11 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
     const F: &str = "crdt_merge";
     let sources = strings_at(F, "sources", &args[0], row)?;
     let key = strings_at(F, "key", &args[1], row)?;
-    let mut spec = MergeSpec::new(sources.iter().map(|s| source_of(s)), key);
+    let sources = sources
+        .iter()
+        .map(|s| source_of(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut spec = MergeSpec::new(sources, key);
     let strategies = pairs_at(F, "strategies", &args[2], row)?;
     let clocks = pairs_at(F, "clocks", &args[7], row)?;
     for (column, text) in &strategies {

@@ -37,6 +37,66 @@ impl Source {
         Source::Table(parts.into_iter().map(Into::into).collect())
     }
 
+    /// A table name as SQL writes it, `schema.table` or `"My Schema"."t.1"`: split on dots
+    /// outside double quotes, quotes removed (`""` inside quotes is one `"`). Unquoted parts are
+    /// kept as written; the engine resolves them as it resolves any identifier.
+    ///
+    /// ```
+    /// use crdt_merge_kernel::mergeql::Source;
+    /// assert_eq!(Source::dotted("db.main.t").unwrap(), Source::qualified(["db", "main", "t"]));
+    /// assert_eq!(Source::dotted(r#""my db"."a.b""#).unwrap(), Source::qualified(["my db", "a.b"]));
+    /// assert!(Source::dotted(r#""open"#).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// An unterminated quote or an empty part.
+    pub fn dotted(name: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            Error::invalid(
+                "crdt_merge",
+                "sources",
+                format!("a table name such as schema.table or \"My Schema\".\"t\" ({why})"),
+                format!("`{name}`"),
+            )
+        };
+        let mut parts = Vec::new();
+        let mut part = String::new();
+        let mut quoted_part = false;
+        let mut chars = name.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if part.is_empty() && !quoted_part => {
+                    quoted_part = true;
+                    loop {
+                        match chars.next() {
+                            Some('"') if chars.peek() == Some(&'"') => {
+                                chars.next();
+                                part.push('"');
+                            }
+                            Some('"') => break,
+                            Some(ch) => part.push(ch),
+                            None => return Err(bad("unterminated quote")),
+                        }
+                    }
+                }
+                '.' => {
+                    if part.is_empty() && !quoted_part {
+                        return Err(bad("empty name part"));
+                    }
+                    parts.push(std::mem::take(&mut part));
+                    quoted_part = false;
+                }
+                _ if quoted_part => return Err(bad("text after a closing quote")),
+                _ => part.push(c),
+            }
+        }
+        if part.is_empty() && !quoted_part {
+            return Err(bad("empty name part"));
+        }
+        parts.push(part);
+        Ok(Source::Table(parts))
+    }
+
     /// A file path.
     pub fn file(path: impl Into<String>) -> Self {
         Source::File(path.into())
