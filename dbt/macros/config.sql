@@ -112,14 +112,15 @@
 {% endmacro %}
 
 
-{#- A relation as text: DuckDB's crdt_merge takes names as database.schema.table strings. -#}
+{#- A relation as text: DuckDB's crdt_merge takes names as SQL writes them, each part
+    double-quoted here so that names with dots, spaces or quotes work. -#}
 {% macro relation_name(relation) %}
   {%- if relation is string -%}
     {{ return(relation) }}
   {%- endif -%}
   {%- set parts = [] -%}
   {%- for part in [relation.database, relation.schema, relation.identifier] -%}
-    {%- if part -%}{%- do parts.append(part) -%}{%- endif -%}
+    {%- if part -%}{%- do parts.append('"' ~ (part | replace('"', '""')) ~ '"') -%}{%- endif -%}
   {%- endfor -%}
   {{ return(parts | join('.')) }}
 {% endmacro %}
