@@ -11,7 +11,7 @@ demo:
 	scripts/demo.sh
 
 ## Every test (what .ci/run calls). Lightest first, so a broken kernel fails fast.
-test: test-rust test-duckdb test-interop test-datafusion test-postgres
+test: test-rust test-duckdb test-interop test-datafusion test-postgres test-dbt
 	@echo "make test: all suites passed"
 
 test-rust:
