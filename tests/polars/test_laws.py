@@ -121,3 +121,31 @@ def test_pairwise_joins_obey_the_laws(rows):
         if join in (crdt.max_join, crdt.min_join):
             assert out["xx"].equals(df["x"].alias("xx"), null_equal=True)
         assert out["l"].equals(out["r"].alias("l"), null_equal=True)
+
+
+UNIQUE = st.lists(ROW, max_size=12).map(lambda rows: frame(rows).unique("id", keep="first", maintain_order=True))
+
+
+def _kwargs(strategies):
+    return {
+        "py": "merge", "sources": ["0", "1"], "source_column": "__crdt_source", "key": ["id"],
+        "strategies": __import__("json").dumps(strategies), "ts": None, "replica": None,
+        "tombstone": None, "provenance": False, "mergeql": None,
+    }
+
+
+@settings(max_examples=80, deadline=None)
+@given(UNIQUE, UNIQUE)
+def test_join_plan_equals_the_whole_column_plan(a, b):
+    """Two DataFrames with unique keys take the join plan (Polars full join + the kernel's
+    aligned merge); LazyFrames take the whole-column plan. Both must agree."""
+    joined = crdt._join_plan(["id"], a, b, _kwargs(STRATS))
+    assert joined is not None, "unique integer keys must take the join plan"
+    same(joined, m(a, b))
+    same(joined, crdt.merge([a.lazy(), b.lazy()], key="id", strategies=STRATS).collect())
+
+
+def test_join_plan_steps_aside_for_duplicate_keys():
+    a = frame([{"id": 1, "v": "x", "s": 1, "f": 1.0, "tags": "a", "_ts": 1.0}] * 2)
+    assert crdt._join_plan(["id"], a, a, _kwargs(STRATS)) is None
+    assert m(a, a).height == 1

@@ -58,11 +58,11 @@ def test_duplicate_keys_within_a_replica_are_merged():
 
 def test_missing_columns_are_bottom_and_types_widen():
     a = pl.DataFrame({"id": [1], "x": pl.Series([5], dtype=pl.Int32), "_ts": [1.0]})
-    b = pl.DataFrame({"id": [1, 2], "y": ["b", "c"], "_ts": [2.0, 1.0]})
-    out = crdt.merge([a, b], key="id")
-    assert out.rows() == [(1, 5, 2.0, "b"), (2, None, 1.0, "c")] or out.select("id", "x", "y", "_ts").rows() == [
-        (1, 5, "b", 2.0), (2, None, "c", 1.0)
-    ]
+    b = pl.DataFrame({"id": [1, 2], "x": pl.Series([None, 9], dtype=pl.Int64), "y": ["b", "c"], "_ts": [2.0, 1.0]})
+    for out in (crdt.merge([a, b], key="id"), crdt.merge([a.lazy(), b], key="id").collect()):
+        assert out.columns == ["id", "x", "_ts", "y"]
+        assert out.schema["x"] == pl.Int64
+        assert out.rows() == [(1, 5, 2.0, "b"), (2, 9, 1.0, "c")]
 
 
 def test_composite_key_and_custom_clock_and_replica():
@@ -128,3 +128,20 @@ def test_merge_many_replicas_equals_pairwise_folds():
     for f in frames[1:]:
         folded = crdt.merge([folded, f], key="id", strategies=s)
     assert whole.select("id", "s", "_ts").equals(folded.select("id", "s", "_ts"))
+
+
+def test_large_join_plan_runs_on_threads_and_matches_the_whole_column_plan():
+    # 600k output rows: the aligned merge splits into row ranges on several threads.
+    n = 400_000
+    a = pl.select(id=pl.int_range(n).shuffle(seed=1)).with_columns(
+        name=pl.format("a{}", pl.col("id") % 1000), score=(pl.col("id") * 7 % 100).cast(pl.Int32),
+        _ts=(pl.col("id") % 13).cast(pl.Float64),
+    )
+    b = pl.select(id=pl.int_range(n // 2, n // 2 + n).shuffle(seed=2)).with_columns(
+        name=pl.format("b{}", pl.col("id") % 1000), score=(pl.col("id") * 11 % 100).cast(pl.Int32),
+        _ts=(pl.col("id") % 17).cast(pl.Float64),
+    )
+    s = {"name": "lww", "score": "max"}
+    eager = crdt.merge([a, b], key="id", strategies=s)
+    assert eager.height == n + n // 2
+    assert eager.equals(crdt.merge([a.lazy(), b.lazy()], key="id", strategies=s).collect())

@@ -786,6 +786,80 @@ pub fn merge(replicas: &[Replica], spec: &MergeSpec, choice: PlanChoice) -> Resu
     })
 }
 
+/// The join plan over two replicas whose rows the caller has already aligned by key (for
+/// example with its engine's full outer join): row `i` of `left` and of `right` hold the same
+/// key's row in each replica, or NULL in every column where that replica lacks the key (NULL is
+/// bottom, exactly what [`merge`]'s own join plan pads with). Key columns may be left out; they
+/// are not merged. Returns the merged non-key columns, named and ordered as [`merge`] outputs
+/// them, row `i` for key `i`: no reordering and no `LIMIT`, which stay with the caller.
+///
+/// Keys must be unique within each replica (the caller checks; a key repeated inside a replica
+/// needs the grouped plan). Types widen per [`widen`] across the two sides.
+///
+/// # Errors
+/// Provenance, `WHERE` or `LIMIT` in the spec (they need [`merge`]), sides of different lengths,
+/// and everything [`merge`] rejects for these columns.
+pub fn merge_aligned(
+    left: &RecordBatch,
+    right: &RecordBatch,
+    spec: &MergeSpec,
+) -> Result<RecordBatch> {
+    for (set, what) in [
+        (spec.provenance, "PROVENANCE"),
+        (spec.filter.is_some(), "WHERE"),
+        (spec.limit.is_some(), "LIMIT"),
+    ] {
+        if set {
+            return Err(Error::invalid(
+                F,
+                "spec",
+                "a spec without PROVENANCE, WHERE or LIMIT for an aligned merge (use merge)",
+                what,
+            ));
+        }
+    }
+    if left.num_rows() != right.num_rows() {
+        return Err(Error::invalid(
+            F,
+            "right",
+            format!("{} rows, aligned with `left`", left.num_rows()),
+            format!("{} rows", right.num_rows()),
+        ));
+    }
+    let sides = [
+        Replica {
+            name: "left".into(),
+            batches: vec![left.clone()],
+        },
+        Replica {
+            name: "right".into(),
+            batches: vec![right.clone()],
+        },
+    ];
+    let schema = unify(&sides)?;
+    let cols = plan_columns(spec, &schema)?;
+    let (l, r) = (conform(&schema, left)?, conform(&schema, right)?);
+    let n = l.num_rows();
+    let mut fields = Vec::with_capacity(cols.len());
+    let mut arrays = Vec::with_capacity(cols.len());
+    for c in &cols {
+        let mut all = args_of(c, &l)?;
+        all.truncate(c.args.len());
+        all.extend(args_of(c, &r)?.into_iter().take(c.args.len()));
+        for k in &c.consts {
+            all.push(constant(k, n)?);
+        }
+        let merged = invoke_scalar(c.join, &all, n)?;
+        fields.push(Field::new(&c.name, merged.data_type().clone(), true));
+        arrays.push(merged);
+    }
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        arrays,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
+    )?)
+}
+
 fn provenance(
     c: &OutCol,
     spec: &MergeSpec,

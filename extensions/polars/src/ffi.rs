@@ -83,15 +83,27 @@ pub fn series_to_arrow(s: &Series) -> PolarsResult<ArrayRef> {
     }
 }
 
-/// An arrow-rs array as a Polars series named `name`.
-pub fn series_from_arrow(name: PlSmallStr, array: &ArrayRef) -> PolarsResult<Series> {
+fn array_to_polars(array: &ArrayRef) -> PolarsResult<Box<dyn polars_arrow::array::Array>> {
     let (c_array, c_schema) =
         arrow::ffi::to_ffi(&array.to_data()).map_err(|e| ffi_err("an array", e))?;
     let c_schema = to_polars_schema(c_schema);
     // SAFETY: both structs were just produced by arrow-rs's exporter for `array`.
     let pa_field = unsafe { polars_arrow::ffi::import_field_from_c(&c_schema)? };
-    let pa_array = unsafe {
-        polars_arrow::ffi::import_array_from_c(to_polars_array(c_array), pa_field.dtype().clone())?
-    };
-    Series::from_arrow(name, pa_array)
+    unsafe {
+        polars_arrow::ffi::import_array_from_c(to_polars_array(c_array), pa_field.dtype().clone())
+    }
+}
+
+/// An arrow-rs array as a Polars series named `name`.
+pub fn series_from_arrow(name: PlSmallStr, array: &ArrayRef) -> PolarsResult<Series> {
+    Series::from_arrow(name, array_to_polars(array)?)
+}
+
+/// Arrow-rs arrays of one type as the chunks of one Polars series named `name`.
+pub fn series_from_arrow_chunks(name: PlSmallStr, arrays: &[ArrayRef]) -> PolarsResult<Series> {
+    let chunks = arrays
+        .iter()
+        .map(array_to_polars)
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Series::from_arrow_chunks(name, chunks)
 }

@@ -6,6 +6,11 @@
 //! split back into replicas — zero-copy slices of each run of one source — and handed to the
 //! kernel's `table::merge`, whose result (a struct of the merged columns, ordered by key) the
 //! Python layer unnests.
+//!
+//! For two DataFrames whose keys are unique within each, the Python layer instead aligns the rows
+//! with Polars' own full join and calls [`crdt_aligned_merge`], an elementwise plugin over the two
+//! sides packed as structs, which hands them to the kernel's `table::merge_aligned` (the kernel's
+//! join plan without its key grouping). Polars may run it on chunks in parallel.
 
 use std::sync::Arc;
 
@@ -15,7 +20,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
 use arrow_schema::{DataType as ArrowType, Schema};
 use crdt_merge_kernel::mergeql::{self, MergeSpec, Source};
 use crdt_merge_kernel::schema_map::apply_schema_json;
-use crdt_merge_kernel::table::{self, PlanChoice, Replica};
+use crdt_merge_kernel::table::{self, merge_aligned, PlanChoice, Replica};
 use polars::prelude::*;
 use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
@@ -173,5 +178,103 @@ fn crdt_table_merge(inputs: &[Series], kwargs: MergeKwargs) -> PolarsResult<Seri
         }
         let out = run_merge(&kwargs, &replicas, &columns_of(&schema))?;
         series_from_arrow(packed.name().clone(), &(Arc::new(out) as ArrayRef))
+    })
+}
+
+/// A packed struct column as a record batch of its fields.
+fn struct_batch(py: &str, s: &Series) -> PolarsResult<RecordBatch> {
+    let array = crate::ffi::series_to_arrow(s)?;
+    let Some(st) = array.as_struct_opt() else {
+        polars_bail!(ComputeError: "polars_crdt.{}: internal error: a side is not a packed struct", py);
+    };
+    let (fields, columns, _) = st.clone().into_parts();
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(st.len())),
+    )
+    .map_err(|e| polars_err!(ComputeError: "polars_crdt.{}: internal error: {}", py, e))
+}
+
+fn side_columns(l: &Schema, r: &Schema) -> Vec<String> {
+    let mut names = columns_of(l);
+    names.extend(
+        columns_of(r)
+            .into_iter()
+            .filter(|c| l.field_with_name(c).is_err()),
+    );
+    names
+}
+
+fn run_aligned(k: &MergeKwargs, l: &RecordBatch, r: &RecordBatch) -> PolarsResult<StructArray> {
+    let spec = build_spec(k, &side_columns(&l.schema(), &r.schema()))?;
+    let out = merge_aligned(l, r, &spec).map_err(|e| kernel_err(&k.py, e))?;
+    Ok(StructArray::from(out))
+}
+
+fn aligned_field(fields: &[Field], kwargs: MergeKwargs) -> PolarsResult<Field> {
+    guard(&kwargs.py, || {
+        let empty = |f: &Field| -> PolarsResult<RecordBatch> {
+            match field_to_arrow(f)?.data_type() {
+                ArrowType::Struct(fs) => {
+                    Ok(RecordBatch::new_empty(Arc::new(Schema::new(fs.clone()))))
+                }
+                dt => {
+                    polars_bail!(ComputeError: "polars_crdt.{}: internal error: a side is {}, not a packed struct", kwargs.py, dt)
+                }
+            }
+        };
+        let out = run_aligned(&kwargs, &empty(&fields[0])?, &empty(&fields[1])?)?;
+        let f = arrow_schema::Field::new(fields[0].name().as_str(), out.data_type().clone(), true);
+        field_from_arrow(&f)
+    })
+}
+
+/// Rows per task below which splitting the aligned merge across threads does not pay.
+const MIN_ROWS_PER_TASK: usize = 256 * 1024;
+
+/// Merges two replicas already aligned row by row (by Polars' full join on the key); returns
+/// the merged non-key columns as a struct column.
+///
+/// Rows are independent here, so large inputs are cut into one row range per core, merged on
+/// scoped threads and returned as that many chunks (no copy to stitch them together).
+#[polars_expr(output_type_func_with_kwargs=aligned_field)]
+fn crdt_aligned_merge(inputs: &[Series], kwargs: MergeKwargs) -> PolarsResult<Series> {
+    guard(&kwargs.py, || {
+        let l = struct_batch(&kwargs.py, &inputs[0])?;
+        let r = struct_batch(&kwargs.py, &inputs[1])?;
+        let n = l.num_rows();
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let tasks = cores.min(n / MIN_ROWS_PER_TASK).max(1);
+        let name = inputs[0].name().clone();
+        if tasks == 1 {
+            let out = run_aligned(&kwargs, &l, &r)?;
+            return series_from_arrow(name, &(Arc::new(out) as ArrayRef));
+        }
+        let step = n.div_ceil(tasks);
+        let k = &kwargs;
+        let parts: Vec<PolarsResult<StructArray>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..tasks)
+                .map(|t| {
+                    let off = t * step;
+                    let len = step.min(n - off);
+                    let (ls, rs) = (l.slice(off, len), r.slice(off, len));
+                    scope.spawn(move || guard(&k.py, || run_aligned(k, &ls, &rs)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(polars_err!(ComputeError: "polars_crdt.{}: internal error: a merge thread panicked", k.py))
+                    })
+                })
+                .collect()
+        });
+        let chunks = parts
+            .into_iter()
+            .map(|p| p.map(|a| Arc::new(a) as ArrayRef))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        crate::ffi::series_from_arrow_chunks(name, &chunks)
     })
 }

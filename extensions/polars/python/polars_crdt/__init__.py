@@ -505,6 +505,48 @@ def _run(function: str, names: list[str], items: list[Frame], kwargs: dict) -> F
     return out if lazy else out.collect()
 
 
+_RIGHT = "__crdt_right"
+
+
+def _join_plan(keys: list[str], a: pl.DataFrame, b: pl.DataFrame, kwargs: dict) -> Optional[pl.DataFrame]:
+    """Two DataFrames with unique, non-NULL integer or text keys: Polars aligns the rows with its
+    full join and the kernel merges each column pair elementwise (its join plan). None when that
+    plan does not apply (a repeated key is found after the fact); the general path then merges
+    (or reports the problem)."""
+    for f in (a, b):
+        for k in keys:
+            if k not in f.columns or f[k].null_count() or not (f[k].dtype.is_integer() or f[k].dtype == pl.String):
+                return None
+    left = [c for c in a.columns if c not in keys]
+    right = [c for c in b.columns if c not in keys]
+    if not left or not right or builtins.any(_RIGHT in c for c in a.columns + b.columns):
+        return None
+    try:
+        j = a.join(b, on=keys, how="full", coalesce=True, suffix=_RIGHT)
+    except pl.exceptions.PolarsError:
+        return None  # e.g. key types the join cannot match: the general path widens or reports
+    in_left = set(left)
+    packed = register_plugin_function(
+        plugin_path=_LIB,
+        function_name="crdt_aligned_merge",
+        args=[
+            pl.struct([pl.col(c) for c in left]),
+            pl.struct([pl.col(c + _RIGHT if c in in_left else c).alias(c) for c in right]),
+        ],
+        kwargs=kwargs,
+        is_elementwise=True,
+    ).alias(_PACKED)
+    out = j.select(*keys, packed).unnest(_PACKED).sort(keys)
+    # A key repeated within a side shows up as adjacent equal keys once sorted (each side's row
+    # reaches the output at least once); then this plan does not apply. Checking here is cheaper
+    # than the join's validate="1:1".
+    if out.height > 1:
+        repeated = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys]).any()
+        if out.select(repeated).item():
+            return None
+    return out
+
+
 def _strategies_json(strategies: Any) -> Optional[str]:
     if strategies is None:
         return None
@@ -556,7 +598,7 @@ def merge(
             raise _err("merge", arg, "a column name", v)
     if not isinstance(provenance, bool):
         raise _err("merge", "provenance", "True or False", provenance)
-    return _run("merge", names, items, {
+    kwargs = {
         "key": keys,
         "strategies": _strategies_json(strategies),
         "ts": ts,
@@ -564,7 +606,13 @@ def merge(
         "tombstone": tombstone,
         "provenance": provenance,
         "mergeql": None,
-    })
+    }
+    if len(items) == 2 and not provenance and builtins.all(isinstance(f, pl.DataFrame) for f in items):
+        full = {"py": "merge", "sources": names, "source_column": _SOURCE, **kwargs}
+        out = _join_plan(keys, items[0], items[1], full)
+        if out is not None:
+            return out
+    return _run("merge", names, items, kwargs)
 
 
 def mergeql(query: str, sources: Mapping[str, Frame]) -> Frame:
