@@ -37,6 +37,15 @@ def test_error_is_an_error(con, sql, needle):
     assert one(con, "SELECT 1") == 1  # the backend is still there
 
 
+def test_type_errors_use_postgres_type_names(con):
+    """Users read Postgres's type names (text, bigint), not Arrow's (Utf8, Int64)."""
+    with pytest.raises(psycopg.Error) as e:
+        con.execute("SELECT crdt_lww(v, ts) FROM (VALUES ('a', 'x'::text)) AS t(v, ts)").fetchall()
+    msg = str(e.value)
+    assert "crdt_lww: argument `ts`" in msg and "found text" in msg, msg
+    assert "Utf8" not in msg, msg
+
+
 def test_random_bytes_never_crash(con):
     rng = random.Random(42)
     good = one(con, "SELECT crdt_gcounter('a', 3)")

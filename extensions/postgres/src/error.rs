@@ -5,8 +5,30 @@
 //! kernel's, which starts with the function name and names the argument and what it expected.
 //! Raising unwinds to the `#[pg_guard]` boundary, which turns it into a Postgres `ereport`.
 
+use arrow_schema::DataType;
 use crdt_merge_kernel::{Error, ErrorKind};
 use pgrx::prelude::*;
+
+/// Postgres's name for the type a kernel error reports (users read `text`, not Arrow's `Utf8`).
+fn pg_name(dt: &DataType) -> String {
+    match dt {
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 | DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Float32 => "real".into(),
+        DataType::Float64 => "double precision".into(),
+        DataType::Decimal128(_, _) => "numeric".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, None) => "timestamp without time zone".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
+        DataType::List(f) | DataType::LargeList(f) => format!("{}[]", pg_name(f.data_type())),
+        DataType::Struct(_) => "record".into(),
+        other => other.to_string(),
+    }
+}
 
 /// Raises `e` as a Postgres ERROR.
 pub fn raise(e: &Error) -> ! {
@@ -15,7 +37,7 @@ pub fn raise(e: &Error) -> ! {
     } else {
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
     };
-    ereport!(ERROR, code, e.to_string());
+    ereport!(ERROR, code, e.clone().with_type_names(pg_name).to_string());
 }
 
 /// Raises an `invalid_parameter_value` ERROR with `message`.
