@@ -16,7 +16,7 @@ esac
 py="$("$root/scripts/polars-venv.sh" | tail -n1)"
 
 hash="$(cd "$root" && find extensions/polars crates/crdt-merge-kernel/src crates/crdt-merge-kernel/Cargo.toml \
-            -type f -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum \
+            -type f -not -path '*/__pycache__/*' -not -path 'extensions/polars/examples/*' -print0 | sort -z | xargs -0 sha256sum \
         | cat - Cargo.lock Cargo.toml | sha256sum | cut -d' ' -f1)"
 stamp="$out/.sources-$profile"
 wheel="$(ls -t "$out"/polars_crdt-*.whl 2>/dev/null | head -n1 || true)"

@@ -4,6 +4,8 @@
 #
 # crdt-merge 0.11.0 and pyarrow are here for the interop tests and the benchmark (the Python
 # library's merge() and ArrowMerge); duckdb loads the sql/ corpus tables.
+# CRDT_POLARS_PIN=polars==2.0.0 CRDT_POLARS_VENV=.venv-polars-2.0 scripts/test-polars.sh tests the
+# lowest supported Polars (the wheel declares polars>=2.0,<2.2).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,7 +13,7 @@ venv="${CRDT_POLARS_VENV:-$root/.venv-polars}"
 py="$venv/bin/python"
 
 REQUIREMENTS=(
-    "polars==2.1.0"
+    "${CRDT_POLARS_PIN:-polars==2.1.0}"
     "maturin==1.16.0"
     "pytest>=7"
     "hypothesis>=6"

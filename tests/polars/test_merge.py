@@ -145,3 +145,16 @@ def test_large_join_plan_runs_on_threads_and_matches_the_whole_column_plan():
     eager = crdt.merge([a, b], key="id", strategies=s)
     assert eager.height == n + n // 2
     assert eager.equals(crdt.merge([a.lazy(), b.lazy()], key="id", strategies=s).collect())
+
+
+def test_seed_demo_script_prints_the_merged_table():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "extensions" / "polars" / "examples" / "seed_demo.py")],
+        capture_output=True, text=True, check=True,
+    )
+    assert r.stdout.splitlines()[-3:] == [str(row) for row in SEED], r.stdout
