@@ -137,9 +137,10 @@ def _kwargs(strategies):
 @settings(max_examples=80, deadline=None)
 @given(UNIQUE, UNIQUE)
 def test_join_plan_equals_the_whole_column_plan(a, b):
-    """Two DataFrames with unique keys take the join plan (Polars full join + the kernel's
-    aligned merge); LazyFrames take the whole-column plan. Both must agree."""
-    joined = crdt._join_plan(["id"], a, b, _kwargs(STRATS))
+    """Two DataFrames with unique keys take the join plan (stacked, sorted, adjacent rows paired
+    and merged by the kernel's aligned merge); LazyFrames take the whole-column plan. Both must
+    agree."""
+    joined = crdt._pair_plan(["id"], a, b, _kwargs(STRATS))
     assert joined is not None, "unique integer keys must take the join plan"
     same(joined, m(a, b))
     same(joined, crdt.merge([a.lazy(), b.lazy()], key="id", strategies=STRATS).collect())
@@ -147,5 +148,5 @@ def test_join_plan_equals_the_whole_column_plan(a, b):
 
 def test_join_plan_steps_aside_for_duplicate_keys():
     a = frame([{"id": 1, "v": "x", "s": 1, "f": 1.0, "tags": "a", "_ts": 1.0}] * 2)
-    assert crdt._join_plan(["id"], a, a, _kwargs(STRATS)) is None
+    assert crdt._pair_plan(["id"], a, a, _kwargs(STRATS)) is None
     assert m(a, a).height == 1

@@ -8,9 +8,10 @@
 //! Python layer unnests.
 //!
 //! For two DataFrames whose keys are unique within each, the Python layer instead aligns the rows
-//! with Polars' own full join and calls [`crdt_aligned_merge`], an elementwise plugin over the two
-//! sides packed as structs, which hands them to the kernel's `table::merge_aligned` (the kernel's
-//! join plan without its key grouping). Polars may run it on chunks in parallel.
+//! itself (both frames stacked and sorted by key, each row paired with the next one of the same
+//! key) and calls [`crdt_aligned_merge`], an elementwise plugin over the two sides packed as
+//! structs, which hands them to the kernel's `table::merge_aligned` (the kernel's join plan
+//! without its key grouping), on row ranges in parallel.
 
 use std::sync::Arc;
 
@@ -233,8 +234,8 @@ fn aligned_field(fields: &[Field], kwargs: MergeKwargs) -> PolarsResult<Field> {
 /// Rows per task below which splitting the aligned merge across threads does not pay.
 const MIN_ROWS_PER_TASK: usize = 256 * 1024;
 
-/// Merges two replicas already aligned row by row (by Polars' full join on the key); returns
-/// the merged non-key columns as a struct column.
+/// Merges two replicas already aligned row by row (the Python layer pairs each key's rows);
+/// returns the merged non-key columns as a struct column.
 ///
 /// Rows are independent here, so large inputs are cut into one row range per core, merged on
 /// scoped threads and returned as that many chunks (no copy to stitch them together).

@@ -73,6 +73,7 @@ from polars_crdt import _internal  # noqa: E402
 _LIB = Path(__file__).parent
 _SOURCE = "__crdt_source"
 _PACKED = "__crdt_merged"
+_FIRST = "__crdt_first"
 
 IntoExpr = Union[pl.Expr, str]
 
@@ -505,46 +506,41 @@ def _run(function: str, names: list[str], items: list[Frame], kwargs: dict) -> F
     return out if lazy else out.collect()
 
 
-_RIGHT = "__crdt_right"
-
-
-def _join_plan(keys: list[str], a: pl.DataFrame, b: pl.DataFrame, kwargs: dict) -> Optional[pl.DataFrame]:
-    """Two DataFrames with unique, non-NULL integer or text keys: Polars aligns the rows with its
-    full join and the kernel merges each column pair elementwise (its join plan). None when that
-    plan does not apply (a repeated key is found after the fact); the general path then merges
-    (or reports the problem)."""
+def _pair_plan(keys: list[str], a: pl.DataFrame, b: pl.DataFrame, kwargs: dict) -> Optional[pl.DataFrame]:
+    """The join plan for two DataFrames whose keys are unique within each, non-NULL, integer or
+    text: both are stacked and sorted by key, so a key's rows (one per side at most) are
+    adjacent; each row is paired with the next one when it has the same key, one elementwise
+    plugin call merges the pairs (the kernel's ``table::merge_aligned``: the pairwise ``_join`` of
+    every column), and the first row of each key is kept. The output is ordered by key as a side
+    effect, and no hash join is needed. None when the plan does not apply (a key repeated within
+    a side, found after the sort); the whole-column plan then merges, or reports the problem."""
     for f in (a, b):
         for k in keys:
             if k not in f.columns or f[k].null_count() or not (f[k].dtype.is_integer() or f[k].dtype == pl.String):
                 return None
-    left = [c for c in a.columns if c not in keys]
-    right = [c for c in b.columns if c not in keys]
-    if not left or not right or builtins.any(_RIGHT in c for c in a.columns + b.columns):
+    tagged = [f.with_columns(pl.lit(i, dtype=pl.UInt8).alias(_SOURCE)) for i, f in enumerate((a, b))]
+    stacked = pl.concat(tagged, how="diagonal_relaxed").sort(keys)
+    data = [c for c in stacked.columns if c not in keys and c != _SOURCE]
+    if not data:
         return None
-    try:
-        j = a.join(b, on=keys, how="full", coalesce=True, suffix=_RIGHT)
-    except pl.exceptions.PolarsError:
-        return None  # e.g. key types the join cannot match: the general path widens or reports
-    in_left = set(left)
+    same_next = pl.all_horizontal([pl.col(k) == pl.col(k).shift(-1) for k in keys])
+    same_prev = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
+    # Unique keys per side: a key has at most two rows, from different sides.
+    repeated = (same_prev & ((pl.col(_SOURCE) == pl.col(_SOURCE).shift(1)) | same_prev.shift(1))).any()
+    if stacked.height > 1 and stacked.select(repeated).item():
+        return None
     packed = register_plugin_function(
         plugin_path=_LIB,
         function_name="crdt_aligned_merge",
         args=[
-            pl.struct([pl.col(c) for c in left]),
-            pl.struct([pl.col(c + _RIGHT if c in in_left else c).alias(c) for c in right]),
+            pl.struct([pl.col(c) for c in data]),
+            pl.struct([pl.when(same_next).then(pl.col(c).shift(-1)).alias(c) for c in data]),
         ],
         kwargs=kwargs,
         is_elementwise=True,
     ).alias(_PACKED)
-    out = j.select(*keys, packed).unnest(_PACKED).sort(keys)
-    # A key repeated within a side shows up as adjacent equal keys once sorted (each side's row
-    # reaches the output at least once); then this plan does not apply. Checking here is cheaper
-    # than the join's validate="1:1".
-    if out.height > 1:
-        repeated = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys]).any()
-        if out.select(repeated).item():
-            return None
-    return out
+    first = same_prev.not_().fill_null(True)
+    return stacked.select(*keys, packed, first.alias(_FIRST)).filter(_FIRST).drop(_FIRST).unnest(_PACKED)
 
 
 def _strategies_json(strategies: Any) -> Optional[str]:
@@ -609,7 +605,7 @@ def merge(
     }
     if len(items) == 2 and not provenance and builtins.all(isinstance(f, pl.DataFrame) for f in items):
         full = {"py": "merge", "sources": names, "source_column": _SOURCE, **kwargs}
-        out = _join_plan(keys, items[0], items[1], full)
+        out = _pair_plan(keys, items[0], items[1], full)
         if out is not None:
             return out
     return _run("merge", names, items, kwargs)
