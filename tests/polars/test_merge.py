@@ -158,3 +158,12 @@ def test_seed_demo_script_prints_the_merged_table():
         capture_output=True, text=True, check=True,
     )
     assert r.stdout.splitlines()[-3:] == [str(row) for row in SEED], r.stdout
+
+
+def test_text_keys_order_by_utf8_bytes_in_both_plans():
+    a = pl.DataFrame({"k": ["é", "z", "a", "Z", ""], "v": [1, 2, 3, 4, 5], "_ts": [1.0] * 5})
+    b = pl.DataFrame({"k": ["a", "ß", "b"], "v": [9, 9, 9], "_ts": [2.0] * 3})
+    eager = crdt.merge([a, b], key="k")  # the join plan
+    lazy = crdt.merge([a.lazy(), b.lazy()], key="k").collect()  # the whole-column plan
+    assert eager["k"].to_list() == ["", "Z", "a", "b", "z", "ß", "é"]
+    assert eager.equals(lazy)
