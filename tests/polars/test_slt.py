@@ -125,6 +125,14 @@ def _clocked_join(fn):
 for _name, _fn in (("crdt_lww_join", crdt.lww_join), ("crdt_lww_nullable_join", crdt.lww_nullable_join),
                    ("crdt_longest_join", crdt.longest_join)):
     FUNCS[_name] = (_clocked_join(_fn), ())
+# Built-in SQL functions the corpus uses next to crdt calls, as their Polars equivalents.
+NATIVE = {
+    "max": lambda e: e.max(),
+    "min": lambda e: e.min(),
+    "sum": lambda e: e.sum(),
+    "count": lambda e: e.count(),
+    "atan2": lambda y, x: pl.arctan2(y, x),
+}
 COMPARE = {"=": "__eq__", "<": "__lt__", ">": "__gt__", "<=": "__le__", ">=": "__ge__", "<>": "__ne__", "!=": "__ne__"}
 
 
@@ -218,6 +226,19 @@ class Parser:
             return pl.lit(crdt.kernel_version())
         if low == "array" or text == "[":
             return pl.lit(pl.Series([self.value()]))
+        if kind == "id" and self.peek(1) == "(" and low in NATIVE:
+            self.take()
+            self.take("(")
+            if low == "count" and self.peek() == "*":
+                self.take()
+                self.take(")")
+                return pl.len()
+            args = [self.expr()]
+            while self.peek() == ",":
+                self.take()
+                args.append(self.expr())
+            self.take(")")
+            return NATIVE[low](*args)
         if kind == "id" and self.peek(1) == "(":
             name = low
             if name not in FUNCS:
@@ -377,5 +398,5 @@ def test_most_of_the_corpus_is_translated():
         ran, skipped, _ = run_corpus_file(path)
         total_ran += ran
         total_skipped += len(skipped)
-    # 146 of 218 records translated when written; a drop means the translator lost ground.
-    assert total_ran >= 140, (total_ran, total_skipped)
+    # 157 of 218 records translated when written; a drop means the translator lost ground.
+    assert total_ran >= 150, (total_ran, total_skipped)
