@@ -171,3 +171,29 @@ def test_catalogue_is_fully_exposed():
         name = python_name.get(sql, sql.removeprefix("crdt_"))
         assert callable(getattr(crdt, name, None)), f"{sql} has no polars_crdt.{name}"
         assert name in crdt.__all__
+
+
+GROUPED = {
+    "lww": lambda: crdt.lww("v", "ts", "r"),
+    "lww_nullable": lambda: crdt.lww_nullable("v", "ts"),
+    "max": lambda: crdt.max("v"),
+    "min": lambda: crdt.min("v"),
+    "priority": lambda: crdt.priority("v", ["a", "b", "new"]),
+    "longest": lambda: crdt.longest("v", "ts"),
+    "union": lambda: crdt.union("v", ","),
+    "concat": lambda: crdt.concat("v"),
+    "gcounter": lambda: crdt.counter_value(crdt.gcounter("r", "ts")),
+    "pncounter": lambda: crdt.counter_value(crdt.pncounter("r", "ts", "ts")),
+    "state_merge": lambda: crdt.to_json(crdt.state_merge(crdt.gcounter("r", "ts"))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GROUPED))
+def test_every_grouped_expression_in_agg_over_and_lazy(name):
+    expr = GROUPED[name]
+    agg = by_key(W, expr().alias("x"))
+    over = W.with_columns(x=expr().over("k")).select("k", "x").unique(maintain_order=True).sort("k")
+    lazy = W.lazy().group_by("k").agg(expr().alias("x")).sort("k").collect()
+    assert over.equals(agg, null_equal=True), (over, agg)
+    assert lazy.equals(agg, null_equal=True)
+    assert agg.height == 4
