@@ -431,3 +431,59 @@ fn pairwise_sides_widen_to_a_common_type() {
         "{e}"
     );
 }
+
+#[test]
+fn null_typed_columns_are_bottom_for_every_strategy() {
+    // An all-NULL column arrives as Arrow's Null type (Polars' Null dtype, a bare SQL NULL), which
+    // has no validity buffer; its rows must still count as NULL, not as empty values.
+    let nulls: ArrayRef = Arc::new(arrow_array::NullArray::new(2));
+    let text: ArrayRef = Arc::new(StringArray::from(vec![Some("b, a"), None]));
+    let sep: ArrayRef = Arc::new(StringArray::from(vec![","; 2]));
+    for (f, args, expect) in [
+        (
+            "crdt_union_join",
+            vec![nulls.clone(), nulls.clone(), sep.clone()],
+            vec![Value::Null, Value::Null],
+        ),
+        (
+            "crdt_concat_join",
+            vec![nulls.clone(), nulls.clone()],
+            vec![Value::Null, Value::Null],
+        ),
+        (
+            "crdt_union_join",
+            vec![nulls.clone(), text.clone(), sep.clone()],
+            vec![Value::Str("a,b".into()), Value::Null],
+        ),
+        (
+            "crdt_max_join",
+            vec![nulls.clone(), nulls.clone()],
+            vec![Value::Null, Value::Null],
+        ),
+    ] {
+        let out = invoke_scalar(f, &args, 2).unwrap();
+        assert_eq!(null_aware(&out), expect, "{f}");
+    }
+    for (name, args) in [
+        ("crdt_union", vec![nulls.clone(), sep.clone()]),
+        ("crdt_concat", vec![nulls.clone()]),
+        ("crdt_max", vec![nulls.clone()]),
+    ] {
+        let types: Vec<_> = args.iter().map(|a| a.data_type().clone()).collect();
+        let a = Aggregate::new(name, &types).unwrap();
+        let mut st = State::Empty;
+        a.update(&args, &mut crdt_merge_kernel::strategy::Single(&mut st))
+            .unwrap();
+        let out = a.finish(&[&st]).unwrap();
+        assert_eq!(null_aware(&out), vec![Value::Null], "{name}");
+    }
+}
+
+/// Values of `a`, where an array of the Null type reads as NULLs.
+fn null_aware(a: &ArrayRef) -> Vec<Value> {
+    if a.data_type() == &arrow_schema::DataType::Null {
+        vec![Value::Null; a.len()]
+    } else {
+        values(a)
+    }
+}

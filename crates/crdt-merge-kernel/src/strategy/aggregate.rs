@@ -745,8 +745,11 @@ impl Aggregate {
             .text_union
             .then(|| Column::new(self.name, "value", value))
             .transpose()?;
+        // A NULL-typed array (an all-NULL column) has no validity buffer, so `is_null` would
+        // call its rows values.
+        let all_null = value.data_type() == &DataType::Null;
         for row in 0..n {
-            if value.is_null(row) {
+            if all_null || value.is_null(row) {
                 continue;
             }
             let st = states.state(row);
