@@ -11,7 +11,7 @@ demo:
 	scripts/demo.sh
 
 ## Every test (what .ci/run calls). Lightest first, so a broken kernel fails fast.
-test: test-rust test-duckdb test-interop test-datafusion test-postgres test-dbt
+test: test-rust test-duckdb test-interop test-datafusion test-postgres test-polars test-dbt
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -51,7 +51,8 @@ dbt test-dbt:
 ## Benchmarks; results go to benches/results/.
 bench:
 	. scripts/env.sh && cargo bench -p crdt-merge-kernel --bench kernel_throughput
-	scripts/build-duckdb.sh >/dev/null && "$$(scripts/venv.sh | tail -n1)" benches/duckdb/bench.py
+	scripts/build-duckdb.sh >/dev/null && "$$(scripts/venv.sh | tail -n1)" benches/duckdb/bench.py --python-lib "$$(scripts/polars-venv.sh | tail -n1)"
+	scripts/build-polars.sh >/dev/null && .venv-polars/bin/pip install -q --force-reinstall --no-deps build/wheels/polars_crdt-*.whl && rm -f .venv-polars/.polars-crdt-wheel && .venv-polars/bin/python benches/polars/bench.py
 
 ## Regenerate docs/sql-functions.md from the catalogue.
 docs:
