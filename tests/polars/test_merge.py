@@ -167,3 +167,16 @@ def test_text_keys_order_by_utf8_bytes_in_both_plans():
     lazy = crdt.merge([a.lazy(), b.lazy()], key="k").collect()  # the whole-column plan
     assert eager["k"].to_list() == ["", "Z", "a", "b", "z", "ß", "é"]
     assert eager.equals(lazy)
+
+
+def test_columns_whose_types_do_not_widen_are_an_error():
+    """An integer column in one frame and a text column in another is the kernel's type error,
+    not Polars' relaxed cast to text, in both plans and lazily."""
+    a = pl.DataFrame({"id": [1, 2], "v": [1, 2], "_ts": [1.0, 1.0]})
+    b = pl.DataFrame({"id": [1, 3], "v": ["x", "y"], "_ts": [2.0, 1.0]})
+    for frames in ([a, b], [a, b, a], [a.lazy(), b.lazy()]):
+        with pytest.raises(pl.exceptions.ComputeError, match="column `v` of types that widen"):
+            crdt.merge(frames, key="id")
+    # Integers and floats do widen (to float), as in the kernel.
+    c = b.with_columns(pl.Series("v", [2.5, 0.5]))
+    assert crdt.merge([a, c], key="id").rows() == [(1, 2.5, 2.0), (2, 2.0, 1.0), (3, 0.5, 1.0)]
