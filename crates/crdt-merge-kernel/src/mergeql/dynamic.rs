@@ -9,7 +9,7 @@
 //! rows are ordered by key, and provenance adds `<col>__source` per LWW column and `__conflicts`.
 //! A NULL key raises an error naming the column (`error()`, DuckDB's).
 
-use super::render::{CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN};
+use super::render::{data_aggregate, CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN};
 use super::spec::{ColumnRule, MergeSpec, Source};
 use crate::error::Result;
 use crate::strategy::StrategyKind;
@@ -52,10 +52,6 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
     spec.validate()?;
     let clock = ident(&spec.clock);
     let replica = spec.replica.as_deref().map(ident);
-    let with_replica = |args: String| match &replica {
-        Some(r) => format!("{args}, {r}"),
-        None => args,
-    };
     let source_column = spec.provenance && spec.replica.is_none();
 
     // Names with a role other than "default LWW data column" (lower case: DuckDB resolves
@@ -131,28 +127,7 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
             let ts = rule
                 .and_then(|r| r.clock.as_deref())
                 .map_or_else(|| clock.clone(), ident);
-            let f = kind.aggregate_name();
-            let expr = match kind {
-                StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest => {
-                    format!("{f}({})", with_replica(format!("{q}, {ts}")))
-                }
-                StrategyKind::Max | StrategyKind::Min => format!("{f}({q})"),
-                StrategyKind::Priority => {
-                    let levels: Vec<String> = rule
-                        .map(|r| r.levels.iter().map(|l| literal(l)).collect())
-                        .unwrap_or_default();
-                    format!("{f}({q}, [{}])", levels.join(", "))
-                }
-                StrategyKind::Union | StrategyKind::Concat => {
-                    match rule.and_then(|r| r.sep.as_deref()) {
-                        Some(sep) => format!("{f}({q}, {})", literal(sep)),
-                        None => format!("{f}({q})"),
-                    }
-                }
-                StrategyKind::GCounter | StrategyKind::PNCounter => {
-                    format!("crdt_state_merge_agg({q})")
-                }
-            };
+            let expr = data_aggregate(q, rule, &ts, replica.as_deref());
             select.push(format!("{expr} AS {alias}"));
             if !spec.provenance {
                 return;

@@ -282,10 +282,6 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
         });
         quote_ident(cell.or(row_clock).unwrap_or(&spec.clock))
     };
-    let with_replica = |args: String| match replica {
-        Some(r) => format!("{args}, {}", quote_ident(r)),
-        None => args,
-    };
 
     // SELECT list.
     let mut select: Vec<String> = Vec::new();
@@ -300,29 +296,8 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
                 clock_of(None)
             ),
             Role::Data(rule) => {
-                let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
-                let f = kind.aggregate_name();
-                let expr = match kind {
-                    StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest => {
-                        format!("{f}({})", with_replica(format!("{q}, {}", clock_of(rule))))
-                    }
-                    StrategyKind::Max | StrategyKind::Min => format!("{f}({q})"),
-                    StrategyKind::Priority => {
-                        let levels: Vec<String> = rule
-                            .map(|r| r.levels.iter().map(|l| quote_literal(l)).collect())
-                            .unwrap_or_default();
-                        format!("{f}({q}, ARRAY[{}])", levels.join(", "))
-                    }
-                    StrategyKind::Union | StrategyKind::Concat => {
-                        match rule.and_then(|r| r.sep.as_deref()) {
-                            Some(sep) => format!("{f}({q}, {})", quote_literal(sep)),
-                            None => format!("{f}({q})"),
-                        }
-                    }
-                    StrategyKind::GCounter | StrategyKind::PNCounter => {
-                        format!("crdt_state_merge_agg({q})")
-                    }
-                };
+                let replica = replica.map(quote_ident);
+                let expr = data_aggregate(&q, rule, &clock_of(rule), replica.as_deref());
                 format!("{expr} AS {q}")
             }
         };
@@ -458,6 +433,37 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
         sql.push_str(&format!("\nLIMIT {n}"));
     }
     Ok(sql)
+}
+
+/// The aggregate that merges data column `q` (quoted, or a `COLUMNS(...)` selector) under
+/// `rule` (none: LWW), with clock `ts` and replica column `replica` (both quoted); the one
+/// expression per strategy of the table in the [module docs](super), shared by both renderers.
+pub(super) fn data_aggregate(
+    q: &str,
+    rule: Option<&ColumnRule>,
+    ts: &str,
+    replica: Option<&str>,
+) -> String {
+    let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
+    let f = kind.aggregate_name();
+    match kind {
+        StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest => match replica {
+            Some(r) => format!("{f}({q}, {ts}, {r})"),
+            None => format!("{f}({q}, {ts})"),
+        },
+        StrategyKind::Max | StrategyKind::Min => format!("{f}({q})"),
+        StrategyKind::Priority => {
+            let levels: Vec<String> = rule
+                .map(|r| r.levels.iter().map(|l| quote_literal(l)).collect())
+                .unwrap_or_default();
+            format!("{f}({q}, ARRAY[{}])", levels.join(", "))
+        }
+        StrategyKind::Union | StrategyKind::Concat => match rule.and_then(|r| r.sep.as_deref()) {
+            Some(sep) => format!("{f}({q}, {})", quote_literal(sep)),
+            None => format!("{f}({q})"),
+        },
+        StrategyKind::GCounter | StrategyKind::PNCounter => format!("crdt_state_merge_agg({q})"),
+    }
 }
 
 fn claim<'a>(roles: &mut Vec<(&'a str, Role<'a>)>, column: &'a str, role: Role<'a>) -> Result<()> {
