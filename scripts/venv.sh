@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates or updates the project venv at .venv (idempotent).
+# Creates or updates the project venv at .venv (idempotent); `venv.sh DIR PIN...` does the same
+# for another venv with its own pins (scripts/polars-venv.sh).
 #
 # Skips pip entirely when every pinned requirement is already satisfied, so `make demo` and the test
 # scripts can call it on every run. Prints the venv's python path on the last line of stdout.
@@ -8,13 +9,17 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${CRDT_VENV:-$root/.venv}"
-py="$venv/bin/python"
-
 REQUIREMENTS=(
     "duckdb==2.0.1"
     "pytest>=7"
     "hypothesis>=6"
 )
+if (($# > 0)); then
+    venv="$1"
+    shift
+    REQUIREMENTS=("$@")
+fi
+py="$venv/bin/python"
 
 if [[ ! -x "$py" ]]; then
     echo "venv: creating $venv" >&2
