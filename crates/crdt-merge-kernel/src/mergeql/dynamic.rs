@@ -109,17 +109,6 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
         ));
     }
     let mut provenance: Vec<String> = Vec::new();
-    let selecting = |k: StrategyKind| {
-        matches!(
-            k,
-            StrategyKind::Lww
-                | StrategyKind::LwwNullable
-                | StrategyKind::Max
-                | StrategyKind::Min
-                | StrategyKind::Priority
-                | StrategyKind::Longest
-        )
-    };
     // One data column (a named one, or the default selector) in the kernel's expressions.
     let mut data =
         |q: &str, alias: &str, rule: Option<&ColumnRule>, suffix: &dyn Fn(&str) -> String| {
@@ -132,7 +121,7 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
             if !spec.provenance {
                 return;
             }
-            if selecting(kind) {
+            if kind.selects_one_cell() {
                 provenance.push(format!(
                     "CASE WHEN count(DISTINCT {q}) > 1 THEN 1 ELSE 0 END AS {}",
                     suffix(CONFLICT_SUFFIX)

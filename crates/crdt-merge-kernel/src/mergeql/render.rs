@@ -314,15 +314,7 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
             };
             let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
             let q = quote_ident(c);
-            if matches!(
-                kind,
-                StrategyKind::Lww
-                    | StrategyKind::LwwNullable
-                    | StrategyKind::Max
-                    | StrategyKind::Min
-                    | StrategyKind::Priority
-                    | StrategyKind::Longest
-            ) {
+            if kind.selects_one_cell() {
                 conflicts.push(format!(
                     "CASE WHEN count(DISTINCT {q}) > 1 THEN 1 ELSE 0 END"
                 ));

@@ -90,6 +90,21 @@ impl StrategyKind {
         })
     }
 
+    /// True for the strategies that pick one winning cell (LWW, LWW-nullable, Max, Min,
+    /// Priority, Longest), where two distinct non-NULL values meeting is a conflict; false for
+    /// the set and counter strategies, which keep every input.
+    pub fn selects_one_cell(self) -> bool {
+        matches!(
+            self,
+            StrategyKind::Lww
+                | StrategyKind::LwwNullable
+                | StrategyKind::Max
+                | StrategyKind::Min
+                | StrategyKind::Priority
+                | StrategyKind::Longest
+        )
+    }
+
     /// Parses a user-facing strategy name. Accepts the Python library's spellings too
     /// (`LWW`, `MaxWins`, `MinWins`, `UnionSet`, `LongestWins`, `Priority`, `Concat`), case-insensitively.
     pub fn parse(name: &str) -> Result<Self> {
