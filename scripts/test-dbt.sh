@@ -56,18 +56,10 @@ elif [[ " $targets " == *" duck "* ]]; then
     export CRDT_DUCKDB_EXT
 fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/crdt-dbt.XXXXXX")"
-chmod 755 "$tmp"
 pg_bindir=""
-as_postgres() {
-    if [[ "$(id -un)" == postgres ]]; then "$@"
-    elif [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"
-    else sudo -u postgres "$@"
-    fi
-}
+. "$root/scripts/pg-throwaway.sh"
 cleanup() {
-    if [[ -n "$pg_bindir" && -d "$tmp/data" ]]; then
-        as_postgres "$pg_bindir/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null 2>&1 || true
-    fi
+    pg_throwaway_stop "$pg_bindir" "$tmp"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -80,12 +72,8 @@ if [[ " $targets " == *" pg "* ]]; then
         pg_config="$("$root/scripts/build-postgres.sh" | tail -n1)"
     fi
     pg_bindir="$("$pg_config" --bindir)"
-    [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$tmp"
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    as_postgres "$pg_bindir/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    as_postgres "$pg_bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w start \
-        -o "-p $port -k $tmp -c listen_addresses=127.0.0.1" >/dev/null \
-        || { cat "$tmp/server.log" >&2; exit 1; }
+    pg_throwaway_start "$pg_bindir" "$tmp"
+    port="$pg_port"
     echo "test-dbt: Postgres on port $port (data in $tmp/data)" >&2
     export CRDT_PG_PORT="$port" CRDT_PG_USER=crdt_dbt CRDT_PG_PASSWORD=crdt_dbt CRDT_PG_DBNAME=crdt_dbt
     psql_su() { as_postgres "$pg_bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$tmp" -p "$port" -U postgres "$@"; }

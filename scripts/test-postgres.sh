@@ -15,27 +15,16 @@ if ! "$py" -c 'import psycopg' 2>/dev/null; then
     "$py" -m pip install --quiet 'psycopg[binary]>=3.1,<4' >&2
 fi
 
-as_postgres() {
-    if [[ "$(id -un)" == postgres ]]; then "$@"
-    elif [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"
-    else sudo -u postgres "$@"
-    fi
-}
-
+. "$root/scripts/pg-throwaway.sh"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/crdt-pg.XXXXXX")"
-chmod 755 "$tmp"
-[[ $(id -u) -eq 0 ]] && chown postgres:postgres "$tmp"
 cleanup() {
-    as_postgres "$bindir/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null 2>&1 || true
+    pg_throwaway_stop "$bindir" "$tmp"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-as_postgres "$bindir/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-as_postgres "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w start \
-    -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c max_parallel_workers_per_gather=2" >/dev/null \
-    || { cat "$tmp/server.log" >&2; exit 1; }
+pg_throwaway_start "$bindir" "$tmp" max_parallel_workers_per_gather=2
+port="$pg_port"
 echo "test-postgres: server on port $port (data in $tmp/data)" >&2
 
 export CRDT_PG_DSN="host=127.0.0.1 port=$port user=postgres dbname=postgres"
