@@ -21,7 +21,7 @@ pub mod merge;
 use crdt_merge_kernel::catalogue::{FunctionKind, CATALOGUE};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3_polars::PolarsAllocator;
+use pyo3_polars::{PolarsAllocator, PyDataFrame};
 
 // Allocations must come from Polars' allocator: buffers created here are freed by Polars.
 #[global_allocator]
@@ -62,10 +62,39 @@ fn parse_mergeql(query: &str) -> PyResult<(Vec<String>, Option<String>)> {
     Ok((spec.sources.iter().map(|s| s.id()).collect(), spec.filter))
 }
 
+/// Checks that the columns of `frames` (empty frames carrying each input's schema) widen to one
+/// type per name under the kernel's rules ([`crdt_merge_kernel::table::widen`]), before Python
+/// stacks them with Polars' relaxed concat, which would cast an integer and a text column to
+/// text instead of refusing them.
+#[pyfunction]
+fn check_types(function: &str, frames: Vec<PyDataFrame>) -> PyResult<()> {
+    let fail = |msg: String| PyValueError::new_err(format!("polars_crdt.{function}: {msg}"));
+    let mut seen: Vec<(String, arrow_schema::DataType)> = Vec::new();
+    for frame in frames {
+        let frame: polars::prelude::DataFrame = frame.into();
+        for (name, dtype) in frame.schema().iter() {
+            let field = polars::prelude::Field::new(name.clone(), dtype.clone());
+            let field = ffi::field_to_arrow(&field).map_err(|e| fail(e.to_string()))?;
+            if field.data_type() == &arrow_schema::DataType::Null {
+                continue;
+            }
+            match seen.iter_mut().find(|(name, _)| name == field.name()) {
+                Some((name, dt)) => {
+                    *dt = crdt_merge_kernel::table::widen(name, dt, field.data_type())
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+                None => seen.push((field.name().clone(), field.data_type().clone())),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[pymodule]
 fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_version, m)?)?;
     m.add_function(wrap_pyfunction!(catalogue, m)?)?;
     m.add_function(wrap_pyfunction!(parse_mergeql, m)?)?;
+    m.add_function(wrap_pyfunction!(check_types, m)?)?;
     Ok(())
 }

@@ -487,34 +487,14 @@ def _frames(function: str, frames: Any) -> tuple[list[str], list[Frame]]:
     return names, items
 
 
-def _type_family(dt: pl.DataType) -> Any:
-    """The kernel's widening classes (docs/kernel.md, "Schema evolution"): integers and floats
-    widen to each other, dates to timestamps, timestamp units to the finest; timestamps with
-    different zones, and anything across classes, do not."""
-    if dt.is_numeric() and not isinstance(dt, pl.Decimal):
-        return "number"
-    if isinstance(dt, pl.Datetime):
-        return ("timestamp", dt.time_zone)
-    if dt == pl.Date:
-        return ("timestamp", None)
-    if isinstance(dt, pl.Decimal):
-        return "decimal"
-    return dt.base_type()
-
-
-def _check_types(function: str, names: list[str], items: list[Frame]) -> None:
+def _check_types(function: str, items: list[Frame]) -> None:
     """Stacking frames with Polars' relaxed concat would silently turn, say, an integer column
-    and a text column into text; the kernel's merge refuses that pair, so ``merge`` does too."""
-    seen: dict[str, tuple[str, pl.DataType]] = {}
-    for n, f in zip(names, items):
-        for col, dt in f.collect_schema().items():
-            if dt == pl.Null:
-                continue
-            if col in seen and _type_family(seen[col][1]) != _type_family(dt):
-                first, first_dt = seen[col]
-                raise _err(function, "frames", f"column `{col}` of types that widen to one type",
-                           f"{first_dt} in {first} and {dt} in {n}")
-            seen.setdefault(col, (n, dt))
+    and a text column into text; the kernel's widening rules refuse that pair, so ``merge`` does
+    too (checked on each input's schema, before the concat)."""
+    try:
+        _internal.check_types(function, [pl.DataFrame(schema=f.collect_schema()) for f in items])
+    except ValueError as e:
+        raise pl.exceptions.ComputeError(str(e)) from None
 
 
 def _run(function: str, names: list[str], items: list[Frame], kwargs: dict) -> Frame:
@@ -633,7 +613,7 @@ def merge(
         "provenance": provenance,
         "mergeql": None,
     }
-    _check_types("merge", names, items)
+    _check_types("merge", items)
     if len(items) == 2 and not provenance and builtins.all(isinstance(f, pl.DataFrame) for f in items):
         full = {"py": "merge", "sources": names, "source_column": _SOURCE, **kwargs}
         out = _pair_plan(keys, items[0], items[1], full)
@@ -677,7 +657,7 @@ def mergeql(query: str, sources: Mapping[str, Frame]) -> Frame:
             if isinstance(sources[k], pl.DataFrame):
                 f = f.collect()
         items.append(f)
-    _check_types("mergeql", list(wanted), items)
+    _check_types("mergeql", items)
     return _run("mergeql", list(wanted), items, {
         "key": [], "strategies": None, "ts": None, "replica": None, "tombstone": None,
         "provenance": False, "mergeql": query,
