@@ -458,6 +458,51 @@ pub(super) fn data_aggregate(
     }
 }
 
+/// One side of a pairwise join: a data column with its clock and replica (all SQL
+/// expressions).
+pub(super) struct Side<'a> {
+    pub value: &'a str,
+    pub ts: &'a str,
+    pub replica: Option<&'a str>,
+}
+
+/// The pairwise `_join` (or, for counters, `crdt_state_merge`) of two sides of data column under
+/// `rule` (none: LWW): the scalar form of [`data_aggregate`] over those two rows. The law tests
+/// compare the forms (`test_pairwise_join_equals_the_aggregate`).
+pub(super) fn data_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -> String {
+    let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
+    let Some(f) = kind.join_name() else {
+        return format!("crdt_state_merge({}, {})", a.value, b.value);
+    };
+    match kind {
+        StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Longest => {
+            match (a.replica, b.replica) {
+                (Some(ra), Some(rb)) => format!(
+                    "{f}({}, {}, {ra}, {}, {}, {rb})",
+                    a.value, a.ts, b.value, b.ts
+                ),
+                _ => format!("{f}({}, {}, {}, {})", a.value, a.ts, b.value, b.ts),
+            }
+        }
+        StrategyKind::Priority => {
+            let levels: Vec<String> = rule
+                .map(|r| r.levels.iter().map(|l| quote_literal(l)).collect())
+                .unwrap_or_default();
+            format!(
+                "{f}({}, {}, ARRAY[{}])",
+                a.value,
+                b.value,
+                levels.join(", ")
+            )
+        }
+        StrategyKind::Union | StrategyKind::Concat => match rule.and_then(|r| r.sep.as_deref()) {
+            Some(sep) => format!("{f}({}, {}, {})", a.value, b.value, quote_literal(sep)),
+            None => format!("{f}({}, {})", a.value, b.value),
+        },
+        _ => format!("{f}({}, {})", a.value, b.value),
+    }
+}
+
 fn claim<'a>(roles: &mut Vec<(&'a str, Role<'a>)>, column: &'a str, role: Role<'a>) -> Result<()> {
     if roles.iter().any(|(c, _)| *c == column) {
         return Err(invalid(
