@@ -34,6 +34,11 @@ QUERIES = {
     "crdt_full_outer_join": """SELECT coalesce(a.id, b.id) AS id, crdt_lww_join(a.name, a._ts, b.name, b._ts) AS name,
         crdt_max_join(a.score, b.score) AS score, greatest(a._ts, b._ts) AS _ts
         FROM a FULL OUTER JOIN b ON a.id = b.id""",
+    # The same join with the row order crdt_merge(...) guarantees (by key).
+    "builtin_full_outer_join_ordered": """SELECT coalesce(a.id, b.id) AS id,
+        CASE WHEN b.id IS NULL OR (a.id IS NOT NULL AND a._ts >= b._ts) THEN a.name ELSE b.name END AS name,
+        greatest(a.score, b.score) AS score, greatest(a._ts, b._ts) AS _ts
+        FROM a FULL OUTER JOIN b ON a.id = b.id ORDER BY id""",
     "crdt_merge_table": "SELECT * FROM crdt_merge(['a', 'b'], 'id', strategies := {'name': 'lww', 'score': 'max'})",
     # Conversion cost: one cheap kernel call per row, no grouping.
     "builtin_max_ungrouped": f"SELECT 1 AS id, 'x' AS name, max(score) AS score, max(_ts) AS _ts FROM {U}",
@@ -131,6 +136,7 @@ def main(argv):
     ratios = {
         "aggregates_vs_builtin_groupby": ratio("crdt_groupby", "builtin_groupby"),
         "table_merge_vs_fastest_builtin": ratio("crdt_merge_table", fastest_builtin) if fastest_builtin else None,
+        "table_merge_vs_builtin_join_same_row_order": ratio("crdt_merge_table", "builtin_full_outer_join_ordered"),
         "crdt_full_outer_join_vs_builtin_full_outer_join": ratio("crdt_full_outer_join", "builtin_full_outer_join"),
         "peak_memory_aggregates_vs_builtin": mem_ratio("crdt_groupby", "builtin_groupby"),
         "peak_memory_table_merge_vs_fastest_builtin": mem_ratio("crdt_merge_table", fastest_builtin) if fastest_builtin else None,
