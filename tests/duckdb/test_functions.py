@@ -50,6 +50,10 @@ TYPES = [
     ("UBIGINT", ["0", "18446744073709551615"]),
     ("FLOAT", ["-1.5", "0.25", "3.5"]),
     ("DOUBLE", ["-1e300", "0.5", "1e300"]),
+    # Beyond 2^53: a DOUBLE overload would round these (9007199254740993 -> ...992).
+    ("HUGEINT", ["-170141183460469231731687303715884105727", "9007199254740992", "9007199254740993",
+                 "170141183460469231731687303715884105727"]),
+    ("HUGEINT[]", ["[]::HUGEINT[]", "[9007199254740993, NULL]::HUGEINT[]"]),
     ("DECIMAL(38,10)", ["-12345678901234567890.5", "0.0000000001", "99999999999999999999.25"]),
     ("DECIMAL(18,3)", ["-1.5", "2.125"]),
     ("DECIMAL(4,1)", ["-1.5", "2.5"]),
@@ -88,13 +92,21 @@ def test_every_type_round_trips_through_max_min_and_lww(con, ty, values):
 
 
 @pytest.mark.parametrize("ty", ["BIGINT", "INTEGER", "DOUBLE", "TIMESTAMP", "TIMESTAMPTZ", "DATE",
-                                "SMALLINT", "UBIGINT", "DECIMAL(10,2)", "TIMESTAMP_NS", "FLOAT"])
+                                "SMALLINT", "UBIGINT", "DECIMAL(10,2)", "TIMESTAMP_NS", "FLOAT", "HUGEINT"])
 def test_clock_types(con, ty):
     con.execute(f"""CREATE TABLE t AS SELECT * FROM (VALUES
         ('old', CAST('1' AS {ty} ) ), ('new', CAST('2' AS {ty}))) AS t(v, ts)""" if ty not in (
         "TIMESTAMP", "TIMESTAMPTZ", "DATE", "TIMESTAMP_NS") else f"""CREATE TABLE t AS SELECT * FROM (VALUES
         ('old', CAST('2001-01-01' AS {ty})), ('new', CAST('2002-01-01' AS {ty}))) AS t(v, ts)""")
     assert one(con, "SELECT crdt_lww(v, ts) FROM t") == "new"
+
+
+def test_hugeint_clocks_and_joins_keep_every_digit(con):
+    """HUGEINT has its own overloads: DuckDB would otherwise cast it to DOUBLE (53-bit mantissa)."""
+    assert one(con, "SELECT crdt_max_join(9007199254740993::HUGEINT, 9007199254740992::HUGEINT)") == 9007199254740993
+    assert one(con, """SELECT crdt_lww(v, ts) FROM (VALUES ('a', 9007199254740993::HUGEINT),
+                       ('b', 9007199254740992::HUGEINT)) AS t(v, ts)""") == "a"
+    assert one(con, "SELECT typeof(crdt_min_join(1::HUGEINT, 2::HUGEINT))") == "HUGEINT"
 
 
 @pytest.mark.parametrize("ty", ["VARCHAR", "BIGINT", "INTEGER", "UUID_AS_TEXT"])

@@ -71,6 +71,7 @@ pub fn scalar_types() -> Vec<DataType> {
         DataType::Float32,
         DataType::Float64,
         DECIMAL,
+        crate::types::HUGEINT,
         DataType::Utf8,
         DataType::Binary,
         DataType::Date32,

@@ -6,6 +6,7 @@
 //! | TINYINT, SMALLINT, INTEGER, BIGINT | Int8, Int16, Int32, Int64 |
 //! | UTINYINT, USMALLINT, UINTEGER, UBIGINT | UInt8, UInt16, UInt32, UInt64 |
 //! | FLOAT, DOUBLE | Float32, Float64 |
+//! | HUGEINT | Decimal128(38, 0) (the same 128-bit integers; registered as HUGEINT) |
 //! | DECIMAL(w, s) | Decimal128(w, s) |
 //! | VARCHAR, BLOB | Utf8, Binary |
 //! | DATE | Date32 |
@@ -22,6 +23,11 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use libduckdb_sys as ffi;
+
+/// The Arrow type HUGEINT travels as: DuckDB stores both as 128-bit integers, so values pass
+/// unchanged (without an overload of its own, DuckDB would cast HUGEINT to DOUBLE and lose
+/// digits). DECIMAL(38,0) maps to it too; its values are the same integers.
+pub const HUGEINT: DataType = DataType::Decimal128(38, 0);
 
 /// Time zone Arrow carries for DuckDB's TIMESTAMPTZ (instants in UTC microseconds).
 pub const UTC: &str = "UTC";
@@ -115,6 +121,7 @@ pub unsafe fn to_arrow(lt: ffi::duckdb_logical_type) -> Result<DataType, String>
             DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
         }
         DUCKDB_TYPE_DUCKDB_TYPE_SQLNULL => DataType::Null,
+        DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT => HUGEINT,
         DUCKDB_TYPE_DUCKDB_TYPE_DECIMAL => {
             DataType::Decimal128(duckdb_decimal_width(lt), duckdb_decimal_scale(lt) as i8)
         }
@@ -182,6 +189,7 @@ pub fn from_arrow(dt: &DataType) -> Result<LogicalType, String> {
             _ => return Err(format!("{dt}")),
         },
         DataType::Null => simple(DUCKDB_TYPE_DUCKDB_TYPE_SQLNULL),
+        t if *t == HUGEINT => simple(DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT),
         DataType::Decimal128(w, s) if *w <= 38 && *s >= 0 => {
             // SAFETY: width and scale are in DuckDB's range (checked above).
             LogicalType(unsafe { duckdb_create_decimal_type(*w, *s as u8) })
@@ -244,6 +252,7 @@ pub fn sql_name(dt: &DataType) -> String {
         DataType::Timestamp(TimeUnit::Microsecond, None) => "TIMESTAMP".into(),
         DataType::Timestamp(TimeUnit::Nanosecond, None) => "TIMESTAMP_NS".into(),
         DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        t if *t == HUGEINT => "HUGEINT".into(),
         DataType::Decimal128(w, s) => format!("DECIMAL({w},{s})"),
         DataType::List(f) | DataType::LargeList(f) => format!("{}[]", sql_name(f.data_type())),
         DataType::Struct(fields) => format!(
