@@ -1,5 +1,7 @@
 """A 2M-row merge gives the same answer under threads=1 and threads=2, and under a tight
-memory_limit (DuckDB's hash aggregate then partitions and spills; the states move with it)."""
+memory_limit, in both plans: crdt_merge(...) of two inputs (a window sort, which spills) and the
+strategy aggregates in a GROUP BY (DuckDB's hash aggregate then partitions and spills; the
+states move with it)."""
 import pytest
 
 from conftest import connect
@@ -14,13 +16,18 @@ SETUP = [
 ]
 MERGE = """SELECT count(*), sum(hash(id, name, score, tags, _ts)) FROM crdt_merge(['a', 'b'], 'id',
            strategies := {'score': 'max', 'tags': 'union'})"""
+GROUPED = """SELECT count(*), sum(hash(id, name, score, tags, _ts)) FROM (
+           SELECT id, crdt_lww(name, _ts) AS name, crdt_max(score) AS score, crdt_union(tags) AS tags,
+                  max(_ts) AS _ts
+           FROM (FROM a UNION ALL BY NAME FROM b) GROUP BY id)"""
+PLANS = {"pair_plan": MERGE, "group_by": GROUPED}
 
 
-def run(tmp_path=None, **config):
+def run(query=MERGE, **config):
     con = connect(**config)
     for s in SETUP:
         con.execute(s)
-    out = con.execute(MERGE).fetchone()
+    out = con.execute(query).fetchone()
     con.close()
     return out
 
@@ -30,13 +37,21 @@ def reference():
     return run(threads=2)
 
 
-def test_threads_one_and_two_agree(reference):
+def test_plans_agree(reference):
+    assert "__crdt_win" in connect().execute(
+        "SELECT crdt_merge_sql(['a', 'b'], 'id', NULL, '_ts', NULL, NULL, false, NULL, NULL, NULL)").fetchone()[0]
+    assert run(GROUPED, threads=2) == reference
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_threads_one_and_two_agree(reference, plan):
     assert reference[0] == N + N // 2
-    assert run(threads=1) == reference
+    assert run(PLANS[plan], threads=1) == reference
 
 
-def test_tight_memory_limit_agrees(reference, tmp_path):
-    assert run(threads=2, memory_limit="150MB", temp_directory=str(tmp_path)) == reference
+@pytest.mark.parametrize("plan", PLANS)
+def test_tight_memory_limit_agrees(reference, tmp_path, plan):
+    assert run(PLANS[plan], threads=2, memory_limit="150MB", temp_directory=str(tmp_path)) == reference
 
 
 def test_reference_matches_builtin_formulation(reference):
