@@ -3,6 +3,7 @@
 The extension file comes from $CRDT_DUCKDB_EXT or build/crdt_merge.duckdb_extension
 (scripts/test-duckdb.sh builds it first).
 """
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,24 @@ def connect(**config) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config=cfg)
     con.execute(f"LOAD '{EXTENSION}'")
     return con
+
+
+_shared = None
+_names = itertools.count()
+
+
+def fresh_name(prefix: str) -> str:
+    """A table name not used before in this run (on the shared connection)."""
+    return f"{prefix}{next(_names)}"
+
+
+def shared_connection() -> duckdb.DuckDBPyConnection:
+    """One connection kept for a whole run: property tests create many small tables, and a
+    fresh connection per example would load the extension each time."""
+    global _shared
+    if _shared is None:
+        _shared = connect()
+    return _shared
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,12 +1,11 @@
 """The three laws through SQL, on random tables (hypothesis): the table merge is commutative,
 associative and idempotent, with duplicate keys, NULLs and ties in every column."""
-import itertools
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import connect
+from conftest import fresh_name, shared_connection
 
 COLS = "id INTEGER, name VARCHAR, score INTEGER, tags VARCHAR[], note VARCHAR, level VARCHAR, f DOUBLE, _ts BIGINT"
 STRATEGIES = "{'score': 'max', 'tags': 'union', 'note': 'concat', 'level': 'priority(low,mid,high)', 'f': 'min'}"
@@ -28,19 +27,11 @@ rows = st.tuples(
 )
 tables = st.lists(rows, max_size=8)
 
-_con = None
-_counter = itertools.count()
-
-
-def con():
-    global _con
-    if _con is None:
-        _con = connect()
-    return _con
+con = shared_connection
 
 
 def load(rows_):
-    name = f"t{next(_counter)}"
+    name = fresh_name("t")
     c = con()
     c.execute(f"CREATE TABLE {name}({COLS})")
     if rows_:
@@ -49,7 +40,7 @@ def load(rows_):
 
 
 def merge(*names):
-    name = f"m{next(_counter)}"
+    name = fresh_name("m")
     con().execute(f"CREATE TABLE {name} AS FROM crdt_merge({list(names)}, 'id', strategies := {STRATEGIES})")
     return name
 
@@ -94,7 +85,7 @@ def test_idempotent(a):
                           st.one_of(st.none(), st.integers(-5, 5)), st.integers(0, 3)), max_size=12))
 def test_pairwise_join_equals_the_aggregate(rows_):
     c = con()
-    name = f"p{next(_counter)}"
+    name = fresh_name("lp")
     c.execute(f"CREATE TABLE {name}(k INTEGER, x INTEGER, y INTEGER, ts BIGINT)")
     if rows_:
         c.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?)", [list(r) for r in rows_])

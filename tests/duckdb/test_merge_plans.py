@@ -2,12 +2,11 @@
 joined with the next row of its key, keys with three or more rows sent to a GROUP BY); the
 kernel's render_sql with explicit columns is one GROUP BY. On random tables (duplicate keys,
 composite keys, NULLs in every column, clock ties, every strategy) both give the same rows, in the same order, with the same column types."""
-import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import connect
+from conftest import fresh_name, shared_connection
 
 COLS = [
     ("k1", "INTEGER"), ("k2", "VARCHAR"), ("v", "VARCHAR"), ("n", "INTEGER"), ("tags", "VARCHAR[]"),
@@ -42,19 +41,11 @@ QUERIES = [
     "MERGE {src} ON k1 STRATEGY v='lww_nullable', n='max' WHERE n IS NULL OR n > -2 LIMIT 5",
 ]
 
-_con = None
-_ids = itertools.count()
-
-
-def con():
-    global _con
-    if _con is None:
-        _con = connect()
-    return _con
+con = shared_connection
 
 
 def load(rows_):
-    name = f"p{next(_ids)}"
+    name = fresh_name("p")
     c = con()
     c.execute(f"CREATE TABLE {name}({', '.join(f'{n} {t}' for n, t in COLS)})")
     for r in rows_:

@@ -312,33 +312,24 @@ impl<'a> Renderer<'a> {
     fn pair_plan(&self) -> (String, String) {
         let spec = self.spec;
         let lead = |e: &str| format!("lead({e}) OVER {WINDOW}");
-        let same = |f: &str| {
+        // The keys of the row `f` (lead / lag) `args` away equal this row's.
+        let same = |f: &str, args: &str| {
             spec.key
                 .iter()
                 .map(|k| {
                     let k = ident(k);
-                    format!("{f}({k}) OVER {WINDOW} = {k}")
-                })
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        };
-        let same2 = |f: &str| {
-            spec.key
-                .iter()
-                .map(|k| {
-                    let k = ident(k);
-                    format!("{f}({k}, 2) OVER {WINDOW} = {k}")
+                    format!("{f}({k}{args}) OVER {WINDOW} = {k}")
                 })
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };
         let mut select: Vec<String> = spec.key.iter().map(|k| ident(k)).collect();
-        select.push(format!("coalesce({}, false) AS {NEXT}", same("lead")));
-        select.push(format!("coalesce({}, false) AS {PREV}", same("lag")));
+        select.push(format!("coalesce({}, false) AS {NEXT}", same("lead", "")));
+        select.push(format!("coalesce({}, false) AS {PREV}", same("lag", "")));
         select.push(format!(
             "coalesce(({}) OR ({}) OR ({PREV} AND {NEXT}), false) AS {MANY}",
-            same2("lead"),
-            same2("lag")
+            same("lead", ", 2"),
+            same("lag", ", 2")
         ));
         // A column's value on the rows this plan keeps: a key's rows that go to the GROUP BY
         // pass unchanged; a pair is joined; a lone row is itself, or, for the strategies that
