@@ -2,19 +2,25 @@
 //! `crdt_mergeql('MERGE ...')` table function.
 //!
 //! The kernel renders the merge as one SQL `GROUP BY` query ([`render_sql`]); this module only
-//! finds each source's columns, registers file sources, and plans the rendered SQL.
+//! finds each source's columns, registers file sources, plans the rendered SQL, and adds a
+//! guard that fails on a NULL key (as the kernel's table merge and the other engines do: the
+//! rendered `GROUP BY` alone would make one group of them).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crdt_merge_kernel::mergeql::{parse, render_sql, Dialect, MergeSpec, Source};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{plan_err, ScalarValue, TableReference};
+use datafusion::common::{plan_err, Column, DFSchema, ScalarValue, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::{SessionContext, SessionState};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
 
 use crate::error::plan_error;
@@ -141,7 +147,73 @@ pub async fn render(ctx: &SessionContext, spec: &MergeSpec) -> Result<String> {
 /// See [`render`]; execution errors surface when the frame is collected.
 pub async fn merge(ctx: &SessionContext, spec: &MergeSpec) -> Result<DataFrame> {
     let sql = render(ctx, spec).await?;
-    ctx.sql(&sql).await
+    let df = ctx.sql(&sql).await?;
+    let guard = null_key_guard(spec, df.schema())?;
+    df.filter(guard)
+}
+
+/// The merged rows' NULL-key guard: `GROUP BY` makes one group of NULL keys, but NULL never
+/// equals itself, so no plan can merge such rows lawfully. A NULL key in any input leaves a
+/// NULL key in the output, and the filter this returns fails there with the kernel's wording
+/// (one pass over the key columns of the output; no extra scan of the inputs).
+fn null_key_guard(spec: &MergeSpec, schema: &DFSchema) -> Result<Expr> {
+    let mut keys = Vec::with_capacity(spec.key.len());
+    let mut args = Vec::with_capacity(spec.key.len());
+    for key in &spec.key {
+        // Names resolve case-insensitively, as in the renderer.
+        let Some(field) = schema
+            .fields()
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(key))
+        else {
+            return plan_err!(
+                "crdt_merge: argument `{key}`: key column missing from the merged rows"
+            );
+        };
+        keys.push(key.clone());
+        args.push(Expr::Column(Column::new_unqualified(field.name().as_str())));
+    }
+    let guard = ScalarUDF::from(NullKeyGuard {
+        keys,
+        signature: Signature::variadic_any(Volatility::Volatile),
+    });
+    Ok(guard.call(args))
+}
+
+/// See [`null_key_guard`]. Not registered in any context: it exists only inside merge plans.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NullKeyGuard {
+    keys: Vec<String>,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for NullKeyGuard {
+    fn name(&self) -> &str {
+        "crdt_merge_null_key_guard"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        for (key, arg) in self.keys.iter().zip(&args.args) {
+            let null = match arg {
+                ColumnarValue::Array(a) => a.null_count() > 0,
+                ColumnarValue::Scalar(v) => v.is_null() && args.number_rows > 0,
+            };
+            if null {
+                return Err(DataFusionError::Execution(format!(
+                    "crdt_merge: argument `{key}`: expected a key without NULLs (NULL never equals itself, so it cannot be merged), found NULL"
+                )));
+            }
+        }
+        Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+    }
 }
 
 /// Parses the MergeQL `query` (`MERGE a, 'b.csv' ON id STRATEGY score='max'`) and runs it like
@@ -181,6 +253,8 @@ impl TableFunctionImpl for MergeQlFunction {
             let spec = parse(&query).map_err(plan_error)?;
             let sql = render(&ctx, &spec).await?;
             let plan = ctx.state().create_logical_plan(&sql).await?;
+            let guard = null_key_guard(&spec, plan.schema())?;
+            let plan = LogicalPlanBuilder::from(plan).filter(guard)?.build()?;
             Ok::<_, DataFusionError>((plan, sql))
         })?;
         Ok(Arc::new(ViewTable::new(plan.0, Some(plan.1))))

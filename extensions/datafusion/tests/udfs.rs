@@ -292,6 +292,48 @@ async fn merge_and_mergeql_api() {
 }
 
 #[tokio::test]
+async fn null_keys_are_an_error_naming_the_key() {
+    let ctx = ctx_with(2);
+    seed(&ctx).await;
+    ctx.sql("CREATE TABLE c AS SELECT * FROM (VALUES (1, 'x', 1, 1.0), (NULL, 'y', 2, 2.0)) AS t(id, name, score, _ts)")
+        .await
+        .expect("create")
+        .collect()
+        .await
+        .expect("create");
+    // The error comes when the rows are computed (as in DuckDB), not when the merge is planned.
+    let df = mergeql(&ctx, "MERGE a, c ON id").await.expect("plan");
+    let msg = df.collect().await.expect_err("null key").to_string();
+    assert!(
+        msg.contains("crdt_merge: argument `id`") && msg.contains("NULL"),
+        "{msg}"
+    );
+    let df = ctx
+        .sql("SELECT * FROM crdt_mergeql('MERGE c, b ON ID')")
+        .await
+        .expect("plan");
+    let msg = df
+        .collect()
+        .await
+        .expect_err("null key through the table function")
+        .to_string();
+    // MergeQL folds the unquoted name to lower case, as SQL does.
+    assert!(msg.contains("argument `id`"), "{msg}");
+    // Without NULLs the check passes.
+    assert_eq!(
+        lines(
+            &mergeql(&ctx, "MERGE a, b ON id STRATEGY score='max'")
+                .await
+                .expect("ok")
+                .collect()
+                .await
+                .expect("collect")
+        ),
+        SEED_MERGED
+    );
+}
+
+#[tokio::test]
 async fn mergeql_errors_name_the_problem() {
     let ctx = ctx_with(1);
     seed(&ctx).await;
