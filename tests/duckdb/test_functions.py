@@ -4,6 +4,7 @@ import decimal
 import math
 import re
 
+import duckdb
 import pytest
 
 from conftest import ROOT, one
@@ -54,6 +55,9 @@ TYPES = [
     ("HUGEINT", ["-170141183460469231731687303715884105727", "9007199254740992", "9007199254740993",
                  "170141183460469231731687303715884105727"]),
     ("HUGEINT[]", ["[]::HUGEINT[]", "[9007199254740993, NULL]::HUGEINT[]"]),
+    # UHUGEINT: exact below 2^127 (the kernel computes on signed 128-bit integers).
+    ("UHUGEINT", ["0", "9007199254740992", "9007199254740993", "170141183460469231731687303715884105727"]),
+    ("UHUGEINT[]", ["[]::UHUGEINT[]", "[9007199254740993, NULL]::UHUGEINT[]"]),
     ("DECIMAL(38,10)", ["-12345678901234567890.5", "0.0000000001", "99999999999999999999.25"]),
     ("DECIMAL(18,3)", ["-1.5", "2.125"]),
     ("DECIMAL(4,1)", ["-1.5", "2.5"]),
@@ -107,6 +111,12 @@ def test_hugeint_clocks_and_joins_keep_every_digit(con):
     assert one(con, """SELECT crdt_lww(v, ts) FROM (VALUES ('a', 9007199254740993::HUGEINT),
                        ('b', 9007199254740992::HUGEINT)) AS t(v, ts)""") == "a"
     assert one(con, "SELECT typeof(crdt_min_join(1::HUGEINT, 2::HUGEINT))") == "HUGEINT"
+    assert one(con, "SELECT crdt_max_join(9007199254740993::UHUGEINT, 1::UHUGEINT)") == 9007199254740993
+    assert one(con, "SELECT typeof(crdt_max_join(1::UHUGEINT, 2::UHUGEINT))") == "UHUGEINT"
+    # From 2^127 up a UHUGEINT does not fit the kernel's signed integers: an error, never a
+    # rounded or negative value.
+    with pytest.raises(duckdb.Error, match=r"crdt_max: argument 1: expected a UHUGEINT below 2\^127"):
+        con.execute("SELECT crdt_max(x) FROM (VALUES (340282366920938463463374607431768211455::UHUGEINT)) t(x)").fetchall()
 
 
 @pytest.mark.parametrize("ty", ["VARCHAR", "BIGINT", "INTEGER", "UUID_AS_TEXT"])

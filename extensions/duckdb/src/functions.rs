@@ -75,13 +75,16 @@ pub unsafe fn read_chunk(
                 c + 1
             )
         })?;
-        arrays.push(vector::read(v, &dt, n).map_err(|e| format!("{function}: {e}"))?);
+        arrays.push(
+            vector::read(v, &dt, n).map_err(|e| format!("{function}: argument {}: {e}", c + 1))?,
+        );
     }
     Ok((arrays, n))
 }
 
 /// Makes `array` exactly `want` (the declared DuckDB type) before writing it.
 fn conform(function: &str, array: ArrayRef, want: &DataType) -> Result<ArrayRef, String> {
+    let want = &types::kernel_type(want);
     if array.data_type() == want {
         return Ok(array);
     }

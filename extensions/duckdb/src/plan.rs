@@ -72,6 +72,7 @@ pub fn scalar_types() -> Vec<DataType> {
         DataType::Float64,
         DECIMAL,
         crate::types::HUGEINT,
+        crate::types::UHUGEINT,
         DataType::Utf8,
         DataType::Binary,
         DataType::Date32,
@@ -155,7 +156,7 @@ fn overloads(def: &'static FunctionDef, sig: &Signature) -> Vec<Overload> {
             };
             match concrete {
                 Some(dt) => {
-                    template.push(dt.clone());
+                    template.push(crate::types::kernel_type(&dt));
                     params.push(Param::Type(dt));
                 }
                 None => {
@@ -170,6 +171,13 @@ fn overloads(def: &'static FunctionDef, sig: &Signature) -> Vec<Overload> {
             }
             FunctionKind::Scalar => scalar_return_type(def.name, &template),
         };
+        // The result is registered in the planned type (UHUGEINT stays UHUGEINT).
+        let returns = returns.map(|r| match &t {
+            Some(t) if crate::types::kernel_type(t) != *t && r == crate::types::kernel_type(t) => {
+                t.clone()
+            }
+            _ => r,
+        });
         if let Ok(returns) = returns {
             out.push(Overload {
                 params,
@@ -232,6 +240,27 @@ mod tests {
             .unwrap();
         assert_eq!(o.params[2], Param::Type(DataType::Int64));
         assert_eq!(o.returns, DataType::Int64);
+    }
+
+    #[test]
+    fn uhugeint_is_registered_as_itself_and_computed_as_hugeint() {
+        use crate::types::{HUGEINT, UHUGEINT};
+        let p = plan();
+        let max = p.iter().find(|f| f.def.name == "crdt_max").unwrap();
+        let o = max
+            .overloads
+            .iter()
+            .find(|o| o.params[0] == Param::Type(UHUGEINT))
+            .unwrap();
+        assert_eq!(o.template[0], HUGEINT);
+        assert_eq!(o.returns, UHUGEINT);
+        let union = p.iter().find(|f| f.def.name == "crdt_union").unwrap();
+        assert!(union
+            .overloads
+            .iter()
+            .any(|o| o.params[0] == Param::Type(list_of(UHUGEINT))
+                && o.template[0] == list_of(HUGEINT)
+                && o.returns == list_of(UHUGEINT)));
     }
 
     #[test]

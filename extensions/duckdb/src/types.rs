@@ -7,6 +7,7 @@
 //! | UTINYINT, USMALLINT, UINTEGER, UBIGINT | UInt8, UInt16, UInt32, UInt64 |
 //! | FLOAT, DOUBLE | Float32, Float64 |
 //! | HUGEINT | Decimal128(38, 0) (the same 128-bit integers; registered as HUGEINT) |
+//! | UHUGEINT | Decimal128(38, 0) below 2^127 (an error above); registered through [`UHUGEINT`] |
 //! | DECIMAL(w, s) | Decimal128(w, s) |
 //! | VARCHAR, BLOB | Utf8, Binary |
 //! | DATE | Date32 |
@@ -28,6 +29,23 @@ use libduckdb_sys as ffi;
 /// unchanged (without an overload of its own, DuckDB would cast HUGEINT to DOUBLE and lose
 /// digits). DECIMAL(38,0) maps to it too; its values are the same integers.
 pub const HUGEINT: DataType = DataType::Decimal128(38, 0);
+
+/// Stands for DuckDB's UHUGEINT in overload plans only (no Arrow type holds 128-bit unsigned
+/// integers): parameters and results registered with it are UHUGEINT in DuckDB, and the kernel
+/// sees [`HUGEINT`] ([`kernel_type`]); values from 2^127 up are refused when read.
+pub const UHUGEINT: DataType = DataType::FixedSizeBinary(16);
+
+/// The type the kernel computes with for a planned type: [`UHUGEINT`] (also as a list item) is
+/// [`HUGEINT`]; every other type is itself.
+pub fn kernel_type(dt: &DataType) -> DataType {
+    match dt {
+        t if *t == UHUGEINT => HUGEINT,
+        DataType::List(f) if *f.data_type() == UHUGEINT => {
+            DataType::List(Arc::new(Field::new(f.name(), HUGEINT, f.is_nullable())))
+        }
+        other => other.clone(),
+    }
+}
 
 /// Time zone Arrow carries for DuckDB's TIMESTAMPTZ (instants in UTC microseconds).
 pub const UTC: &str = "UTC";
@@ -89,7 +107,7 @@ pub fn type_id_name(id: ffi::DUCKDB_TYPE) -> &'static str {
 /// Reads a DuckDB logical type as an Arrow type.
 ///
 /// # Errors
-/// A DuckDB type the kernel has no Arrow counterpart for (HUGEINT, UUID, INTERVAL, MAP, ...).
+/// A DuckDB type the kernel has no Arrow counterpart for (UUID, INTERVAL, MAP, ...).
 ///
 /// # Safety
 /// `lt` must be a live logical type handle.
@@ -121,7 +139,7 @@ pub unsafe fn to_arrow(lt: ffi::duckdb_logical_type) -> Result<DataType, String>
             DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
         }
         DUCKDB_TYPE_DUCKDB_TYPE_SQLNULL => DataType::Null,
-        DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT => HUGEINT,
+        DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT | DUCKDB_TYPE_DUCKDB_TYPE_UHUGEINT => HUGEINT,
         DUCKDB_TYPE_DUCKDB_TYPE_DECIMAL => {
             DataType::Decimal128(duckdb_decimal_width(lt), duckdb_decimal_scale(lt) as i8)
         }
@@ -190,6 +208,7 @@ pub fn from_arrow(dt: &DataType) -> Result<LogicalType, String> {
         },
         DataType::Null => simple(DUCKDB_TYPE_DUCKDB_TYPE_SQLNULL),
         t if *t == HUGEINT => simple(DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT),
+        t if *t == UHUGEINT => simple(DUCKDB_TYPE_DUCKDB_TYPE_UHUGEINT),
         DataType::Decimal128(w, s) if *w <= 38 && *s >= 0 => {
             // SAFETY: width and scale are in DuckDB's range (checked above).
             LogicalType(unsafe { duckdb_create_decimal_type(*w, *s as u8) })
@@ -253,6 +272,7 @@ pub fn sql_name(dt: &DataType) -> String {
         DataType::Timestamp(TimeUnit::Nanosecond, None) => "TIMESTAMP_NS".into(),
         DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
         t if *t == HUGEINT => "HUGEINT".into(),
+        t if *t == UHUGEINT => "UHUGEINT".into(),
         DataType::Decimal128(w, s) => format!("DECIMAL({w},{s})"),
         DataType::List(f) | DataType::LargeList(f) => format!("{}[]", sql_name(f.data_type())),
         DataType::Struct(fields) => format!(

@@ -80,10 +80,24 @@ pub unsafe fn read(
                 ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGINT => {
                     widen(std::slice::from_raw_parts(data as *const i64, n))
                 }
-                _ => std::slice::from_raw_parts(data as *const ffi::duckdb_hugeint, n)
-                    .iter()
-                    .map(|h| ((h.upper as i128) << 64) | h.lower as i128)
-                    .collect(),
+                _ => {
+                    let words = std::slice::from_raw_parts(data as *const ffi::duckdb_hugeint, n);
+                    // A UHUGEINT has the same two words; from 2^127 up it would read negative.
+                    if ffi::duckdb_get_type_id(lt.0) == ffi::DUCKDB_TYPE_DUCKDB_TYPE_UHUGEINT
+                        && words.iter().enumerate().any(|(i, h)| {
+                            h.upper < 0 && nulls.as_ref().is_none_or(|m| m.is_valid(i))
+                        })
+                    {
+                        return Err(
+                            "expected a UHUGEINT below 2^127 (170141183460469231731687303715884105728), found a larger one"
+                                .to_string(),
+                        );
+                    }
+                    words
+                        .iter()
+                        .map(|h| ((h.upper as i128) << 64) | h.lower as i128)
+                        .collect()
+                }
             };
             Arc::new(
                 PrimitiveArray::<Decimal128Type>::new(ScalarBuffer::from(values), nulls)
