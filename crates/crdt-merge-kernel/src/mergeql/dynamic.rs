@@ -334,32 +334,29 @@ impl<'a> Renderer<'a> {
         // A column's value on the rows this plan keeps: a key's rows that go to the GROUP BY
         // pass unchanged; a pair is joined; a lone row is itself, or, for the strategies that
         // normalise (sets, counters), joined with NULL so that it reads as the aggregate would.
-        let cell = |value: &str, joined: &str, alone: Option<&str>, alias: &str| match alone {
-            None => {
+        let cell = |value: &str, joined: &str, joins_alone: bool, alias: &str| {
+            if joins_alone {
+                format!("CASE WHEN {MANY} THEN {value} ELSE {joined} END AS {alias}")
+            } else {
                 format!("CASE WHEN {MANY} OR NOT {NEXT} THEN {value} ELSE {joined} END AS {alias}")
             }
-            Some(j) => format!("CASE WHEN {MANY} THEN {value} ELSE {j} END AS {alias}"),
         };
         let clock = &self.clock;
         let mut clocks = vec![clock.clone()];
         clocks.extend(self.cell_clocks.iter().map(|c| ident(c)));
         for c in &clocks {
-            select.push(cell(c, &format!("greatest({c}, {})", lead(c)), None, c));
+            select.push(cell(c, &format!("greatest({c}, {})", lead(c)), false, c));
         }
         let replica = self.replica.as_deref();
         let lead_replica = replica.map(lead);
         let lead_clock = lead(clock);
-        if let Some(r) = replica {
+        if let (Some(r), Some(next)) = (replica, lead_replica.as_deref()) {
             let joined = data_join(
                 None,
                 &side(r, clock, Some(r)),
-                &side(
-                    lead_replica.as_deref().unwrap_or(r),
-                    &lead_clock,
-                    lead_replica.as_deref(),
-                ),
+                &side(next, &lead_clock, Some(next)),
             );
-            select.push(cell(r, &joined, None, r));
+            select.push(cell(r, &joined, false, r));
         }
         if let Some(t) = &spec.tombstone {
             let t = ident(t);
@@ -373,41 +370,22 @@ impl<'a> Renderer<'a> {
                 &side(&value, clock, None),
                 &side(&next, &lead_clock, None),
             );
-            select.push(cell(&value, &joined, None, &t));
+            select.push(cell(&value, &joined, false, &t));
         }
         let data = |q: &str, alias: &str, rule: Option<&ColumnRule>| -> String {
             let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
             let ts = self.ts_of(rule);
-            let lead_ts = lead(&ts);
-            let me = Side {
-                value: q,
-                ts: &ts,
-                replica,
-            };
-            let joined = data_join(
-                rule,
-                &me,
-                &Side {
-                    value: &lead(q),
-                    ts: &lead_ts,
-                    replica: lead_replica.as_deref(),
-                },
-            );
+            let me = side(q, &ts, replica);
             if kind.selects_one_cell() {
-                cell(q, &joined, None, alias)
+                let (next, next_ts) = (lead(q), lead(&ts));
+                let joined = data_join(rule, &me, &side(&next, &next_ts, lead_replica.as_deref()));
+                cell(q, &joined, false, alias)
             } else {
-                let partner = format!("CASE WHEN {NEXT} THEN {} END", lead(q));
-                let partner_ts = format!("CASE WHEN {NEXT} THEN {lead_ts} END");
-                let alone = data_join(
-                    rule,
-                    &me,
-                    &Side {
-                        value: &partner,
-                        ts: &partner_ts,
-                        replica: lead_replica.as_deref(),
-                    },
-                );
-                cell(q, &joined, Some(&alone), alias)
+                // Every kept row is joined: with the next row of its key, or with NULL.
+                let next = format!("CASE WHEN {NEXT} THEN {} END", lead(q));
+                let next_ts = format!("CASE WHEN {NEXT} THEN {} END", lead(&ts));
+                let joined = data_join(rule, &me, &side(&next, &next_ts, lead_replica.as_deref()));
+                cell(q, &joined, true, alias)
             }
         };
         for r in &spec.rules {
