@@ -23,6 +23,7 @@ pub mod hlc;
 pub mod mergeql;
 pub mod order;
 pub mod schema_map;
+pub mod sort_key;
 pub mod state;
 pub mod strategy;
 pub mod table;

@@ -90,7 +90,7 @@ pub fn canonical_float_array(a: ArrayRef) -> Result<ArrayRef> {
 }
 
 impl Value {
-    fn rank(&self) -> u8 {
+    pub(crate) fn rank(&self) -> u8 {
         match self {
             Value::Null => 0,
             Value::Bool(_) => 1,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use crdt_merge_kernel::catalogue::invoke_scalar;
-use crdt_merge_kernel::strategy::{Aggregate, Columnar, Grouped, PerRow, State};
+use crdt_merge_kernel::sort_key;
+use crdt_merge_kernel::strategy::{pairwise, Aggregate, Columnar, Grouped, PerRow, State};
 use crdt_merge_kernel::Value;
 use proptest::prelude::*;
 
@@ -283,6 +284,49 @@ proptest! {
             let mut mixed = general(&sx);
             a.update(&args(&y, names), &mut Grouped { states: std::slice::from_mut(&mut mixed), groups: &vec![0; y.len()] }).unwrap();
             prop_assert_eq!(f(&mixed), expect, "rows into a general cell {}", name);
+        }
+    }
+
+    /// `arg_max(value, crdt_<s>_key(...))` (a host's own aggregate over the kernel's cell keys,
+    /// `arg_min` for Min) is the strategy's aggregate, and `crdt_<s>_pick` is its join.
+    #[test]
+    fn cell_keys_pick_what_the_aggregates_pick(x in rows()) {
+        for (name, names) in CASES {
+            let kind = name.trim_start_matches("crdt_");
+            if !matches!(kind, "lww" | "lww_nullable" | "max" | "min") {
+                continue;
+            }
+            let a = args(&x, names);
+            let keys = sort_key::strategy_key(&format!("crdt_{kind}_key"), &a).unwrap();
+            let mut best: Option<usize> = None;
+            for i in 0..keys.len() {
+                if keys.is_null(i) {
+                    continue;
+                }
+                let better = match best {
+                    None => true,
+                    Some(b) if kind == "min" => keys.value(i) < keys.value(b),
+                    Some(b) => keys.value(i) > keys.value(b),
+                };
+                if better {
+                    best = Some(i);
+                }
+            }
+            let got = best.map_or(Value::Null, |i| Value::from_array(a[0].as_ref(), i).unwrap());
+            let g = agg(name, names);
+            let want = finish(&g, &one_pass(&g, names, &x, &vec![0; x.len()], 1));
+            prop_assert_eq!(&got, &want[0], "{} {:?}", name, names);
+            if x.len() >= 2 {
+                let (l, r) = (args(&x[..1], names), args(&x[1..2], names));
+                let both: Vec<ArrayRef> = l.iter().chain(&r).cloned().collect();
+                let pick = pairwise::pick(&format!("crdt_{kind}_pick"), &both).unwrap();
+                let joined = pairwise::join(&format!("crdt_{kind}_join"), &both).unwrap();
+                let picked = if pick.value(0) { &r[0] } else { &l[0] };
+                prop_assert_eq!(
+                    Value::from_array(picked.as_ref(), 0).unwrap(),
+                    Value::from_array(joined.as_ref(), 0).unwrap()
+                );
+            }
         }
     }
 

@@ -25,10 +25,11 @@ use crdt_merge_kernel::mergeql::{
     parse, render_duckdb_dynamic, render_sql, ColumnRule, Dialect, MergeSpec, Source,
     DEFAULT_TOMBSTONE,
 };
-use crdt_merge_kernel::strategy::StrategyKind;
+use crdt_merge_kernel::sort_key;
+use crdt_merge_kernel::strategy::{pairwise, StrategyKind};
 use libduckdb_sys as ffi;
 
-use crate::functions::{host_error, register_scalar, ScalarOverload};
+use crate::functions::{host_error, register_scalar, ScalarFn, ScalarOverload};
 use crate::plan::{list_of, Param};
 
 /// NULL at `row`, including a whole NULL-typed argument (a bare `NULL` literal).
@@ -249,11 +250,60 @@ fn merge_sql(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, Strin
     )
 }
 
-/// Registers the renderers `crdt_mergeql_sql` and `crdt_merge_sql`.
+fn pick(name: &str, args: &[ArrayRef], _n: usize) -> Result<ArrayRef, String> {
+    Ok(Arc::new(pairwise::pick(name, args).map_err(host_error)?))
+}
+
+/// The pick functions the rendered merges call (`crdt_lww_pick(v1, ts1, v2, ts2)` is true where
+/// `crdt_lww_join` of the same arguments is the second cell). Every argument is `ANY`, so the
+/// value keeps DuckDB's own type: `CASE WHEN pick THEN b ELSE a END`.
+const PICKS: [(&str, &[usize]); 4] = [
+    ("crdt_lww_pick", &[4, 6]),
+    ("crdt_lww_nullable_pick", &[4, 6]),
+    ("crdt_max_pick", &[2]),
+    ("crdt_min_pick", &[2]),
+];
+
+fn key(name: &str, args: &[ArrayRef], _n: usize) -> Result<ArrayRef, String> {
+    Ok(Arc::new(
+        sort_key::strategy_key(name, args).map_err(host_error)?,
+    ))
+}
+
+/// The cell keys the rendered merges aggregate with DuckDB's own `arg_max` (`arg_max(v,
+/// crdt_lww_key(v, ts))` is `crdt_lww(v, ts)` in `v`'s own type).
+const KEYS: [(&str, &[usize]); 4] = [
+    ("crdt_lww_key", &[2, 3]),
+    ("crdt_lww_nullable_key", &[2, 3]),
+    ("crdt_max_key", &[1]),
+    ("crdt_min_key", &[1]),
+];
+
+/// Registers the renderers `crdt_mergeql_sql` and `crdt_merge_sql`, and the pick and key
+/// functions their SQL calls.
 ///
 /// # Safety
 /// `con` must be a live connection.
 pub unsafe fn register(con: ffi::duckdb_connection) -> Result<(), String> {
+    let helpers = PICKS
+        .iter()
+        .map(|(name, arities)| (*name, *arities, DataType::Boolean, pick as ScalarFn))
+        .chain(
+            KEYS.iter()
+                .map(|(name, arities)| (*name, *arities, DataType::Binary, key as ScalarFn)),
+        );
+    for (name, arities, returns, run) in helpers {
+        let overloads: Vec<ScalarOverload> = arities
+            .iter()
+            .map(|&n| ScalarOverload {
+                params: vec![Param::Any; n],
+                returns: returns.clone(),
+                run,
+            })
+            .collect();
+        // SAFETY: forwarded contract.
+        register_scalar(con, name, &overloads, true, false)?;
+    }
     let text = || Param::Type(DataType::Utf8);
     // SAFETY: forwarded contract.
     register_scalar(

@@ -2,23 +2,32 @@
 //!
 //! [`render_sql`](super::render_sql) needs every source's columns; a DuckDB table macro cannot
 //! look them up before the query binds. This rendering leaves that to DuckDB: inputs are combined
-//! with `UNION ALL BY NAME`, and the columns no rule names are merged with
-//! `crdt_lww(COLUMNS(...), <clock>)`, so DuckDB resolves the schemas when it binds the query.
-//! Every expression is the one [`render_sql`](super::render_sql) writes for the same role (the
-//! table in the [module docs](super)); output columns keep the inputs' order (first appearance),
-//! rows are ordered by key, and provenance adds `<col>__source` per LWW column and `__conflicts`.
-//! A NULL key raises an error naming the column (`error()`, DuckDB's).
+//! with `UNION ALL BY NAME`, and the columns no rule names are merged as one
+//! `COLUMNS('^__crdt_d_(.*)$')` selector, so DuckDB resolves the schemas when it binds the
+//! query. Each strategy computes what [`render_sql`](super::render_sql)'s aggregate computes
+//! (the table in the [module docs](super)); output columns keep the inputs' order (first
+//! appearance), rows are ordered by key, and provenance adds `<col>__source` per LWW column and
+//! `__conflicts`. A NULL key raises an error naming the column (`error()`, DuckDB's).
+//!
+//! Since the query cannot know a column's type, the selecting strategies (LWW, LWW-nullable,
+//! Max, Min) never return the value through one of our functions, whose DuckDB overloads have
+//! fixed return types: the kernel only says which cell wins (a `crdt_<s>_pick` of two cells, a
+//! `crdt_<s>_key` sort key for DuckDB's `arg_max`) and DuckDB moves the value, so a STRUCT, a
+//! list of lists or a DECIMAL(18,4) merges and keeps its type.
 //!
 //! Two plans, the same rows:
 //!
 //! * **pairs** (two inputs, without provenance): both inputs stacked, sorted once by key in a
-//!   window, and each row joined with the next row of the same key through the pairwise `_join`
-//!   scalars (`lead(COLUMNS(...))` expands in lockstep with `COLUMNS(...)`). A key with three or
-//!   more rows (duplicates inside one input) is flagged in the same window and its rows are
-//!   merged by the `GROUP BY` below instead. Two inputs with unique keys never reach the hash
-//!   aggregate, which is what makes this plan about twice as fast as the `GROUP BY` one;
+//!   window, and each row joined with the next row of the same key (`CASE WHEN crdt_lww_pick(v,
+//!   ts, lead(v), lead(ts)) THEN lead(v) ELSE v END`, the `_join` scalars for the other
+//!   strategies; `lead(COLUMNS(...))` expands in lockstep with `COLUMNS(...)`). A key with
+//!   three or more rows (duplicates inside one input) is flagged in the same window and its
+//!   rows are merged by the `GROUP BY` below instead. Two inputs with unique keys never reach
+//!   the hash aggregate, which is what makes this plan about twice as fast as the `GROUP BY`
+//!   one;
 //! * **group by** (three or more inputs, or provenance, whose per-column sources need every
-//!   row): one hash aggregate over the stacked inputs with the strategy aggregates.
+//!   row): one hash aggregate over the stacked inputs (`arg_max(v, crdt_lww_key(v, ts))`, the
+//!   strategy aggregates for the other strategies).
 
 use super::render::{
     data_aggregate, data_join, Side, CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN,
@@ -66,10 +75,12 @@ fn source_sql(s: &Source) -> String {
 /// use crdt_merge_kernel::mergeql::{parse, render_duckdb_dynamic};
 /// let spec = parse("MERGE a, b ON id STRATEGY score='max'").unwrap();
 /// let sql = render_duckdb_dynamic(&spec).unwrap();
-/// assert!(sql.contains("crdt_max_join(\"score\", lead(\"score\") OVER __crdt_win)"));
+/// assert!(sql.contains("crdt_max_pick(\"score\", lead(\"score\") OVER __crdt_win)"));
 /// assert!(sql.contains("UNION ALL BY NAME"));
 /// let with_sources = parse("MERGE a, b ON id STRATEGY score='max' PROVENANCE").unwrap();
-/// assert!(render_duckdb_dynamic(&with_sources).unwrap().contains("crdt_max(\"score\") AS \"score\""));
+/// assert!(render_duckdb_dynamic(&with_sources)
+///     .unwrap()
+///     .contains("arg_max(\"score\", crdt_max_key(\"score\")) AS \"score\""));
 /// ```
 ///
 /// # Errors
@@ -110,6 +121,60 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
 
 fn side<'s>(value: &'s str, ts: &'s str, replica: Option<&'s str>) -> Side<'s> {
     Side { value, ts, replica }
+}
+
+/// The aggregate of a selecting strategy (LWW, LWW-nullable, Max, Min) as DuckDB's own
+/// `arg_max`/`arg_min` over the kernel's cell key (`crdt_lww_key(v, ts [, replica])`, ...):
+/// the same cell as `crdt_lww(v, ts [, replica])`, returned in `v`'s own DuckDB type, so
+/// columns of any type the kernel can order merge (STRUCTs, lists of lists, DECIMALs of any
+/// scale), whose types the rendered query cannot know. `None` for the other strategies.
+fn keyed_aggregate(kind: StrategyKind, value: &str, rest: &[&str]) -> Option<String> {
+    let (agg, key) = match kind {
+        StrategyKind::Lww => ("arg_max", "crdt_lww_key"),
+        StrategyKind::LwwNullable => ("arg_max_null", "crdt_lww_nullable_key"),
+        StrategyKind::Max => ("arg_max", "crdt_max_key"),
+        StrategyKind::Min => ("arg_min", "crdt_min_key"),
+        _ => return None,
+    };
+    let args: Vec<&str> = std::iter::once(value).chain(rest.iter().copied()).collect();
+    Some(format!("{agg}({value}, {key}({}))", args.join(", ")))
+}
+
+/// [`data_aggregate`], in the keyed form for the selecting strategies.
+fn any_aggregate(q: &str, rule: Option<&ColumnRule>, ts: &str, replica: Option<&str>) -> String {
+    let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
+    let rest: Vec<&str> = match kind {
+        StrategyKind::Lww | StrategyKind::LwwNullable => {
+            std::iter::once(ts).chain(replica).collect()
+        }
+        _ => Vec::new(),
+    };
+    keyed_aggregate(kind, q, &rest).unwrap_or_else(|| data_aggregate(q, rule, ts, replica))
+}
+
+/// [`data_join`], for the selecting strategies as `CASE WHEN crdt_<s>_pick(<the join's
+/// arguments>) THEN b ELSE a END`: the pick says which side the join is, and DuckDB selects
+/// the value in its own type (see [`keyed_aggregate`]).
+fn any_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -> String {
+    let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
+    let pick = match kind {
+        StrategyKind::Lww => "crdt_lww_pick",
+        StrategyKind::LwwNullable => "crdt_lww_nullable_pick",
+        StrategyKind::Max => "crdt_max_pick",
+        StrategyKind::Min => "crdt_min_pick",
+        _ => return data_join(rule, a, b),
+    };
+    let args = match kind {
+        StrategyKind::Lww | StrategyKind::LwwNullable => match (a.replica, b.replica) {
+            (Some(ra), Some(rb)) => [a.value, a.ts, ra, b.value, b.ts, rb].join(", "),
+            _ => [a.value, a.ts, b.value, b.ts].join(", "),
+        },
+        _ => [a.value, b.value].join(", "),
+    };
+    format!(
+        "CASE WHEN {pick}({args}) THEN {} ELSE {} END",
+        b.value, a.value
+    )
 }
 
 struct Renderer<'a> {
@@ -249,7 +314,8 @@ impl<'a> Renderer<'a> {
             select.push(format!("max({}) AS {}", ident(c), ident(c)));
         }
         if let Some(r) = replica {
-            select.push(format!("crdt_lww({r}, {clock}, {r}) AS {r}"));
+            let merged = keyed_aggregate(StrategyKind::Lww, r, &[clock, r]).unwrap_or_default();
+            select.push(format!("{merged} AS {r}"));
         }
         if let Some(t) = &spec.tombstone {
             let t = ident(t);
@@ -263,7 +329,7 @@ impl<'a> Renderer<'a> {
             |q: &str, alias: &str, rule: Option<&ColumnRule>, suffix: &dyn Fn(&str) -> String| {
                 let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
                 let ts = self.ts_of(rule);
-                let expr = data_aggregate(q, rule, &ts, replica);
+                let expr = any_aggregate(q, rule, &ts, replica);
                 select.push(format!("{expr} AS {alias}"));
                 if !spec.provenance {
                     return;
@@ -275,16 +341,23 @@ impl<'a> Renderer<'a> {
                     ));
                 }
                 if matches!(kind, StrategyKind::Lww | StrategyKind::LwwNullable) {
-                    let expr = match (replica, kind) {
-                        (Some(r), StrategyKind::Lww) => {
-                            format!("crdt_lww(CASE WHEN {q} IS NOT NULL THEN {r} END, {ts}, {r})")
-                        }
-                        (Some(r), _) => format!("crdt_lww({r}, {ts}, {r})"),
-                        (None, StrategyKind::Lww) => format!(
-                        "crdt_lww(CASE WHEN {q} IS NOT NULL THEN {SOURCE_COLUMN} END, {ts}, {q})"
-                    ),
-                        (None, _) => format!("crdt_lww({SOURCE_COLUMN}, {ts}, {q})"),
+                    // The replica (or input name) of the winning cell: the LWW of that id
+                    // with the cell's value as the replica argument, so ties between equal
+                    // cells go to the greatest id.
+                    let (id, tie) = match (replica, kind) {
+                        (Some(r), StrategyKind::Lww) => (
+                            format!("CASE WHEN {q} IS NOT NULL THEN {r} END"),
+                            r.to_string(),
+                        ),
+                        (Some(r), _) => (r.to_string(), r.to_string()),
+                        (None, StrategyKind::Lww) => (
+                            format!("CASE WHEN {q} IS NOT NULL THEN {SOURCE_COLUMN} END"),
+                            q.to_string(),
+                        ),
+                        (None, _) => (SOURCE_COLUMN.to_string(), q.to_string()),
                     };
+                    let expr =
+                        keyed_aggregate(StrategyKind::Lww, &id, &[&ts, &tie]).unwrap_or_default();
                     provenance.push(format!("{expr} AS {}", suffix(PROVENANCE_SUFFIX)));
                 }
             };
@@ -351,7 +424,7 @@ impl<'a> Renderer<'a> {
         let lead_replica = replica.map(lead);
         let lead_clock = lead(clock);
         if let (Some(r), Some(next)) = (replica, lead_replica.as_deref()) {
-            let joined = data_join(
+            let joined = any_join(
                 None,
                 &side(r, clock, Some(r)),
                 &side(next, &lead_clock, Some(next)),
@@ -378,7 +451,7 @@ impl<'a> Renderer<'a> {
             let me = side(q, &ts, replica);
             if kind.selects_one_cell() {
                 let (next, next_ts) = (lead(q), lead(&ts));
-                let joined = data_join(rule, &me, &side(&next, &next_ts, lead_replica.as_deref()));
+                let joined = any_join(rule, &me, &side(&next, &next_ts, lead_replica.as_deref()));
                 cell(q, &joined, false, alias)
             } else {
                 // Every kept row is joined: with the next row of its key, or with NULL.

@@ -107,17 +107,21 @@ pub fn return_type(name: &str, arg_types: &[DataType]) -> Result<DataType> {
     Ok(agg.return_type().clone())
 }
 
-/// Evaluates pairwise join `name` over `args` (all of one length).
-///
-/// # Errors
-/// Bad argument count or types, and the aggregate's own errors.
-pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
+/// The arguments of a pairwise join split by side.
+struct Sides {
+    shape: JoinShape,
+    /// The common type of each per-side argument, then the constants' types.
+    types: Vec<DataType>,
+    /// Each side's arguments cast to `types`, the shared constants appended.
+    left: Vec<ArrayRef>,
+    right: Vec<ArrayRef>,
+}
+
+/// The arguments of pairwise join `name` split by side (see [`Sides`]).
+fn sides(name: &str, args: &[ArrayRef]) -> Result<Sides> {
     let s = shape(name, args.len())?;
     let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
     let side = side_types(name, &s, &types)?;
-    let agg =
-        Aggregate::new(s.strategy.aggregate_name(), &side).map_err(|e| e.in_function(name))?;
-    let n = args.first().map_or(0, |a| a.len());
     let cast = |a: &ArrayRef, t: &DataType| -> Result<ArrayRef> {
         if a.data_type() == t {
             Ok(a.clone())
@@ -134,8 +138,37 @@ pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
     }
     left.extend(consts.iter().cloned());
     right.extend(consts.iter().cloned());
-    if let Some(out) = select_join(&agg, s.strategy, &left, &right, n)? {
-        return Ok(out);
+    Ok(Sides {
+        shape: s,
+        types: side,
+        left,
+        right,
+    })
+}
+
+/// Evaluates pairwise join `name` over `args` (all of one length).
+///
+/// # Errors
+/// Bad argument count or types, and the aggregate's own errors.
+pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
+    let Sides {
+        shape: s,
+        types: side,
+        left,
+        right,
+    } = sides(name, args)?;
+    let agg =
+        Aggregate::new(s.strategy.aggregate_name(), &side).map_err(|e| e.in_function(name))?;
+    let n = args.first().map_or(0, |a| a.len());
+    if picks(s.strategy) {
+        let mask = take_right(s.strategy, &left, &right, n)?;
+        let out = arrow_select::zip::zip(&mask, &right[0], &left[0])?;
+        let out = if out.data_type() == agg.return_type() {
+            out
+        } else {
+            arrow_cast::cast(&out, agg.return_type())?
+        };
+        return crate::value::canonical_float_array(out);
     }
     let mut states = vec![State::Empty; n];
     agg.update(&left, &mut PerRow(&mut states))
@@ -146,28 +179,65 @@ pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
     agg.finish(&refs).map_err(|e| e.in_function(name))
 }
 
-/// The selecting strategies pick one side per row: compute which, then gather with `zip`,
-/// without building per-row states. Same order as the aggregate over the two rows (the law
-/// tests compare them), so the forms cannot disagree.
-fn select_join(
-    agg: &Aggregate,
+/// True for the strategies whose join selects one of the two cells (LWW, LWW-nullable, Max,
+/// Min), which have a [`pick`] form.
+pub fn picks(k: StrategyKind) -> bool {
+    matches!(
+        k,
+        StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Max | StrategyKind::Min
+    )
+}
+
+/// Which side a selecting join picks, per row: `crdt_<strategy>_pick` takes the arguments of
+/// `crdt_<strategy>_join` and is `true` where the join is the second cell, `false` where it is
+/// the first. A host that selects values itself (`CASE WHEN pick THEN b ELSE a END`) keeps
+/// every value type it has, including those no overload of the `_join` can return.
+///
+/// # Errors
+/// A name that is not the pick of a strategy that selects one cell ([`picks`]), and the
+/// `_join`'s own errors (argument count, types), naming `name`.
+pub fn pick(name: &str, args: &[ArrayRef]) -> Result<BooleanArray> {
+    let join_name = name
+        .strip_suffix("_pick")
+        .map(|s| format!("{s}_join"))
+        .unwrap_or_default();
+    let run = || -> Result<BooleanArray> {
+        let Sides {
+            shape: s,
+            types: side,
+            left,
+            right,
+        } = sides(&join_name, args)?;
+        if !picks(s.strategy) {
+            return Err(Error::invalid(
+                name,
+                "function",
+                "crdt_lww_pick, crdt_lww_nullable_pick, crdt_max_pick or crdt_min_pick",
+                name,
+            ));
+        }
+        Aggregate::new(s.strategy.aggregate_name(), &side)?;
+        let n = args.first().map_or(0, |a| a.len());
+        take_right(s.strategy, &left, &right, n)
+    };
+    run().map_err(|e| e.in_function(name))
+}
+
+/// The selecting strategies pick one side per row; the mask is `true` where the right side
+/// wins. Same order as the aggregate over the two rows (the law tests compare them), so the
+/// forms cannot disagree.
+fn take_right(
     k: StrategyKind,
     left: &[ArrayRef],
     right: &[ArrayRef],
     n: usize,
-) -> Result<Option<ArrayRef>> {
+) -> Result<BooleanArray> {
     use std::cmp::Ordering;
-    if !matches!(
-        k,
-        StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Max | StrategyKind::Min
-    ) {
-        return Ok(None);
-    }
-    let name = agg.name();
+    let agg_name = k.aggregate_name();
     let cols = |side: &[ArrayRef]| -> Result<Vec<Column>> {
         side.iter()
             .zip(["value", "ts", "replica"])
-            .map(|(a, arg)| Column::new(name, arg, a))
+            .map(|(a, arg)| Column::new(agg_name, arg, a))
             .collect()
     };
     let (l, r) = (cols(left)?, cols(right)?);
@@ -191,12 +261,5 @@ fn select_join(
         };
         take_right.push(wins);
     }
-    let mask = BooleanArray::from(take_right);
-    let out = arrow_select::zip::zip(&mask, &right[0], &left[0])?;
-    let out = if out.data_type() == agg.return_type() {
-        out
-    } else {
-        arrow_cast::cast(&out, agg.return_type())?
-    };
-    Ok(Some(crate::value::canonical_float_array(out)?))
+    Ok(BooleanArray::from(take_right))
 }
