@@ -105,6 +105,22 @@ def test_struct_columns_merge_by_lww_and_max(con):
     assert rows == [(1, "Oslo"), (2, "Rome")]
 
 
+def test_equal_floats_stored_differently_merge_alike_in_any_order(con):
+    c = con
+    c.execute("CREATE OR REPLACE TEMP TABLE z1 AS SELECT 1 AS id, -0.0::DOUBLE AS x, {'f': -0.0::DOUBLE} AS s, "
+              "-0.0::DOUBLE AS m, 1 AS _ts")
+    c.execute("CREATE OR REPLACE TEMP TABLE z2 AS SELECT 1 AS id, 0.0::DOUBLE AS x, {'f': 0.0::DOUBLE} AS s, "
+              "0.0::DOUBLE AS m, 1 AS _ts")
+    c.execute("CREATE OR REPLACE TEMP TABLE z3 AS SELECT 2 AS id, 1.0::DOUBLE AS x, NULL AS s, 1.0::DOUBLE AS m, 1 AS _ts")
+    seen = set()
+    for order in (["z1", "z2"], ["z2", "z1"], ["z1", "z2", "z3"], ["z3", "z2", "z1"]):
+        rows = c.execute(f"SELECT id, x::VARCHAR, s::VARCHAR, m::VARCHAR FROM crdt_merge({order}, 'id', "
+                         "strategies := {'m': 'min'}) WHERE id = 1").fetchall()
+        seen.add(tuple(rows))
+    # +0.0 has the greater bits (LWW, max); min takes -0.0.
+    assert seen == {((1, "0.0", "{'f': 0.0}", "-0.0"),)}
+
+
 def test_picks_and_keys_agree_with_the_joins_and_aggregates(con):
     c = con
     assert c.execute("SELECT crdt_lww_pick('a', 1, 'b', 2), crdt_lww_pick('a', 2, 'b', 1), crdt_lww_pick('a', 1, NULL, 2), "

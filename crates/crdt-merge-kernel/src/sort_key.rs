@@ -13,8 +13,14 @@
 //! canonical class (one NaN, greatest; -0.0 as +0.0), text and bytes with `0x00` escaped as
 //! `0x00 0xFF` and ended by `0x00 0x00`, a list as `0x01 <item>` per element then `0x00`, a
 //! struct as its fields in order.
+//!
+//! Values equal in the canonical order but stored differently (`-0.0` and `+0.0`, NaN payloads,
+//! also inside lists and structs) get one more, final tie-break: their stored bits
+//! ([`Representation`]), so which one a merge returns never depends on the order inputs arrive
+//! in. The greater bits win, the least for Min.
 
 use arrow_array::{Array, ArrayRef, BinaryArray};
+use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::DataType;
 
 use crate::error::{Error, Result};
@@ -97,6 +103,55 @@ impl Column {
     }
 }
 
+/// True when values of `dt` can be equal in the canonical order yet stored differently (they
+/// hold floats: `-0.0` and `+0.0`, NaN payloads).
+pub fn has_float(dt: &DataType) -> bool {
+    use DataType::*;
+    match dt {
+        Float16 | Float32 | Float64 => true,
+        List(f)
+        | LargeList(f)
+        | FixedSizeList(f, _)
+        | ListView(f)
+        | LargeListView(f)
+        | Map(f, _) => has_float(f.data_type()),
+        Struct(fields) => fields.iter().any(|f| has_float(f.data_type())),
+        _ => false,
+    }
+}
+
+/// The stored bits of values, as byte strings in Arrow's row order (floats by IEEE total
+/// order), for the last tie-break between values the canonical order calls equal. `None` for
+/// types where canonical equality is identity (see [`has_float`]).
+pub struct Representation(Option<Rows>);
+
+impl Representation {
+    /// Rows of `arrays` (one type), in one encoding so that they compare with each other.
+    ///
+    /// # Errors
+    /// A type Arrow's row format cannot encode.
+    pub fn of(arrays: &[&ArrayRef]) -> Result<Representation> {
+        let Some(first) = arrays.first() else {
+            return Ok(Representation(None));
+        };
+        if !has_float(first.data_type()) {
+            return Ok(Representation(None));
+        }
+        let conv = RowConverter::new(vec![SortField::new(first.data_type().clone())])?;
+        let mut rows = conv.empty_rows(0, 0);
+        for a in arrays {
+            conv.append(&mut rows, &[(*a).clone()])?;
+        }
+        Ok(Representation(Some(rows)))
+    }
+
+    /// Row `i` (counted over all arrays given to [`Representation::of`], in order), empty when
+    /// there is nothing to break ties on.
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        self.0.as_ref().map_or(&[], |r| r.row(i).data())
+    }
+}
+
 /// The key of each row's cell under `name`, one of `crdt_lww_key(value, ts [, replica])`,
 /// `crdt_lww_nullable_key(...)`, `crdt_max_key(value)` and `crdt_min_key(value)`: greater
 /// keys are greater cells in that strategy's order, so the strategy's aggregate is the value
@@ -136,6 +191,7 @@ pub fn strategy_key(name: &str, args: &[ArrayRef]) -> Result<BinaryArray> {
             [] => Vec::new(),
         };
         let skips_null = kind != StrategyKind::LwwNullable;
+        let repr = Representation::of(&args[..1].iter().collect::<Vec<_>>())?;
         let mut key = Vec::new();
         let mut out = arrow_array::builder::BinaryBuilder::with_capacity(n, n * 16);
         for i in 0..n {
@@ -147,6 +203,7 @@ pub fn strategy_key(name: &str, args: &[ArrayRef]) -> Result<BinaryArray> {
             for c in &order {
                 c.write_key(i, &mut key)?;
             }
+            key.extend_from_slice(repr.bytes(i));
             out.append_value(&key);
         }
         Ok(out.finish())

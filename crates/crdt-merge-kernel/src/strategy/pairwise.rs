@@ -11,6 +11,7 @@ use super::aggregate::{Aggregate, PerRow, State};
 use super::StrategyKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::order::Column;
+use crate::sort_key::{has_float, Representation};
 
 /// How a `_join` function's arguments split into per-side arguments and shared constants.
 #[derive(Debug, Clone, Copy)]
@@ -241,14 +242,29 @@ fn take_right(
             .collect()
     };
     let (l, r) = (cols(left)?, cols(right)?);
+    // Built on the first tie between values stored differently (see `sort_key`).
+    let mut repr: Option<Representation> = None;
+    let mut raw = |i: usize| -> Result<Ordering> {
+        if !has_float(left[0].data_type()) {
+            return Ok(Ordering::Equal);
+        }
+        if repr.is_none() {
+            repr = Some(Representation::of(&[&right[0], &left[0]])?);
+        }
+        let rep = repr.as_ref().map(|r| (r.bytes(i), r.bytes(n + i)));
+        Ok(rep.map_or(Ordering::Equal, |(a, b)| a.cmp(b)))
+    };
     let mut take_right = Vec::with_capacity(n);
     for i in 0..n {
         let (ln, rn) = (l[0].is_null(i), r[0].is_null(i));
-        let wins = match k {
+        let ord = match k {
             // A NULL value is bottom: the other side wins whatever the clocks say.
-            StrategyKind::Lww | StrategyKind::Max | StrategyKind::Min if ln || rn => !rn,
-            StrategyKind::Max => r[0].cmp_rows(i, &l[0], i)? == Ordering::Greater,
-            StrategyKind::Min => r[0].cmp_rows(i, &l[0], i)? == Ordering::Less,
+            StrategyKind::Lww | StrategyKind::Max | StrategyKind::Min if ln || rn => {
+                take_right.push(!rn);
+                continue;
+            }
+            StrategyKind::Min => l[0].cmp_rows(i, &r[0], i)?,
+            StrategyKind::Max => r[0].cmp_rows(i, &l[0], i)?,
             _ => {
                 let mut ord = Ordering::Equal;
                 for c in [1usize, 2, 0] {
@@ -256,8 +272,13 @@ fn take_right(
                         ord = r[c].cmp_rows(i, &l[c], i)?;
                     }
                 }
-                ord == Ordering::Greater
+                ord
             }
+        };
+        let wins = match ord {
+            Ordering::Equal if k == StrategyKind::Min => raw(i)? == Ordering::Less,
+            Ordering::Equal => raw(i)? == Ordering::Greater,
+            o => o == Ordering::Greater,
         };
         take_right.push(wins);
     }
