@@ -141,5 +141,32 @@ def test_pick_errors_name_the_function(con):
 
     with pytest.raises(duckdb.Error, match="crdt_lww_pick: .*"):
         con.execute("SELECT crdt_lww_pick(1, 'not a clock', 2, 'x')").fetchall()
-    with pytest.raises(duckdb.Error, match="crdt_max_key: .*argument"):
-        con.execute("SELECT crdt_max_key(INTERVAL 1 DAY)").fetchall()
+    with pytest.raises(duckdb.Error, match="crdt_max_key: argument 1: .*found BIT .*crdt_merge"):
+        con.execute("SELECT crdt_max_key('101'::BIT)").fetchall()
+    con.execute("CREATE OR REPLACE TEMP TABLE bits1 AS SELECT 1 AS id, '101'::BIT AS b, 1 AS _ts")
+    with pytest.raises(duckdb.Error, match="crdt_lww_pick: argument 1: .*found BIT .*cast the column"):
+        con.execute("FROM crdt_merge(['bits1', 'bits1'], 'id')").fetchall()
+
+
+def test_duckdb_only_types_merge_in_duckdb_order(con):
+    c = con
+    c.execute("CREATE TYPE IF NOT EXISTS mood AS ENUM ('sad', 'ok', 'happy')")
+    cols = "id INTEGER, u UUID, t TIME, i INTERVAL, m mood, mp MAP(VARCHAR, INTEGER), a INTEGER[2], _ts BIGINT"
+    c.execute(f"CREATE OR REPLACE TEMP TABLE o1({cols})")
+    c.execute(f"CREATE OR REPLACE TEMP TABLE o2({cols})")
+    c.execute("INSERT INTO o1 VALUES (1, '00000000-0000-0000-0000-0000000000ff', '23:00', INTERVAL 1 MONTH, 'sad', "
+              "MAP {'z': 1}, [1, 9], 1)")
+    c.execute("INSERT INTO o2 VALUES (1, 'ff000000-0000-0000-0000-000000000000', '01:00', INTERVAL 30 DAY, 'happy', "
+              "MAP {'a': 2}, [2, 0], 1)")
+    want = [(1, "ff000000-0000-0000-0000-000000000000", "23:00:00", "1 month", "happy", "{z=1}", "[2, 0]")]
+    sel = "SELECT id, u::VARCHAR, t::VARCHAR, i::VARCHAR, m::VARCHAR, mp::VARCHAR, a::VARCHAR"
+    for srcs in (["o1", "o2"], ["o2", "o1"], ["o1", "o2", "o2"]):
+        # Equal clocks: the greater value wins, in DuckDB's order (an interval by its length, then its parts).
+        assert c.execute(f"{sel} FROM crdt_merge({srcs}, 'id')").fetchall() == want
+    types = c.execute("SELECT typeof(COLUMNS(*)) FROM crdt_merge(['o1', 'o2'], 'id') LIMIT 1").fetchall()[0]
+    assert types[1:] == ("UUID", "TIME", "INTERVAL", "ENUM('sad', 'ok', 'happy')", "MAP(VARCHAR, INTEGER)",
+                         "INTEGER[2]", "BIGINT")
+    # A UUID replica breaks clock ties.
+    assert c.execute("SELECT crdt_lww_join('a', 1, u, 'b', 1, u2) FROM (SELECT u, u2 FROM (VALUES "
+                     "('ff000000-0000-0000-0000-000000000000'::UUID, '0f000000-0000-0000-0000-000000000000'::UUID)) "
+                     "AS t(u, u2))").fetchall() == [("a",)]

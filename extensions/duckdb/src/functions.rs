@@ -70,8 +70,15 @@ pub unsafe fn read_chunk(
         let v = ffi::duckdb_data_chunk_get_vector(chunk, c);
         let lt = LogicalType(ffi::duckdb_vector_get_column_type(v));
         let dt = types::to_arrow(lt.0).map_err(|t| {
+            // The pick and key functions run inside crdt_merge(...), where the user never
+            // wrote their names.
+            let hint = if function.ends_with("_pick") || function.ends_with("_key") {
+                " (crdt_merge(...) calls it to merge an LWW, max or min column, which cannot have this type: cast the column, for example to VARCHAR)"
+            } else {
+                ""
+            };
             format!(
-                "{function}: argument {}: expected a BOOLEAN, integer, float, DECIMAL, VARCHAR, BLOB, DATE, TIMESTAMP, LIST or STRUCT value, found {t}",
+                "{function}: argument {}: expected a BOOLEAN, integer, float, DECIMAL, VARCHAR, BLOB, DATE, TIME, TIMESTAMP, INTERVAL, UUID, ENUM, LIST, ARRAY, MAP or STRUCT value, found {t}{hint}",
                 c + 1
             )
         })?;

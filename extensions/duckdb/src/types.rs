@@ -17,12 +17,24 @@
 //! | STRUCT(a A, ...) | Struct(a: A, ...) |
 //! | NULL literal (SQLNULL) | Null |
 //!
+//! Read only, as arguments of `ANY` parameters (replicas, clocks, the pick and key functions of
+//! the table merge), in a form with DuckDB's order, since no overload returns them:
+//!
+//! | DuckDB | read as |
+//! |---|---|
+//! | TIME | Int64 (microseconds since midnight) |
+//! | UUID | Decimal128(38, 0) (DuckDB's 128-bit form, which orders as the UUID's bytes) |
+//! | ENUM | UInt8 / UInt16 / UInt32 (the position in the enum's declaration) |
+//! | INTERVAL | Struct(total: Decimal128(38, 0) µs with 30-day months, months, days, micros) |
+//! | MAP(K, V) | List(Struct(key: K, value: V)) (entries in stored order) |
+//! | T[n] (ARRAY) | List(T) |
+//!
 //! Every other DuckDB type is refused with an error naming it.
 
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Fields, TimeUnit};
+use arrow_schema::{DataType, Field, Fields, IntervalUnit, TimeUnit};
 use libduckdb_sys as ffi;
 
 /// The Arrow type HUGEINT travels as: DuckDB stores both as 128-bit integers, so values pass
@@ -139,7 +151,33 @@ pub unsafe fn to_arrow(lt: ffi::duckdb_logical_type) -> Result<DataType, String>
             DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
         }
         DUCKDB_TYPE_DUCKDB_TYPE_SQLNULL => DataType::Null,
-        DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT | DUCKDB_TYPE_DUCKDB_TYPE_UHUGEINT => HUGEINT,
+        DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT
+        | DUCKDB_TYPE_DUCKDB_TYPE_UHUGEINT
+        | DUCKDB_TYPE_DUCKDB_TYPE_UUID => HUGEINT,
+        DUCKDB_TYPE_DUCKDB_TYPE_TIME => DataType::Int64,
+        DUCKDB_TYPE_DUCKDB_TYPE_ENUM => match duckdb_enum_internal_type(lt) {
+            DUCKDB_TYPE_DUCKDB_TYPE_UTINYINT => DataType::UInt8,
+            DUCKDB_TYPE_DUCKDB_TYPE_USMALLINT => DataType::UInt16,
+            _ => DataType::UInt32,
+        },
+        // Marks INTERVAL for `vector::read`, which returns `interval_struct()`.
+        DUCKDB_TYPE_DUCKDB_TYPE_INTERVAL => DataType::Interval(IntervalUnit::MonthDayNano),
+        DUCKDB_TYPE_DUCKDB_TYPE_MAP => {
+            let key = LogicalType(duckdb_map_type_key_type(lt));
+            let value = LogicalType(duckdb_map_type_value_type(lt));
+            let entry = DataType::Struct(Fields::from(vec![
+                Field::new("key", to_arrow(key.0)?, true),
+                Field::new("value", to_arrow(value.0)?, true),
+            ]));
+            DataType::List(Arc::new(Field::new("item", entry, true)))
+        }
+        // Marks ARRAY for `vector::read`, which returns a List.
+        DUCKDB_TYPE_DUCKDB_TYPE_ARRAY => {
+            let child = LogicalType(duckdb_array_type_child_type(lt));
+            let size = i32::try_from(duckdb_array_type_array_size(lt))
+                .map_err(|_| "ARRAY larger than 2^31 elements".to_string())?;
+            DataType::FixedSizeList(Arc::new(Field::new("item", to_arrow(child.0)?, true)), size)
+        }
         DUCKDB_TYPE_DUCKDB_TYPE_DECIMAL => {
             DataType::Decimal128(duckdb_decimal_width(lt), duckdb_decimal_scale(lt) as i8)
         }
@@ -167,6 +205,18 @@ pub unsafe fn to_arrow(lt: ffi::duckdb_logical_type) -> Result<DataType, String>
         }
         other => return Err(type_id_name(other).to_string()),
     })
+}
+
+/// What an INTERVAL is read as: its length in microseconds with DuckDB's 30-day months and
+/// 24-hour days (DuckDB's order), then its parts, so that equal lengths written differently
+/// (`1 month`, `30 days`) still order the same way every time.
+pub fn interval_struct() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("total", HUGEINT, true),
+        Field::new("months", DataType::Int32, true),
+        Field::new("days", DataType::Int32, true),
+        Field::new("micros", DataType::Int64, true),
+    ]))
 }
 
 /// Creates the DuckDB logical type for an Arrow type (registration and output vectors).

@@ -14,7 +14,7 @@ use arrow_array::{
     PrimitiveArray, StringArray, StructArray, UInt32Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, Field, TimeUnit};
 use libduckdb_sys as ffi;
 
 use crate::types::{self, LogicalType};
@@ -157,11 +157,63 @@ pub unsafe fn read(
                 arrow_select::take::take(child.as_ref(), &UInt32Array::from(take), None)
                     .map_err(|e| e.to_string())?
             };
+            // The child's own type: a stand-in (INTERVAL, ARRAY) reads as another type.
+            let field = Arc::new(Field::new(field.name(), values.data_type().clone(), true));
             Arc::new(
                 ListArray::try_new(
-                    field.clone(),
+                    field,
                     OffsetBuffer::new(ScalarBuffer::from(offsets)),
                     values,
+                    nulls,
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        }
+        DataType::FixedSizeList(field, size) => {
+            let size = *size as usize;
+            let child_len = n * size;
+            let values = read(
+                ffi::duckdb_array_vector_get_child(vector),
+                field.data_type(),
+                child_len,
+            )?;
+            let offsets: Vec<i32> = (0..=n).map(|i| (i * size) as i32).collect();
+            let field = Arc::new(Field::new(field.name(), values.data_type().clone(), true));
+            Arc::new(
+                ListArray::try_new(
+                    field,
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    values,
+                    nulls,
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        }
+        DataType::Interval(_) => {
+            let parts = std::slice::from_raw_parts(data as *const ffi::duckdb_interval, n);
+            const DAY: i128 = 86_400_000_000;
+            let total = parts
+                .iter()
+                .map(|p| (p.months as i128 * 30 + p.days as i128) * DAY + p.micros as i128);
+            let total = PrimitiveArray::<Decimal128Type>::from_iter_values(total)
+                .with_data_type(types::HUGEINT);
+            let months =
+                PrimitiveArray::<Int32Type>::from_iter_values(parts.iter().map(|p| p.months));
+            let days = PrimitiveArray::<Int32Type>::from_iter_values(parts.iter().map(|p| p.days));
+            let micros =
+                PrimitiveArray::<Int64Type>::from_iter_values(parts.iter().map(|p| p.micros));
+            let DataType::Struct(fields) = types::interval_struct() else {
+                return Err("internal error: the INTERVAL stand-in is not a struct".into());
+            };
+            Arc::new(
+                StructArray::try_new(
+                    fields,
+                    vec![
+                        Arc::new(total),
+                        Arc::new(months),
+                        Arc::new(days),
+                        Arc::new(micros),
+                    ],
                     nulls,
                 )
                 .map_err(|e| e.to_string())?,
