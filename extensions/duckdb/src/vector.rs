@@ -157,17 +157,7 @@ pub unsafe fn read(
                 arrow_select::take::take(child.as_ref(), &UInt32Array::from(take), None)
                     .map_err(|e| e.to_string())?
             };
-            // The child's own type: a stand-in (INTERVAL, ARRAY) reads as another type.
-            let field = Arc::new(Field::new(field.name(), values.data_type().clone(), true));
-            Arc::new(
-                ListArray::try_new(
-                    field,
-                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                    values,
-                    nulls,
-                )
-                .map_err(|e| e.to_string())?,
-            )
+            list(field.name(), offsets, values, nulls)?
         }
         DataType::FixedSizeList(field, size) => {
             let size = *size as usize;
@@ -178,16 +168,7 @@ pub unsafe fn read(
                 child_len,
             )?;
             let offsets: Vec<i32> = (0..=n).map(|i| (i * size) as i32).collect();
-            let field = Arc::new(Field::new(field.name(), values.data_type().clone(), true));
-            Arc::new(
-                ListArray::try_new(
-                    field,
-                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                    values,
-                    nulls,
-                )
-                .map_err(|e| e.to_string())?,
-            )
+            list(field.name(), offsets, values, nulls)?
         }
         DataType::Interval(_) => {
             let parts = std::slice::from_raw_parts(data as *const ffi::duckdb_interval, n);
@@ -231,6 +212,21 @@ pub unsafe fn read(
         }
         other => return Err(format!("cannot read DuckDB vectors as {other}")),
     })
+}
+
+/// A list array over `values`, whose item type is the values' own (a stand-in such as INTERVAL
+/// or ARRAY reads as another type than the one it was asked as).
+fn list(
+    name: &str,
+    offsets: Vec<i32>,
+    values: ArrayRef,
+    nulls: Option<NullBuffer>,
+) -> Result<ArrayRef, String> {
+    let field = Arc::new(Field::new(name, values.data_type().clone(), true));
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    Ok(Arc::new(
+        ListArray::try_new(field, offsets, values, nulls).map_err(|e| e.to_string())?,
+    ))
 }
 
 fn widen<T: Copy + Into<i128>>(values: &[T]) -> Vec<i128> {
