@@ -117,8 +117,8 @@ def test_equal_floats_stored_differently_merge_alike_in_any_order(con):
         rows = c.execute(f"SELECT id, x::VARCHAR, s::VARCHAR, m::VARCHAR FROM crdt_merge({order}, 'id', "
                          "strategies := {'m': 'min'}) WHERE id = 1").fetchall()
         seen.add(tuple(rows))
-    # +0.0 has the greater bits (LWW, max); min takes -0.0.
-    assert seen == {((1, "0.0", "{'f': 0.0}", "-0.0"),)}
+    # +0.0 has the greater bits and wins for every strategy, as the aggregates' canonical +0.0.
+    assert seen == {((1, "0.0", "{'f': 0.0}", "0.0"),)}
 
 
 def test_picks_and_keys_agree_with_the_joins_and_aggregates(con):

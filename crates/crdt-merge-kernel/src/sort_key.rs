@@ -17,7 +17,8 @@
 //! Values equal in the canonical order but stored differently (`-0.0` and `+0.0`, NaN payloads,
 //! also inside lists and structs) get one more, final tie-break: their stored bits
 //! ([`Representation`]), so which one a merge returns never depends on the order inputs arrive
-//! in. The greater bits win, the least for Min.
+//! in. The greater bits win, for Min too, which makes `+0.0` win over `-0.0` everywhere, as the
+//! aggregates' canonical `+0.0`.
 
 use arrow_array::{Array, ArrayRef, BinaryArray};
 use arrow_row::{RowConverter, Rows, SortField};
@@ -126,18 +127,24 @@ pub fn has_float(dt: &DataType) -> bool {
 pub struct Representation(Option<Rows>);
 
 impl Representation {
-    /// Rows of `arrays` (one type), in one encoding so that they compare with each other.
+    /// Rows of `arrays` (one type), in one encoding so that they compare with each other;
+    /// with `descending`, greater bits give lesser rows.
     ///
     /// # Errors
     /// A type Arrow's row format cannot encode.
-    pub fn of(arrays: &[&ArrayRef]) -> Result<Representation> {
+    pub fn of(arrays: &[&ArrayRef], descending: bool) -> Result<Representation> {
         let Some(first) = arrays.first() else {
             return Ok(Representation(None));
         };
         if !has_float(first.data_type()) {
             return Ok(Representation(None));
         }
-        let conv = RowConverter::new(vec![SortField::new(first.data_type().clone())])?;
+        let options = arrow_schema::SortOptions {
+            descending,
+            nulls_first: true,
+        };
+        let field = SortField::new_with_options(first.data_type().clone(), options);
+        let conv = RowConverter::new(vec![field])?;
         let mut rows = conv.empty_rows(0, 0);
         for a in arrays {
             conv.append(&mut rows, &[(*a).clone()])?;
@@ -191,7 +198,11 @@ pub fn strategy_key(name: &str, args: &[ArrayRef]) -> Result<BinaryArray> {
             [] => Vec::new(),
         };
         let skips_null = kind != StrategyKind::LwwNullable;
-        let repr = Representation::of(&args[..1].iter().collect::<Vec<_>>())?;
+        // `arg_min` takes the least key: descending bits, so the greater bits win there too.
+        let repr = Representation::of(
+            &args[..1].iter().collect::<Vec<_>>(),
+            kind == StrategyKind::Min,
+        )?;
         let mut key = Vec::new();
         let mut out = arrow_array::builder::BinaryBuilder::with_capacity(n, n * 16);
         for i in 0..n {

@@ -249,7 +249,7 @@ fn take_right(
             return Ok(Ordering::Equal);
         }
         if repr.is_none() {
-            repr = Some(Representation::of(&[&right[0], &left[0]])?);
+            repr = Some(Representation::of(&[&right[0], &left[0]], false)?);
         }
         let rep = repr.as_ref().map(|r| (r.bytes(i), r.bytes(n + i)));
         Ok(rep.map_or(Ordering::Equal, |(a, b)| a.cmp(b)))
@@ -276,7 +276,7 @@ fn take_right(
             }
         };
         let wins = match ord {
-            Ordering::Equal if k == StrategyKind::Min => raw(i)? == Ordering::Less,
+            // The greater stored bits, also for Min (see `sort_key`).
             Ordering::Equal => raw(i)? == Ordering::Greater,
             o => o == Ordering::Greater,
         };
