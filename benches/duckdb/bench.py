@@ -34,6 +34,12 @@ QUERIES = {
     "crdt_full_outer_join": """SELECT coalesce(a.id, b.id) AS id, crdt_lww_join(a.name, a._ts, b.name, b._ts) AS name,
         crdt_max_join(a.score, b.score) AS score, greatest(a._ts, b._ts) AS _ts
         FROM a FULL OUTER JOIN b ON a.id = b.id""",
+    # The same join with the pick functions: DuckDB moves the values, the kernel only decides.
+    "crdt_full_outer_join_pick": """SELECT coalesce(a.id, b.id) AS id,
+        CASE WHEN crdt_lww_pick(a.name, a._ts, b.name, b._ts) THEN b.name ELSE a.name END AS name,
+        CASE WHEN crdt_max_pick(a.score, b.score) THEN b.score ELSE a.score END AS score,
+        greatest(a._ts, b._ts) AS _ts
+        FROM a FULL OUTER JOIN b ON a.id = b.id""",
     # The same join with the row order crdt_merge(...) guarantees (by key).
     "builtin_full_outer_join_ordered": """SELECT coalesce(a.id, b.id) AS id,
         CASE WHEN b.id IS NULL OR (a.id IS NOT NULL AND a._ts >= b._ts) THEN a.name ELSE b.name END AS name,
@@ -138,6 +144,8 @@ def main(argv):
         "table_merge_vs_fastest_builtin": ratio("crdt_merge_table", fastest_builtin) if fastest_builtin else None,
         "table_merge_vs_builtin_join_same_row_order": ratio("crdt_merge_table", "builtin_full_outer_join_ordered"),
         "crdt_full_outer_join_vs_builtin_full_outer_join": ratio("crdt_full_outer_join", "builtin_full_outer_join"),
+        "crdt_full_outer_join_pick_vs_builtin_full_outer_join": ratio("crdt_full_outer_join_pick",
+                                                                      "builtin_full_outer_join"),
         "peak_memory_aggregates_vs_builtin": mem_ratio("crdt_groupby", "builtin_groupby"),
         "peak_memory_table_merge_vs_fastest_builtin": mem_ratio("crdt_merge_table", fastest_builtin) if fastest_builtin else None,
     }
