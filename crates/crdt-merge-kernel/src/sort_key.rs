@@ -159,8 +159,9 @@ impl Representation {
     }
 }
 
-/// The key of each row's cell under `name`, one of `crdt_lww_key(value, ts [, replica])`,
-/// `crdt_lww_nullable_key(...)`, `crdt_max_key(value)` and `crdt_min_key(value)`: greater
+/// The key of each row's cell under `name` ([`StrategyKind::pick_and_key_names`]), one of
+/// `crdt_lww_key(value, ts [, replica])`, `crdt_lww_nullable_key(...)`, `crdt_max_key(value)`
+/// and `crdt_min_key(value)`, which take the arguments of the strategy's aggregate: greater
 /// keys are greater cells in that strategy's order, so the strategy's aggregate is the value
 /// of the row with the greatest key (`crdt_min_key`: the least). NULL where the aggregate
 /// skips the row (a NULL value, except for LWW-nullable, where NULL is a written value).
@@ -169,20 +170,17 @@ impl Representation {
 /// An unknown name, a wrong argument count, and the aggregate's own type errors, naming
 /// `name`.
 pub fn strategy_key(name: &str, args: &[ArrayRef]) -> Result<BinaryArray> {
-    let kind = match name {
-        "crdt_lww_key" => StrategyKind::Lww,
-        "crdt_lww_nullable_key" => StrategyKind::LwwNullable,
-        "crdt_max_key" => StrategyKind::Max,
-        "crdt_min_key" => StrategyKind::Min,
-        _ => {
-            return Err(Error::invalid(
+    let kind = StrategyKind::ALL
+        .into_iter()
+        .find(|k| k.pick_and_key_names().is_some_and(|(_, key)| key == name))
+        .ok_or_else(|| {
+            Error::invalid(
                 name,
                 "function",
-                "crdt_lww_key, crdt_lww_nullable_key, crdt_max_key or crdt_min_key",
+                "crdt_<lww|lww_nullable|max|min>_key",
                 name,
-            ))
-        }
-    };
+            )
+        })?;
     let run = || -> Result<BinaryArray> {
         let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
         Aggregate::new(kind.aggregate_name(), &types)?;

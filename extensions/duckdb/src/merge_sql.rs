@@ -25,8 +25,8 @@ use crdt_merge_kernel::mergeql::{
     parse, render_duckdb_dynamic, render_sql, ColumnRule, Dialect, MergeSpec, Source,
     DEFAULT_TOMBSTONE,
 };
-use crdt_merge_kernel::sort_key;
 use crdt_merge_kernel::strategy::{pairwise, StrategyKind};
+use crdt_merge_kernel::{catalogue, sort_key};
 use libduckdb_sys as ffi;
 
 use crate::functions::{host_error, register_scalar, ScalarFn, ScalarOverload};
@@ -254,30 +254,11 @@ fn pick(name: &str, args: &[ArrayRef], _n: usize) -> Result<ArrayRef, String> {
     Ok(Arc::new(pairwise::pick(name, args).map_err(host_error)?))
 }
 
-/// The pick functions the rendered merges call (`crdt_lww_pick(v1, ts1, v2, ts2)` is true where
-/// `crdt_lww_join` of the same arguments is the second cell). Every argument is `ANY`, so the
-/// value keeps DuckDB's own type: `CASE WHEN pick THEN b ELSE a END`.
-const PICKS: [(&str, &[usize]); 4] = [
-    ("crdt_lww_pick", &[4, 6]),
-    ("crdt_lww_nullable_pick", &[4, 6]),
-    ("crdt_max_pick", &[2]),
-    ("crdt_min_pick", &[2]),
-];
-
 fn key(name: &str, args: &[ArrayRef], _n: usize) -> Result<ArrayRef, String> {
     Ok(Arc::new(
         sort_key::strategy_key(name, args).map_err(host_error)?,
     ))
 }
-
-/// The cell keys the rendered merges aggregate with DuckDB's own `arg_max` (`arg_max(v,
-/// crdt_lww_key(v, ts))` is `crdt_lww(v, ts)` in `v`'s own type).
-const KEYS: [(&str, &[usize]); 4] = [
-    ("crdt_lww_key", &[2, 3]),
-    ("crdt_lww_nullable_key", &[2, 3]),
-    ("crdt_max_key", &[1]),
-    ("crdt_min_key", &[1]),
-];
 
 /// Registers the renderers `crdt_mergeql_sql` and `crdt_merge_sql`, and the pick and key
 /// functions their SQL calls.
@@ -285,24 +266,46 @@ const KEYS: [(&str, &[usize]); 4] = [
 /// # Safety
 /// `con` must be a live connection.
 pub unsafe fn register(con: ffi::duckdb_connection) -> Result<(), String> {
-    let helpers = PICKS
-        .iter()
-        .map(|(name, arities)| (*name, *arities, DataType::Boolean, pick as ScalarFn))
-        .chain(
-            KEYS.iter()
-                .map(|(name, arities)| (*name, *arities, DataType::Binary, key as ScalarFn)),
-        );
-    for (name, arities, returns, run) in helpers {
-        let overloads: Vec<ScalarOverload> = arities
-            .iter()
-            .map(|&n| ScalarOverload {
-                params: vec![Param::Any; n],
-                returns: returns.clone(),
-                run,
-            })
-            .collect();
-        // SAFETY: forwarded contract.
-        register_scalar(con, name, &overloads, true, false)?;
+    // The pick functions take the arguments of the strategy's `_join`, the keys those of its
+    // aggregate; every argument is `ANY`, so a value keeps DuckDB's own type
+    // (`CASE WHEN crdt_lww_pick(...) THEN b ELSE a END`, `arg_max(v, crdt_lww_key(v, ts))`).
+    let arities = |f: &str| -> Vec<usize> {
+        catalogue::lookup(f).map_or_else(Vec::new, |d| {
+            d.signatures.iter().map(|s| s.args.len()).collect()
+        })
+    };
+    for kind in StrategyKind::ALL {
+        let (Some((pick_name, key_name)), Some(join)) =
+            (kind.pick_and_key_names(), kind.join_name())
+        else {
+            continue;
+        };
+        let helpers = [
+            (
+                pick_name,
+                arities(join),
+                DataType::Boolean,
+                pick as ScalarFn,
+            ),
+            (
+                key_name,
+                arities(kind.aggregate_name()),
+                DataType::Binary,
+                key as ScalarFn,
+            ),
+        ];
+        for (name, counts, returns, run) in helpers {
+            let overloads: Vec<ScalarOverload> = counts
+                .iter()
+                .map(|&n| ScalarOverload {
+                    params: vec![Param::Any; n],
+                    returns: returns.clone(),
+                    run,
+                })
+                .collect();
+            // SAFETY: forwarded contract.
+            register_scalar(con, name, &overloads, true, false)?;
+        }
     }
     let text = || Param::Type(DataType::Utf8);
     // SAFETY: forwarded contract.

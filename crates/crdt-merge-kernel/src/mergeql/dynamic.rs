@@ -129,12 +129,12 @@ fn side<'s>(value: &'s str, ts: &'s str, replica: Option<&'s str>) -> Side<'s> {
 /// columns of any type the kernel can order merge (STRUCTs, lists of lists, DECIMALs of any
 /// scale), whose types the rendered query cannot know. `None` for the other strategies.
 fn keyed_aggregate(kind: StrategyKind, value: &str, rest: &[&str]) -> Option<String> {
-    let (agg, key) = match kind {
-        StrategyKind::Lww => ("arg_max", "crdt_lww_key"),
-        StrategyKind::LwwNullable => ("arg_max_null", "crdt_lww_nullable_key"),
-        StrategyKind::Max => ("arg_max", "crdt_max_key"),
-        StrategyKind::Min => ("arg_min", "crdt_min_key"),
-        _ => return None,
+    let (_, key) = kind.pick_and_key_names()?;
+    // DuckDB's arg_max skips a NULL value; LWW-nullable keeps it as a written value.
+    let agg = match kind {
+        StrategyKind::LwwNullable => "arg_max_null",
+        StrategyKind::Min => "arg_min",
+        _ => "arg_max",
     };
     let args: Vec<&str> = std::iter::once(value).chain(rest.iter().copied()).collect();
     Some(format!("{agg}({value}, {key}({}))", args.join(", ")))
@@ -157,12 +157,8 @@ fn any_aggregate(q: &str, rule: Option<&ColumnRule>, ts: &str, replica: Option<&
 /// the value in its own type (see [`keyed_aggregate`]).
 fn any_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -> String {
     let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
-    let pick = match kind {
-        StrategyKind::Lww => "crdt_lww_pick",
-        StrategyKind::LwwNullable => "crdt_lww_nullable_pick",
-        StrategyKind::Max => "crdt_max_pick",
-        StrategyKind::Min => "crdt_min_pick",
-        _ => return data_join(rule, a, b),
+    let Some((pick, _)) = kind.pick_and_key_names() else {
+        return data_join(rule, a, b);
     };
     let args = match kind {
         StrategyKind::Lww | StrategyKind::LwwNullable => match (a.replica, b.replica) {

@@ -90,6 +90,20 @@ impl StrategyKind {
         })
     }
 
+    /// The pick function (`crdt_<name>_pick`, [`super::pairwise::pick`]) and the cell-key
+    /// function (`crdt_<name>_key`, [`crate::sort_key::strategy_key`]) of the strategies whose
+    /// cell order alone decides the winner (LWW, LWW-nullable, Max, Min), so that a host can
+    /// move the value itself; `None` for the others.
+    pub fn pick_and_key_names(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            StrategyKind::Lww => ("crdt_lww_pick", "crdt_lww_key"),
+            StrategyKind::LwwNullable => ("crdt_lww_nullable_pick", "crdt_lww_nullable_key"),
+            StrategyKind::Max => ("crdt_max_pick", "crdt_max_key"),
+            StrategyKind::Min => ("crdt_min_pick", "crdt_min_key"),
+            _ => return None,
+        })
+    }
+
     /// True for the strategies that pick one winning cell (LWW, LWW-nullable, Max, Min,
     /// Priority, Longest), where two distinct non-NULL values meeting is a conflict; false for
     /// the set and counter strategies, which keep every input.

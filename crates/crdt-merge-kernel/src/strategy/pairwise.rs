@@ -11,7 +11,7 @@ use super::aggregate::{Aggregate, PerRow, State};
 use super::StrategyKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::order::Column;
-use crate::sort_key::{has_float, Representation};
+use crate::sort_key::Representation;
 
 /// How a `_join` function's arguments split into per-side arguments and shared constants.
 #[derive(Debug, Clone, Copy)]
@@ -180,43 +180,41 @@ pub fn join(name: &str, args: &[ArrayRef]) -> Result<ArrayRef> {
     agg.finish(&refs).map_err(|e| e.in_function(name))
 }
 
-/// True for the strategies whose join selects one of the two cells (LWW, LWW-nullable, Max,
-/// Min), which have a [`pick`] form.
+/// True for the strategies whose join selects one of the two cells by their order alone (LWW,
+/// LWW-nullable, Max, Min), which have a [`pick`] form.
 pub fn picks(k: StrategyKind) -> bool {
-    matches!(
-        k,
-        StrategyKind::Lww | StrategyKind::LwwNullable | StrategyKind::Max | StrategyKind::Min
-    )
+    k.pick_and_key_names().is_some()
 }
 
-/// Which side a selecting join picks, per row: `crdt_<strategy>_pick` takes the arguments of
-/// `crdt_<strategy>_join` and is `true` where the join is the second cell, `false` where it is
-/// the first. A host that selects values itself (`CASE WHEN pick THEN b ELSE a END`) keeps
-/// every value type it has, including those no overload of the `_join` can return.
+/// Which side a selecting join picks, per row: `crdt_<strategy>_pick`
+/// ([`StrategyKind::pick_and_key_names`]) takes the arguments of `crdt_<strategy>_join` and is
+/// `true` where the join is the second cell, `false` where it is the first. A host that selects
+/// values itself (`CASE WHEN pick THEN b ELSE a END`) keeps every value type it has, including
+/// those no overload of the `_join` can return.
 ///
 /// # Errors
-/// A name that is not the pick of a strategy that selects one cell ([`picks`]), and the
-/// `_join`'s own errors (argument count, types), naming `name`.
+/// A name that is no strategy's pick, and the `_join`'s own errors (argument count, types),
+/// naming `name`.
 pub fn pick(name: &str, args: &[ArrayRef]) -> Result<BooleanArray> {
-    let join_name = name
-        .strip_suffix("_pick")
-        .map(|s| format!("{s}_join"))
-        .unwrap_or_default();
+    let kind = StrategyKind::ALL
+        .into_iter()
+        .find(|k| k.pick_and_key_names().is_some_and(|(p, _)| p == name))
+        .ok_or_else(|| {
+            Error::invalid(
+                name,
+                "function",
+                "crdt_<lww|lww_nullable|max|min>_pick",
+                name,
+            )
+        })?;
     let run = || -> Result<BooleanArray> {
+        let join_name = kind.join_name().unwrap_or_default();
         let Sides {
             shape: s,
             types: side,
             left,
             right,
-        } = sides(&join_name, args)?;
-        if !picks(s.strategy) {
-            return Err(Error::invalid(
-                name,
-                "function",
-                "crdt_lww_pick, crdt_lww_nullable_pick, crdt_max_pick or crdt_min_pick",
-                name,
-            ));
-        }
+        } = sides(join_name, args)?;
         Aggregate::new(s.strategy.aggregate_name(), &side)?;
         let n = args.first().map_or(0, |a| a.len());
         take_right(s.strategy, &left, &right, n)
@@ -245,14 +243,12 @@ fn take_right(
     // Built on the first tie between values stored differently (see `sort_key`).
     let mut repr: Option<Representation> = None;
     let mut raw = |i: usize| -> Result<Ordering> {
-        if !has_float(left[0].data_type()) {
-            return Ok(Ordering::Equal);
-        }
         if repr.is_none() {
             repr = Some(Representation::of(&[&right[0], &left[0]], false)?);
         }
-        let rep = repr.as_ref().map(|r| (r.bytes(i), r.bytes(n + i)));
-        Ok(rep.map_or(Ordering::Equal, |(a, b)| a.cmp(b)))
+        Ok(repr
+            .as_ref()
+            .map_or(Ordering::Equal, |r| r.bytes(i).cmp(r.bytes(n + i))))
     };
     let mut take_right = Vec::with_capacity(n);
     for i in 0..n {
