@@ -220,24 +220,31 @@ mod tests {
         assert_eq!(names, want);
     }
 
+    /// The overload of function `name` that `which` selects.
+    fn overload<'p>(
+        p: &'p [Planned],
+        name: &str,
+        which: impl Fn(&Overload) -> bool,
+    ) -> &'p Overload {
+        let f = p
+            .iter()
+            .find(|f| f.def.name == name)
+            .expect("planned function");
+        f.overloads.iter().find(|o| which(o)).expect("overload")
+    }
+
     #[test]
     fn return_type_follows_the_value_and_clocks_are_any() {
         let p = plan();
-        let lww = p.iter().find(|f| f.def.name == "crdt_lww").unwrap();
-        let o = lww
-            .overloads
-            .iter()
-            .find(|o| o.params[0] == Param::Type(DataType::Utf8) && o.params.len() == 3)
-            .unwrap();
+        let o = overload(&p, "crdt_lww", |o| {
+            o.params[0] == Param::Type(DataType::Utf8) && o.params.len() == 3
+        });
         assert_eq!(o.params[1], Param::Any);
         assert_eq!(o.params[2], Param::Any);
         assert_eq!(o.returns, DataType::Utf8);
-        let join = p.iter().find(|f| f.def.name == "crdt_lww_join").unwrap();
-        let o = join
-            .overloads
-            .iter()
-            .find(|o| o.params.len() == 4 && o.params[0] == Param::Type(DataType::Int64))
-            .unwrap();
+        let o = overload(&p, "crdt_lww_join", |o| {
+            o.params.len() == 4 && o.params[0] == Param::Type(DataType::Int64)
+        });
         assert_eq!(o.params[2], Param::Type(DataType::Int64));
         assert_eq!(o.returns, DataType::Int64);
     }
@@ -246,12 +253,7 @@ mod tests {
     fn uhugeint_is_registered_as_itself_and_computed_as_hugeint() {
         use crate::types::{HUGEINT, UHUGEINT};
         let p = plan();
-        let max = p.iter().find(|f| f.def.name == "crdt_max").unwrap();
-        let o = max
-            .overloads
-            .iter()
-            .find(|o| o.params[0] == Param::Type(UHUGEINT))
-            .unwrap();
+        let o = overload(&p, "crdt_max", |o| o.params[0] == Param::Type(UHUGEINT));
         assert_eq!(o.template[0], HUGEINT);
         assert_eq!(o.returns, UHUGEINT);
         let union = p.iter().find(|f| f.def.name == "crdt_union").unwrap();
