@@ -9,6 +9,7 @@ fuzz_target!(|data: &[u8]| {
     // A small cap keeps zlib bombs from dominating the run; the cap logic is what is tested.
     let opts = DecodeOptions {
         max_inflated: 1 << 20,
+        max_decoded: 1 << 24,
     };
     if let Ok(state) = wire::decode_with(data, &opts) {
         let bytes = wire::encode(&state);

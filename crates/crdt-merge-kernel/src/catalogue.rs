@@ -455,7 +455,7 @@ pub static CATALOGUE: &[FunctionDef] = &[
         signatures: &[sig(&[a("ms", Integer), a("counter", Integer)], RInt)],
         nulls: Strict,
         volatility: Volatility::Immutable,
-        doc: "Packs a hybrid logical clock: ms (< 2^48) in the high 48 bits, counter (<= 65535) in the low 16.",
+        doc: "Packs a hybrid logical clock: ms (< 2^47, so the packed BIGINT stays positive) in the high 48 bits, counter (<= 65535) in the low 16.",
         example: "SELECT crdt_hlc(1, 2)",
         example_result: "65538",
     },

@@ -15,7 +15,7 @@ pub const MAX_COUNTER: i64 = 65535;
 /// Packs `(ms, counter)`; `crdt_hlc(ms, counter)`.
 ///
 /// # Errors
-/// `ms` outside `0..2^48` or `counter` outside `0..=65535`.
+/// `ms` outside `0..2^47` (see the module docs) or `counter` outside `0..=65535`.
 pub fn pack(ms: i64, counter: i64) -> Result<i64> {
     if !(0..=MAX_MS).contains(&ms) {
         return Err(Error::invalid(
@@ -74,6 +74,19 @@ mod tests {
         assert!(pack(-1, 0).is_err());
         assert_eq!(pack(MAX_MS, MAX_COUNTER).unwrap(), i64::MAX);
         assert!(ms(-5).is_err());
+    }
+
+    #[test]
+    fn finding_11_documented_bound_is_the_checked_one() {
+        let doc = crate::catalogue::CATALOGUE
+            .iter()
+            .find(|f| f.name == "crdt_hlc")
+            .map(|f| f.doc)
+            .unwrap_or_default();
+        assert!(doc.contains("ms (< 2^47"), "{doc}");
+        assert!(pack(MAX_MS, 0).is_ok());
+        assert!(pack(MAX_MS + 1, 0).is_err());
+        assert_eq!(MAX_MS, (1 << 47) - 1);
     }
 
     proptest! {

@@ -13,6 +13,7 @@ fn fuzz_findings_do_not_panic() {
     };
     let opts = DecodeOptions {
         max_inflated: 1 << 20,
+        max_decoded: 1 << 24,
     };
     for entry in entries {
         let path = entry.expect("dir entry").path();

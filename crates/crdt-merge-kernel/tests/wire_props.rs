@@ -37,6 +37,7 @@ fn frames() -> Vec<Vec<u8>> {
 fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     let opts = DecodeOptions {
         max_inflated: 1 << 16,
+        max_decoded: 1 << 20,
     };
     match wire::decode_with(bytes, &opts) {
         Ok(state) => {

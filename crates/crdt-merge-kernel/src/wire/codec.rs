@@ -28,6 +28,18 @@ pub(crate) const T_UINT64: u8 = 0x0B;
 /// Nesting deeper than this is rejected, so hostile input cannot exhaust the stack.
 pub(crate) const MAX_DEPTH: usize = 64;
 
+/// What one decoded value costs against the decode budget, beyond its text or bytes: the
+/// value itself plus its share of the collection holding it (a set or dict entry also pays for
+/// its B-tree slot). Deliberately generous, so the budget bounds real memory from above.
+const VALUE_COST: usize = std::mem::size_of::<Datum>();
+const SET_ENTRY_COST: usize = 2 * std::mem::size_of::<Datum>();
+const DICT_ENTRY_COST: usize = 3 * std::mem::size_of::<Datum>();
+
+/// Collections start with at most this many slots reserved; they grow as items actually
+/// decode, so a declared count never sizes an allocation (a 250 KB zlib frame can declare
+/// 262M one-byte items).
+const MAX_RESERVE: usize = 1024;
+
 /// Appends canonical encodings to a buffer.
 #[derive(Default)]
 pub(crate) struct Writer {
@@ -134,16 +146,51 @@ pub(crate) struct Reader<'a> {
     /// Set when `buf` is an inflated payload: offsets then refer to it, not to the frame.
     inflated: bool,
     function: &'static str,
+    /// Bytes of decoded memory still allowed ([`DecodeOptions::max_decoded`](super::DecodeOptions)).
+    budget: usize,
+    limit: usize,
 }
 
 impl<'a> Reader<'a> {
+    #[cfg(test)]
     pub(crate) fn new(buf: &'a [u8], base: usize, inflated: bool, function: &'static str) -> Self {
+        Self::with_budget(buf, base, inflated, function, usize::MAX)
+    }
+
+    /// A reader that fails once the values it has decoded would take more than `budget` bytes
+    /// of memory.
+    pub(crate) fn with_budget(
+        buf: &'a [u8],
+        base: usize,
+        inflated: bool,
+        function: &'static str,
+        budget: usize,
+    ) -> Self {
         Self {
             buf,
             pos: 0,
             base,
             inflated,
             function,
+            budget,
+            limit: budget,
+        }
+    }
+
+    /// Charges `cost` bytes of decoded memory for the value starting at `at`.
+    fn charge(&mut self, at: usize, cost: usize) -> Result<()> {
+        match self.budget.checked_sub(cost) {
+            Some(left) => {
+                self.budget = left;
+                Ok(())
+            }
+            None => Err(self.error_at(
+                at,
+                format!(
+                    "oversized: the decoded state would need more than the {}-byte decode limit",
+                    self.limit
+                ),
+            )),
         }
     }
 
@@ -210,6 +257,7 @@ impl<'a> Reader<'a> {
             return Err(self.error_at(start, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         let [tag] = self.array("a value tag")?;
+        self.charge(start, VALUE_COST)?;
         Ok(match tag {
             T_NONE => Datum::None,
             T_TRUE => Datum::Bool(true),
@@ -221,6 +269,7 @@ impl<'a> Reader<'a> {
             T_STR => {
                 let n = self.count("a string length", 1)?;
                 let at = self.pos;
+                self.charge(start, n)?;
                 let raw = self.take(n, "a string")?;
                 match std::str::from_utf8(raw) {
                     Ok(s) => Datum::Str(s.to_owned()),
@@ -231,11 +280,12 @@ impl<'a> Reader<'a> {
             }
             T_BYTES => {
                 let n = self.count("a bytes length", 1)?;
+                self.charge(start, n)?;
                 Datum::Bytes(self.take(n, "bytes")?.to_vec())
             }
             T_LIST => {
                 let n = self.count("a list", 1)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(MAX_RESERVE));
                 for _ in 0..n {
                     items.push(self.datum(depth + 1)?);
                 }
@@ -246,6 +296,7 @@ impl<'a> Reader<'a> {
                 let mut items = BTreeSet::new();
                 for _ in 0..n {
                     let at = self.pos;
+                    self.charge(at, SET_ENTRY_COST)?;
                     let item = self.datum(depth + 1)?;
                     if !item.is_hashable() {
                         return Err(
@@ -261,6 +312,7 @@ impl<'a> Reader<'a> {
                 let mut map = BTreeMap::new();
                 for _ in 0..n {
                     let at = self.pos;
+                    self.charge(at, DICT_ENTRY_COST)?;
                     let k = self.datum(depth + 1)?;
                     if !k.is_hashable() {
                         return Err(

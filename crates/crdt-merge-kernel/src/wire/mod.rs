@@ -102,12 +102,18 @@ pub struct DecodeOptions {
     /// Largest payload accepted, after inflating a compressed one (default 256 MiB). A frame
     /// whose payload would exceed it is rejected before more than this much is inflated.
     pub max_inflated: usize,
+    /// Most memory, in bytes, the decoded values of one frame may take (default 256 MiB).
+    /// Decoding stops with an error as soon as it would pass this, however few bytes the frame
+    /// has: one payload byte can stand for a 32-byte value, and a zlib frame of 250 KB can
+    /// inflate to 256 MiB of them.
+    pub max_decoded: usize,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
             max_inflated: 256 * 1024 * 1024,
+            max_decoded: 256 * 1024 * 1024,
         }
     }
 }
@@ -249,8 +255,10 @@ fn decode_frame(bytes: &[u8], opts: &DecodeOptions, function: &'static str) -> R
         raw
     };
     let compressed = flags & FLAG_ZLIB != 0;
-    let mut reader = Reader::new(payload, HEADER_LEN, compressed, function);
+    let mut reader =
+        Reader::with_budget(payload, HEADER_LEN, compressed, function, opts.max_decoded);
     if json {
+        pyjson::check_budget(payload, HEADER_LEN, opts.max_decoded, function)?;
         let j = pyjson::parse(payload, HEADER_LEN, compressed, function)?;
         Ctx { reader: &reader }.json_state(tag, &j)
     } else {

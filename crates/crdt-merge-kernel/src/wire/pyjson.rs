@@ -45,6 +45,54 @@ pub(crate) fn counts<'a>(out: &mut String, entries: impl Iterator<Item = (&'a St
     out.push('}');
 }
 
+/// Memory one parsed JSON value may take, as an upper bound: the value, its slot in an array or
+/// object, and an object key (serde_json's `Value` is 32 bytes; map entries cost more).
+const JSON_VALUE_COST: usize = 4 * std::mem::size_of::<Json>();
+
+/// Refuses a JSON payload whose parsed form could take more than `budget` bytes, before
+/// parsing it: `[0,0,...]` is 2 bytes of text per 32-byte value, so text size alone does not
+/// bound memory. Counts the places a value can start (outside strings) and charges each.
+pub(crate) fn check_budget(
+    payload: &[u8],
+    base: usize,
+    budget: usize,
+    function: &str,
+) -> Result<()> {
+    let mut values = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in payload {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' | b':' => values += 1,
+            _ => {}
+        }
+    }
+    let cost = values
+        .saturating_mul(JSON_VALUE_COST)
+        .saturating_add(payload.len());
+    if cost > budget {
+        return Err(Error::decode(
+            function,
+            base,
+            format!(
+                "oversized: the JSON payload holds up to {values} values, more than the \
+                 {budget}-byte decode limit allows"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a JSON payload, reporting a syntax error at its absolute byte offset.
 pub(crate) fn parse(payload: &[u8], base: usize, inflated: bool, function: &str) -> Result<Json> {
     serde_json::from_slice(payload).map_err(|e| {

@@ -151,7 +151,10 @@ fn compressed_payloads_and_the_inflate_cap() {
     let plain = encode(&state);
     let z = frame(0x01, 1, &zlib(&plain[HEADER_LEN..]));
     assert_eq!(decode(&z).unwrap(), state);
-    let small = DecodeOptions { max_inflated: 20 };
+    let small = DecodeOptions {
+        max_inflated: 20,
+        ..Default::default()
+    };
     let e = decode_with(&z, &small).unwrap_err();
     assert!(e.to_string().contains("oversized"), "{e}");
     let e = decode_with(&plain, &small).unwrap_err();
@@ -162,6 +165,7 @@ fn compressed_payloads_and_the_inflate_cap() {
         &bomb,
         &DecodeOptions {
             max_inflated: 1 << 20,
+            ..Default::default()
         },
     )
     .unwrap_err();
