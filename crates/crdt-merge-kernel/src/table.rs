@@ -27,7 +27,7 @@ use hashbrown::HashMap;
 
 use crate::catalogue::invoke_scalar;
 use crate::error::{Error, Result};
-use crate::mergeql::{MergeSpec, CONFLICTS_COLUMN, PROVENANCE_SUFFIX};
+use crate::mergeql::{ColumnRule, MergeSpec, CONFLICTS_COLUMN, PROVENANCE_SUFFIX};
 use crate::order::Column;
 use crate::strategy::{Aggregate, Columnar, StrategyKind};
 
@@ -238,23 +238,59 @@ fn constant(a: &ArrayRef, n: usize) -> Result<ArrayRef> {
     )?)
 }
 
-fn plan_columns(spec: &MergeSpec, schema: &SchemaRef) -> Result<Vec<OutCol>> {
+/// A per-cell replica column of a [`MergeSpec::cell_clocks`] merge: (data column, its replica
+/// column, its clock column, lww_nullable).
+type CellReplica = (String, String, String, bool);
+type CellReplicas = [CellReplica];
+
+fn plan_columns(
+    spec: &MergeSpec,
+    schema: &SchemaRef,
+    cell_replicas: &CellReplicas,
+) -> Result<Vec<OutCol>> {
     let mut out = Vec::new();
     let cell_clocks: Vec<&str> = spec
         .rules
         .iter()
         .filter_map(|r| r.clock.as_deref())
         .collect();
-    let with_replica = |mut v: Vec<String>| {
-        if let Some(r) = &spec.replica {
-            v.push(r.clone());
-        }
-        v
+    // The replica that breaks clock ties for data column `column`: its own cell replica when
+    // it keeps one, else the row's.
+    let replica_for = |column: &str| -> Option<String> {
+        cell_replicas
+            .iter()
+            .find(|(c, ..)| c == column)
+            .map(|(_, r, ..)| r.clone())
+            .or_else(|| spec.replica.clone())
     };
     for f in schema.fields() {
         let name = f.name();
         let dt = f.data_type();
         if spec.key.iter().any(|k| k == name) {
+            continue;
+        }
+        let with_replica = |mut v: Vec<String>| {
+            v.extend(replica_for(name));
+            v
+        };
+        // A cell replica leaves as the replica of its column's winning cell.
+        if let Some((column, _, ts, nullable)) = cell_replicas.iter().find(|(_, r, ..)| r == name) {
+            let args = vec![name.clone(), ts.clone(), name.clone()];
+            let types: Vec<DataType> = args
+                .iter()
+                .map(|a| field_type(schema, a))
+                .collect::<Result<_>>()?;
+            out.push(OutCol {
+                name: name.clone(),
+                agg: Aggregate::new("crdt_lww", &types)?,
+                join: "crdt_lww_join",
+                args,
+                consts: vec![],
+                coalesce_false: false,
+                mask_by: (!nullable).then(|| column.clone()),
+                data: false,
+                strategy: None,
+            });
             continue;
         }
         let max = |c: &str| -> Result<OutCol> {
@@ -279,9 +315,7 @@ fn plan_columns(spec: &MergeSpec, schema: &SchemaRef) -> Result<Vec<OutCol>> {
             .find(|r| r.clock.as_deref() == Some(name.as_str()));
         if let Some(rule) = owner.filter(|r| r.strategy == StrategyKind::Lww) {
             let mut args = vec![name.clone(), name.clone()];
-            if let Some(r) = &spec.replica {
-                args.push(r.clone());
-            }
+            args.extend(replica_for(&rule.column));
             let types: Vec<DataType> = args
                 .iter()
                 .map(|a| field_type(schema, a))
@@ -572,6 +606,82 @@ impl Grouper {
 /// NULL keys, missing key or clock columns, incompatible types, a strategy that does not fit
 /// its column, a `WHERE` (hosts apply filters), and the strategies' own errors.
 pub fn merge(replicas: &[Replica], spec: &MergeSpec, choice: PlanChoice) -> Result<MergeOutput> {
+    if spec.cell_clocks {
+        let (replicas, spec, cell_replicas) = with_cell_clocks(replicas, spec)?;
+        return merge_planned(&replicas, &spec, choice, &cell_replicas);
+    }
+    merge_planned(replicas, spec, choice, &[])
+}
+
+/// A [`MergeSpec::cell_clocks`] merge as a merge with explicit per-cell clocks: every kept
+/// column `c` gets the clock column `c__ts` (and replica `c__replica`), filled from the row
+/// clock (replica) in the inputs that lack it, since each of their cells was written at its
+/// row's clock.
+fn with_cell_clocks(
+    replicas: &[Replica],
+    spec: &MergeSpec,
+) -> Result<(Vec<Replica>, MergeSpec, Vec<CellReplica>)> {
+    let schema = unify(replicas)?;
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let kept = spec.cell_clock_columns(&names);
+    let mut plain = spec.clone();
+    plain.cell_clocks = false;
+    for k in &kept {
+        match plain.rules.iter_mut().find(|r| r.column == k.column) {
+            Some(rule) => rule.clock = Some(k.ts.clone()),
+            None => plain.rules.push(
+                ColumnRule::new(k.column.clone(), StrategyKind::Lww).with_clock(k.ts.clone()),
+            ),
+        }
+    }
+    let fill = |batch: &RecordBatch| -> Result<RecordBatch> {
+        let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        let mut add = |name: &str, from: Option<&str>| {
+            if batch.column_by_name(name).is_some() {
+                return;
+            }
+            if let Some(col) = from.and_then(|f| batch.column_by_name(f)) {
+                fields.push(Arc::new(Field::new(name, col.data_type().clone(), true)));
+                columns.push(col.clone());
+            }
+        };
+        for k in &kept {
+            add(&k.ts, Some(&spec.clock));
+            if let Some(r) = &k.replica {
+                add(r, spec.replica.as_deref());
+            }
+        }
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
+    };
+    let replicas = replicas
+        .iter()
+        .map(|r| {
+            Ok(Replica {
+                name: r.name.clone(),
+                batches: r.batches.iter().map(fill).collect::<Result<_>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let cell_replicas = kept
+        .iter()
+        .filter_map(|k| {
+            let r = k.replica.clone()?;
+            Some((k.column.clone(), r, k.ts.clone(), k.nullable))
+        })
+        .collect();
+    Ok((replicas, plain, cell_replicas))
+}
+
+fn merge_planned(
+    replicas: &[Replica],
+    spec: &MergeSpec,
+    choice: PlanChoice,
+    cell_replicas: &CellReplicas,
+) -> Result<MergeOutput> {
     if spec.filter.is_some() {
         return Err(Error::invalid(
             F,
@@ -589,7 +699,7 @@ pub fn merge(replicas: &[Replica], spec: &MergeSpec, choice: PlanChoice) -> Resu
         .iter()
         .map(|k| field_type(&schema, k))
         .collect::<Result<_>>()?;
-    let cols = plan_columns(spec, &schema)?;
+    let cols = plan_columns(spec, &schema, cell_replicas)?;
     // Conform inputs, check NULL keys, assign groups.
     let mut inputs: Vec<Input> = Vec::new();
     let mut replica_of: Vec<usize> = Vec::new();
@@ -808,12 +918,13 @@ pub fn merge_aligned(
         (spec.provenance, "PROVENANCE"),
         (spec.filter.is_some(), "WHERE"),
         (spec.limit.is_some(), "LIMIT"),
+        (spec.cell_clocks, "cell clocks"),
     ] {
         if set {
             return Err(Error::invalid(
                 F,
                 "spec",
-                "a spec without PROVENANCE, WHERE or LIMIT for an aligned merge (use merge)",
+                "a spec without PROVENANCE, WHERE, LIMIT or cell clocks for an aligned merge (use merge)",
                 what,
             ));
         }
@@ -837,7 +948,7 @@ pub fn merge_aligned(
         },
     ];
     let schema = unify(&sides)?;
-    let cols = plan_columns(spec, &schema)?;
+    let cols = plan_columns(spec, &schema, &[])?;
     let (l, r) = (conform(&schema, left)?, conform(&schema, right)?);
     let n = l.num_rows();
     let mut fields = Vec::with_capacity(cols.len());

@@ -92,7 +92,7 @@ fn replica_tombstone_cell_clock_counter_and_provenance() {
 SELECT
   id,
   crdt_lww(name, name_ts, node) AS name,
-  max(name_ts) AS name_ts,
+  crdt_lww(CASE WHEN name IS NOT NULL THEN name_ts END, name_ts, node) AS name_ts,
   crdt_longest(bio, _ts, node) AS bio,
   crdt_lww_nullable(note, _ts, node) AS note,
   crdt_lww(node, _ts, node) AS node,

@@ -33,7 +33,7 @@ use super::render::{
     data_aggregate, data_join, Side, CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN,
 };
 use super::spec::{ColumnRule, MergeSpec, Source};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::strategy::StrategyKind;
 
 /// Column every input branch carries so that the default-column selector never matches nothing.
@@ -87,6 +87,16 @@ fn source_sql(s: &Source) -> String {
 /// A spec that [`MergeSpec::validate`] rejects.
 pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
     spec.validate()?;
+    if spec.cell_clocks {
+        // Which columns get a `c__ts`, and which inputs already have one, depend on the
+        // inputs' columns, which this renderer never sees.
+        return Err(Error::invalid(
+            "crdt_merge",
+            "cell_clocks",
+            "the column names of each input with cell clocks (pass columns := [[...], ...])",
+            "no column lists",
+        ));
+    }
     let r = Renderer::new(spec);
     // Three or more inputs put most shared keys past a pair: the sort would then only add to
     // the GROUP BY (measured 1.35x slower with three fully overlapping inputs).
@@ -292,6 +302,24 @@ impl<'a> Renderer<'a> {
         )
     }
 
+    /// The data column (quoted) whose clock `clock` is, when exactly one lww column owns it.
+    fn lww_owner(&self, clock: &str) -> Option<String> {
+        let owners: Vec<&ColumnRule> = self
+            .spec
+            .rules
+            .iter()
+            .filter(|r| {
+                r.clock
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(clock))
+            })
+            .collect();
+        match owners.as_slice() {
+            [r] if r.strategy == StrategyKind::Lww => Some(ident(&r.column)),
+            _ => None,
+        }
+    }
+
     /// The clock of data column `rule` (none: default LWW), quoted.
     fn ts_of(&self, rule: Option<&ColumnRule>) -> String {
         rule.and_then(|r| r.clock.as_deref())
@@ -307,7 +335,20 @@ impl<'a> Renderer<'a> {
         let mut select: Vec<String> = spec.key.iter().map(|k| ident(k)).collect();
         select.push(format!("max({clock}) AS {clock}"));
         for c in &self.cell_clocks {
-            select.push(format!("max({}) AS {}", ident(c), ident(c)));
+            let q = ident(c);
+            let merged = match self.lww_owner(c) {
+                // As the kernel's table merge: the clock of the owner's winning cell, so the
+                // output merges exactly again.
+                Some(v) => {
+                    let masked = format!("CASE WHEN {v} IS NOT NULL THEN {q} END");
+                    match replica {
+                        Some(r) => format!("crdt_lww({masked}, {q}, {r})"),
+                        None => format!("crdt_lww({masked}, {q})"),
+                    }
+                }
+                None => format!("max({q})"),
+            };
+            select.push(format!("{merged} AS {q}"));
         }
         if let Some(r) = replica {
             let merged = keyed_aggregate(StrategyKind::Lww, r, &[clock, r]).unwrap_or_default();
@@ -411,13 +452,38 @@ impl<'a> Renderer<'a> {
             }
         };
         let clock = &self.clock;
-        let mut clocks = vec![clock.clone()];
-        clocks.extend(self.cell_clocks.iter().map(|c| ident(c)));
-        for c in &clocks {
-            select.push(cell(c, &format!("greatest({c}, {})", lead(c)), false, c));
-        }
         let replica = self.replica.as_deref();
         let lead_replica = replica.map(lead);
+        select.push(cell(
+            clock,
+            &format!("greatest({clock}, {})", lead(clock)),
+            false,
+            clock,
+        ));
+        for c in &self.cell_clocks {
+            let q = ident(c);
+            let joined = match self.lww_owner(c) {
+                // A lone row is joined too (with NULL), so a NULL cell's clock is NULL as in
+                // the aggregate.
+                Some(v) => {
+                    let mine = format!("CASE WHEN {v} IS NOT NULL THEN {q} END");
+                    let next = format!(
+                        "CASE WHEN {NEXT} AND {} IS NOT NULL THEN {} END",
+                        lead(&v),
+                        lead(&q)
+                    );
+                    let lead_q = lead(&q);
+                    let joined = any_join(
+                        None,
+                        &side(&mine, &q, replica),
+                        &side(&next, &lead_q, lead_replica.as_deref()),
+                    );
+                    cell(&q, &joined, true, &q)
+                }
+                None => cell(&q, &format!("greatest({q}, {})", lead(&q)), false, &q),
+            };
+            select.push(joined);
+        }
         let lead_clock = lead(clock);
         if let (Some(r), Some(next)) = (replica, lead_replica.as_deref()) {
             let joined = any_join(

@@ -55,4 +55,7 @@ mod spec;
 pub use dynamic::render_duckdb_dynamic;
 pub use parse::parse;
 pub use render::{render_sql, Dialect, CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN};
-pub use spec::{ColumnRule, MergeSpec, Source, DEFAULT_CLOCK, DEFAULT_TOMBSTONE};
+pub use spec::{
+    CellClock, ColumnRule, MergeSpec, Source, CELL_CLOCK_SUFFIX, CELL_REPLICA_SUFFIX,
+    DEFAULT_CLOCK, DEFAULT_TOMBSTONE,
+};

@@ -1,7 +1,7 @@
 //! Rendering a [`MergeSpec`] to one plain SQL aggregation query (design §1).
 
 use super::ident::{quote_ident, quote_literal};
-use super::spec::{strategy_uses_clock, ColumnRule, MergeSpec, Source};
+use super::spec::{strategy_uses_clock, CellClock, ColumnRule, MergeSpec, Source};
 use crate::error::{Error, Result};
 use crate::strategy::StrategyKind;
 
@@ -75,6 +75,9 @@ enum Role<'a> {
     CellClock,
     Replica,
     Tombstone,
+    /// A cell clock or cell replica kept by [`MergeSpec::cell_clocks`], rendered beside its
+    /// data column.
+    Kept,
     Data(Option<&'a ColumnRule>),
 }
 
@@ -251,6 +254,22 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
         let col = required("STRATEGY", &rule.column)?;
         claim(&mut roles, col, Role::Data(Some(rule)))?;
     }
+    // Cell clocks kept for lww columns (MergeSpec::cell_clocks).
+    let kept: Vec<CellClock> = spec.cell_clock_columns(&union);
+    // The output's columns: the inputs', then kept clocks no input has yet.
+    let mut all: Vec<&str> = union.clone();
+    for k in &kept {
+        for name in std::iter::once(&k.ts).chain(&k.replica) {
+            match union.iter().find(|c| **c == name.as_str()) {
+                Some(c) => claim(&mut roles, c, Role::Kept)?,
+                None => {
+                    all.push(name);
+                    claim(&mut roles, name, Role::Kept)?;
+                }
+            }
+        }
+    }
+    let kept_of = |c: &str| kept.iter().find(|k| k.column == c);
     let role_of = |c: &str| -> Role {
         roles
             .iter()
@@ -275,30 +294,70 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
             format!("`{}`, which is in no source", spec.clock),
         ));
     }
-    let clock_of = |rule: Option<&ColumnRule>| -> String {
+    let clock_of = |column: &str, rule: Option<&ColumnRule>| -> String {
+        if let Some(k) = kept_of(column) {
+            return quote_ident(&k.ts);
+        }
         let cell = rule.and_then(|r| {
             let n = spec.rules.iter().position(|x| std::ptr::eq(x, r))?;
             cell_clocks[n]
         });
         quote_ident(cell.or(row_clock).unwrap_or(&spec.clock))
     };
+    let replica_of = |column: &str| -> Option<String> {
+        match kept_of(column) {
+            Some(k) => k.replica.as_deref().map(quote_ident),
+            None => replica.map(quote_ident),
+        }
+    };
 
     // SELECT list.
     let mut select: Vec<String> = Vec::new();
-    for c in &union {
+    for c in &all {
         let q = quote_ident(c);
         let item = match role_of(c) {
             Role::Key => q,
-            Role::RowClock | Role::CellClock => format!("max({q}) AS {q}"),
-            Role::Replica => format!("crdt_lww({q}, {}, {q}) AS {q}", clock_of(None)),
+            Role::RowClock => format!("max({q}) AS {q}"),
+            Role::CellClock => {
+                // Like the kernel's table merge: a clock owned by one lww column leaves as the
+                // clock of that column's winning cell, so the output merges exactly again (with
+                // max, a newer NULL cell's clock would be paired with an older value).
+                let owners: Vec<&ColumnRule> = spec
+                    .rules
+                    .iter()
+                    .zip(&cell_clocks)
+                    .filter(|(_, clk)| **clk == Some(*c))
+                    .map(|(r, _)| r)
+                    .collect();
+                match owners.as_slice() {
+                    [rule] if rule.strategy == StrategyKind::Lww => {
+                        let v = quote_ident(required("STRATEGY", &rule.column)?);
+                        let r = replica.map(quote_ident);
+                        format!("{} AS {q}", winner_clock(&v, &q, r.as_deref(), false))
+                    }
+                    _ => format!("max({q}) AS {q}"),
+                }
+            }
+            Role::Kept => continue,
+            Role::Replica => format!("crdt_lww({q}, {}, {q}) AS {q}", clock_of(c, None)),
             Role::Tombstone => format!(
                 "crdt_lww_nullable(coalesce({q}, false), {}) AS {q}",
-                clock_of(None)
+                clock_of(c, None)
             ),
             Role::Data(rule) => {
-                let replica = replica.map(quote_ident);
-                let expr = data_aggregate(&q, rule, &clock_of(rule), replica.as_deref());
-                format!("{expr} AS {q}")
+                let rep = replica_of(c);
+                let ts = clock_of(c, rule);
+                let expr = data_aggregate(&q, rule, &ts, rep.as_deref());
+                select.push(format!("{expr} AS {q}"));
+                if let Some(k) = kept_of(c) {
+                    let clock = winner_clock(&q, &ts, rep.as_deref(), k.nullable);
+                    select.push(format!("{clock} AS {ts}"));
+                    if let Some(rep) = &rep {
+                        let pick = winner_replica(&q, &ts, rep, k.nullable);
+                        select.push(format!("{pick} AS {rep}"));
+                    }
+                }
+                continue;
             }
         };
         select.push(item);
@@ -330,7 +389,7 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
                     format!("`{name}`, a column of a source"),
                 ));
             }
-            let ts = clock_of(rule);
+            let ts = clock_of(c, rule);
             // The winning cell's order key, ties to the greatest id.
             let expr = match (replica, kind) {
                 (Some(r), StrategyKind::Lww) => {
@@ -375,10 +434,24 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
     let mut branches: Vec<String> = Vec::new();
     for (i, (source, cols)) in spec.sources.iter().zip(columns).enumerate() {
         let mut items: Vec<String> = Vec::new();
-        for c in &union {
+        let has = |name: &str| cols.iter().any(|x| x == name);
+        for c in &all {
             let q = quote_ident(c);
-            if cols.iter().any(|x| x == c) {
+            // A kept cell clock (replica) missing from an input is that input's row clock
+            // (replica): each of its cells was written at its row's clock.
+            let stand_in = kept.iter().find_map(|k| {
+                if k.ts == *c {
+                    row_clock
+                } else if k.replica.as_deref() == Some(*c) {
+                    replica
+                } else {
+                    None
+                }
+            });
+            if has(c) {
                 items.push(q);
+            } else if let Some(col) = stand_in.filter(|col| has(col)) {
+                items.push(format!("{} AS {q}", quote_ident(col)));
             } else if dialect == Dialect::Postgres && i == 0 {
                 // Postgres types UNION inputs pairwise from the left and would type two leading
                 // NULLs as text; a typed NULL from a source that has the column avoids that.
@@ -387,9 +460,11 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
                     .iter()
                     .zip(columns)
                     .find(|(_, cs)| cs.iter().any(|x| x == c))
-                    .map(|(s, _)| render_source(s))
-                    .unwrap_or_default();
-                items.push(format!("(SELECT {q} FROM {donor} LIMIT 0) AS {q}"));
+                    .map(|(s, _)| render_source(s));
+                items.push(match donor {
+                    Some(donor) => format!("(SELECT {q} FROM {donor} LIMIT 0) AS {q}"),
+                    None => format!("NULL AS {q}"),
+                });
             } else {
                 items.push(format!("NULL AS {q}"));
             }
@@ -425,6 +500,29 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
         sql.push_str(&format!("\nLIMIT {n}"));
     }
     Ok(sql)
+}
+
+/// The clock of the winning cell of lww column `value` (quoted) with clock `ts`: the greatest
+/// clock among its non-NULL cells (among all cells for lww_nullable, where a NULL is written).
+fn winner_clock(value: &str, ts: &str, replica: Option<&str>, nullable: bool) -> String {
+    let picked = if nullable {
+        ts.to_string()
+    } else {
+        format!("CASE WHEN {value} IS NOT NULL THEN {ts} END")
+    };
+    match replica {
+        Some(r) => format!("crdt_lww({picked}, {ts}, {r})"),
+        None => format!("crdt_lww({picked}, {ts})"),
+    }
+}
+
+/// The replica of the winning cell of lww column `value`, as [`winner_clock`].
+fn winner_replica(value: &str, ts: &str, replica: &str, nullable: bool) -> String {
+    if nullable {
+        format!("crdt_lww({replica}, {ts}, {replica})")
+    } else {
+        format!("crdt_lww(CASE WHEN {value} IS NOT NULL THEN {replica} END, {ts}, {replica})")
+    }
 }
 
 /// The aggregate that merges data column `q` (quoted, or a `COLUMNS(...)` selector) under

@@ -10,6 +10,14 @@ pub const DEFAULT_CLOCK: &str = "_ts";
 /// Name of the tombstone column when tombstones are enabled without a name.
 pub const DEFAULT_TOMBSTONE: &str = "_deleted";
 
+/// Suffix of the per-cell clock column that [`MergeSpec::cell_clocks`] keeps for each
+/// last-writer-wins column (`name` → `name__ts`).
+pub const CELL_CLOCK_SUFFIX: &str = "__ts";
+
+/// Suffix of the per-cell replica column [`MergeSpec::cell_clocks`] keeps beside each cell
+/// clock when the merge has a replica column (`name` → `name__replica`).
+pub const CELL_REPLICA_SUFFIX: &str = "__replica";
+
 /// Function name carried by errors from parsing and validating a spec.
 pub(crate) const FUNCTION: &str = "mergeql";
 
@@ -482,6 +490,19 @@ fn parse_separator(
     Ok(Some(text))
 }
 
+/// A last-writer-wins column that keeps its cell clock ([`MergeSpec::cell_clocks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellClock {
+    /// The data column.
+    pub column: String,
+    /// Its clock column, `column__ts`.
+    pub ts: String,
+    /// Its replica column, `column__replica`, when the merge has a replica column.
+    pub replica: Option<String>,
+    /// True for lww_nullable (a NULL is a written value, so every cell counts).
+    pub nullable: bool,
+}
+
 /// What a table-level merge computes: sources, key, a strategy per column, clocks, deletes,
 /// provenance, a filter and a limit. Build it with [`MergeSpec::new`] and the `with_*` methods,
 /// from a strategy map ([`MergeSpec::from_strategy_map`]) or from MergeQL
@@ -509,6 +530,14 @@ pub struct MergeSpec {
     pub filter: Option<String>,
     /// Maximum number of merged rows, taken after ordering by key.
     pub limit: Option<u64>,
+    /// Keeps, for every lww / lww_nullable column `c` without a clock of its own, the clock of
+    /// its winning cell as a column `c__ts` (and, with a replica column, the winner's replica
+    /// as `c__replica`), and reads those columns back as that column's clock wherever an input
+    /// has them (the input's row clock and replica where it does not). The output is then a
+    /// replica that merges again exactly: re-merging outputs is associative even with NULL
+    /// cells, which a row clock alone cannot give (a later NULL raises the row clock past the
+    /// value's own). Off by default: it adds columns.
+    pub cell_clocks: bool,
 }
 
 impl MergeSpec {
@@ -529,6 +558,7 @@ impl MergeSpec {
             provenance: false,
             filter: None,
             limit: None,
+            cell_clocks: false,
         }
     }
 
@@ -608,10 +638,61 @@ impl MergeSpec {
         self
     }
 
+    /// Keeps per-cell clocks in the output and reads them back ([`MergeSpec::cell_clocks`]).
+    pub fn with_cell_clocks(mut self) -> Self {
+        self.cell_clocks = true;
+        self
+    }
+
     /// Sets the row limit.
     pub fn with_limit(mut self, limit: u64) -> Self {
         self.limit = Some(limit);
         self
+    }
+
+    /// The columns that keep cell clocks in a merge whose combined input has `columns`: with
+    /// [`MergeSpec::cell_clocks`], every lww / lww_nullable data column (the default strategy
+    /// included) without a per-cell clock of its own; none otherwise. Columns that are
+    /// themselves another column's cell clock or replica (`c__ts`, `c__replica` beside a `c`) are
+    /// not data columns.
+    pub fn cell_clock_columns(&self, columns: &[&str]) -> Vec<CellClock> {
+        if !self.cell_clocks {
+            return Vec::new();
+        }
+        let generated = |name: &str| {
+            [CELL_CLOCK_SUFFIX, CELL_REPLICA_SUFFIX]
+                .iter()
+                .any(|suffix| {
+                    name.strip_suffix(suffix)
+                        .is_some_and(|base| columns.contains(&base))
+                })
+        };
+        let named = |name: &str| {
+            self.key.iter().any(|k| k == name)
+                || self.clock == name
+                || self.replica.as_deref() == Some(name)
+                || self.tombstone.as_deref() == Some(name)
+                || self.rules.iter().any(|r| r.clock.as_deref() == Some(name))
+        };
+        columns
+            .iter()
+            .filter(|c| !named(c) && !generated(c))
+            .filter_map(|c| {
+                let rule = self.rule(c);
+                let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
+                let own_clock = rule.is_some_and(|r| r.clock.is_some());
+                let lww = matches!(kind, StrategyKind::Lww | StrategyKind::LwwNullable);
+                (lww && !own_clock).then(|| CellClock {
+                    column: c.to_string(),
+                    ts: format!("{c}{CELL_CLOCK_SUFFIX}"),
+                    replica: self
+                        .replica
+                        .as_ref()
+                        .map(|_| format!("{c}{CELL_REPLICA_SUFFIX}")),
+                    nullable: kind == StrategyKind::LwwNullable,
+                })
+            })
+            .collect()
     }
 
     /// The rule for `column`, if one was given.
