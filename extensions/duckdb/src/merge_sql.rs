@@ -22,8 +22,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::DataType;
 use crdt_merge_kernel::mergeql::{
-    parse, render_duckdb_dynamic, render_sql, ColumnRule, Dialect, MergeSpec, Source,
-    DEFAULT_TOMBSTONE,
+    parse, render_duckdb_dynamic, render_duckdb_with_columns, render_sql, ColumnRule, Dialect,
+    MergeSpec, Source, DEFAULT_TOMBSTONE,
 };
 use crdt_merge_kernel::strategy::{pairwise, StrategyKind};
 use crdt_merge_kernel::{catalogue, sort_key};
@@ -192,7 +192,65 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
         })?;
         spec = spec.with_limit(n);
     }
+    if let Some(flag) = args.get(10).filter(|a| !null_at(a, row)) {
+        if flag.data_type() != &DataType::Boolean {
+            return Err(format!(
+                "{F}: argument `cell_clocks`: expected type BOOLEAN, found {}",
+                crate::types::sql_name(flag.data_type())
+            ));
+        }
+        if flag.as_boolean().value(row) {
+            spec = spec.with_cell_clocks();
+        }
+    }
     Ok(spec)
+}
+
+/// The `columns := [[...], ...]` argument: one list of column names per source, or `None`.
+fn columns_at(
+    a: &ArrayRef,
+    row: usize,
+    sources: usize,
+) -> Result<Option<Vec<Vec<String>>>, String> {
+    const F: &str = "crdt_merge";
+    if null_at(a, row) {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "{F}: argument `columns`: expected one list of column names per source (VARCHAR[][] \
+             with {sources} lists), found {}",
+            crate::types::sql_name(a.data_type())
+        )
+    };
+    let DataType::List(_) = a.data_type() else {
+        return Err(bad());
+    };
+    let per_source = a.as_list::<i32>().value(row);
+    let DataType::List(_) = per_source.data_type() else {
+        return Err(bad());
+    };
+    let per_source = per_source.as_list::<i32>();
+    let mut out = Vec::with_capacity(per_source.len());
+    for s in 0..per_source.len() {
+        if per_source.is_null(s) {
+            return Err(format!("{F}: argument `columns`: expected a list of column names for source {}, found NULL", s + 1));
+        }
+        let names = per_source.value(s);
+        let names = names.as_string_opt::<i32>().ok_or_else(bad)?;
+        let mut list = Vec::with_capacity(names.len());
+        for j in 0..names.len() {
+            if names.is_null(j) {
+                return Err(format!("{F}: argument `columns`: expected column names, found NULL in the list of source {}", s + 1));
+            }
+            list.push(names.value(j).to_string());
+        }
+        out.push(list);
+    }
+    if out.len() != sources {
+        return Err(bad());
+    }
+    Ok(Some(out))
 }
 
 fn per_row(
@@ -246,7 +304,18 @@ fn merge_sql(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, Strin
     per_row(
         n,
         |i| null_at(&args[0], i) || null_at(&args[1], i),
-        |i| render_duckdb_dynamic(&spec_at(args, i)?).map_err(host_error),
+        |i| {
+            let spec = spec_at(args, i)?;
+            // With the inputs' column lists the kernel renders the explicit GROUP BY, which
+            // cell clocks need (they depend on which input has which column).
+            match args.get(11).map(|a| columns_at(a, i, spec.sources.len())) {
+                Some(Err(e)) => Err(e),
+                Some(Ok(Some(columns))) => {
+                    render_duckdb_with_columns(&spec, &columns).map_err(host_error)
+                }
+                _ => render_duckdb_dynamic(&spec).map_err(host_error),
+            }
+        },
     )
 }
 
@@ -330,11 +399,18 @@ pub unsafe fn register(con: ffi::duckdb_connection) -> Result<(), String> {
     register_scalar(
         con,
         "crdt_merge_sql",
-        &[ScalarOverload {
-            params: vec![Param::Any; 10],
-            returns: DataType::Utf8,
-            run: merge_sql,
-        }],
+        &[
+            ScalarOverload {
+                params: vec![Param::Any; 10],
+                returns: DataType::Utf8,
+                run: merge_sql,
+            },
+            ScalarOverload {
+                params: vec![Param::Any; 12],
+                returns: DataType::Utf8,
+                run: merge_sql,
+            },
+        ],
         true,
         false,
     )
@@ -345,8 +421,9 @@ pub const MACROS: &[&str] = &[
     "CREATE OR REPLACE MACRO crdt_mergeql(query) AS TABLE FROM query(crdt_mergeql_sql(query))",
     "CREATE OR REPLACE MACRO crdt_merge(sources, key, strategies := NULL, clock := '_ts', \
      replica := NULL, tombstone := NULL, provenance := false, clocks := NULL, where_sql := NULL, \
-     row_limit := NULL) AS TABLE FROM query(crdt_merge_sql(sources, key, strategies, clock, \
-     replica, tombstone, provenance, clocks, where_sql, row_limit))",
+     row_limit := NULL, cell_clocks := false, columns := NULL) AS TABLE FROM \
+     query(crdt_merge_sql(sources, key, strategies, clock, replica, tombstone, provenance, clocks, \
+     where_sql, row_limit, cell_clocks, columns))",
 ];
 
 /// Installs [`MACROS`] in the database's default schema. A read-only database cannot take

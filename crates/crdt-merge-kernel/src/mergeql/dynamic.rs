@@ -183,6 +183,45 @@ fn any_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -> String {
     )
 }
 
+/// A DuckDB predicate that raises an error naming the key column on a NULL key: NULL never
+/// equals itself, so a NULL key cannot be merged lawfully (worded as the kernel's table merge).
+fn null_key_guard(spec: &MergeSpec) -> String {
+    spec.key
+        .iter()
+        .map(|k| {
+            let msg = format!(
+                "crdt_merge: argument `{k}`: expected a key without NULLs (NULL never equals itself, so it cannot be merged), found NULL"
+            );
+            format!(
+                "CASE WHEN {} IS NULL THEN error({}) ELSE true END",
+                ident(k),
+                literal(&msg)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// Renders `spec` for DuckDB from the column names of each source: [`render_sql`]'s GROUP BY
+/// (which cell clocks need, [`MergeSpec::cell_clocks`]), refusing NULL keys as
+/// [`render_duckdb_dynamic`] does.
+///
+/// # Errors
+/// As [`render_sql`].
+pub fn render_duckdb_with_columns(spec: &MergeSpec, columns: &[Vec<String>]) -> Result<String> {
+    let sql = super::render_sql(spec, super::Dialect::DuckDb, columns)?;
+    let keys = spec
+        .key
+        .iter()
+        .map(|k| ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!(
+        "SELECT * FROM (\n{sql}\n) AS m\nWHERE {}\nORDER BY {keys}",
+        null_key_guard(spec)
+    ))
+}
+
 struct Renderer<'a> {
     spec: &'a MergeSpec,
     clock: String,
@@ -279,23 +318,7 @@ impl<'a> Renderer<'a> {
             .as_deref()
             .map(|p| format!("\n    WHERE ({})", p.trim()))
             .unwrap_or_default();
-        // NULL never equals itself, so a NULL key cannot be merged lawfully: an error naming the
-        // column, worded as the kernel's table merge words it.
-        let null_keys = spec
-            .key
-            .iter()
-            .map(|k| {
-                let msg = format!(
-                    "crdt_merge: argument `{k}`: expected a key without NULLs (NULL never equals itself, so it cannot be merged), found NULL"
-                );
-                format!(
-                    "CASE WHEN {} IS NULL THEN error({}) ELSE true END",
-                    ident(k),
-                    literal(&msg)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let null_keys = null_key_guard(spec);
         format!(
             "(\n    SELECT COLUMNS(lambda c: lower(c) IN ({named_list})),\n      COLUMNS(lambda c: lower(c) NOT IN ({named_list})) AS '{DEFAULT_PREFIX}\\0'\n    FROM (\n  {}\n    ) AS u0{filter}\n  ) AS u\n  WHERE {null_keys}",
             self.branches(false)

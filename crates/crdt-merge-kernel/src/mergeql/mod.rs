@@ -52,7 +52,7 @@ mod parse;
 mod render;
 mod spec;
 
-pub use dynamic::render_duckdb_dynamic;
+pub use dynamic::{render_duckdb_dynamic, render_duckdb_with_columns};
 pub use parse::parse;
 pub use render::{render_sql, Dialect, CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN};
 pub use spec::{
