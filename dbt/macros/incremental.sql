@@ -58,8 +58,6 @@
   {%- set o = crdt_merge.incremental_prepare(arg_dict) -%}
   {%- set target_relation = arg_dict['target_relation'] -%}
   {%- set temp_relation = arg_dict['temp_relation'] -%}
-  {%- set cols = [] -%}
-  {%- for c in arg_dict['dest_columns'] -%}{%- do cols.append(adapter.quote(c.name)) -%}{%- endfor -%}
   {%- set keys = [] -%}
   {%- for k in o['keys'] -%}{%- do keys.append(adapter.quote(k)) -%}{%- endfor -%}
   {%- set keylist = keys | join(', ') -%}
@@ -69,13 +67,40 @@
   {%- set merged = adapter.quote(temp_relation.identifier ~ '__crdt_merged') -%}
   {%- set names = [crdt_merge.sql_string(crdt_merge.relation_name(target_relation)),
                    crdt_merge.sql_string(crdt_merge.relation_name(temp_relation))] -%}
-create or replace temporary table {{ merged }} as
-  select * from crdt_merge([{{ names | join(', ') }}], [
-    {%- for k in o['keys'] -%}{{ crdt_merge.sql_string(k) }}{{ ', ' if not loop.last }}{%- endfor -%}
-  ]{{ crdt_merge.duckdb_options(o) }});
+  {#- The target keeps each last-writer-wins column's winning-cell clock (<col>__ts, and
+      <col>__replica with a replica column), so that batches merged one by one give one table in
+      any order, NULL cells included (docs/dbt.md). The engine needs both inputs' column lists
+      for that; the merge runs now so that its columns are known. -#}
+  {%- set lists = [] -%}
+  {%- set target_names = [] -%}
+  {%- for rel in [target_relation, temp_relation] -%}
+    {%- set cols = [] -%}
+    {%- for c in adapter.get_columns_in_relation(rel) -%}
+      {%- do cols.append(crdt_merge.sql_string(c.name)) -%}
+    {%- endfor -%}
+    {%- do lists.append('[' ~ cols | join(', ') ~ ']') -%}
+  {%- endfor -%}
+  {%- for c in adapter.get_columns_in_relation(target_relation) -%}{%- do target_names.append(c.name | lower) -%}{%- endfor -%}
+  {%- set key_args = [] -%}
+  {%- for k in o['keys'] -%}{%- do key_args.append(crdt_merge.sql_string(k)) -%}{%- endfor -%}
+  {%- do run_query('create or replace temporary table ' ~ merged ~ ' as select * from crdt_merge(['
+        ~ names | join(', ') ~ '], [' ~ key_args | join(', ') ~ ']' ~ crdt_merge.duckdb_options(o)
+        ~ ', cell_clocks := true, columns := [' ~ lists | join(', ') ~ '])') -%}
+  {%- set merged_cols = [] -%}
+  {%- set added = [] -%}
+  {%- for row in run_query('describe ' ~ merged).rows -%}
+    {%- do merged_cols.append(adapter.quote(row[0])) -%}
+    {%- if row[0] | lower not in target_names -%}{%- do added.append([row[0], row[1]]) -%}{%- endif -%}
+  {%- endfor -%}
+{#- A clock column the target did not have yet: its stored rows' cells were written at their row
+    clock (replica), which is what the merge read for them. -#}
+{%- for name, type in added %}
+alter table {{ target_relation }} add column {{ adapter.quote(name) }} {{ type }};
+update {{ target_relation }} set {{ adapter.quote(name) }} = {{ adapter.quote(o['replica'] if name.endswith('__replica') else (o['ts'] or '_ts')) }};
+{%- endfor %}
 delete from {{ target_relation }} where ({{ keylist }}) in (select {{ keylist }} from {{ merged }});
-insert into {{ target_relation }} ({{ cols | join(', ') }})
-  select {{ cols | join(', ') }} from {{ merged }};
+insert into {{ target_relation }} ({{ merged_cols | join(', ') }})
+  select {{ merged_cols | join(', ') }} from {{ merged }};
 drop table {{ merged }}
 {%- endmacro %}
 
