@@ -19,8 +19,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
-use crdt_merge_kernel::catalogue::{invoke_scalar, FunctionKind, NullHandling};
-use crdt_merge_kernel::strategy::{Aggregate, State, StatesByRow};
+use crdt_merge_kernel::catalogue::{self, invoke_scalar, Arg, ArgType, FunctionKind, NullHandling};
+use crdt_merge_kernel::strategy::{Aggregate, State, StatesByRow, StrategyKind};
 use libduckdb_sys as ffi;
 
 use crate::plan::{Overload, Param, Planned};
@@ -62,13 +62,39 @@ pub unsafe fn read_chunk(
     chunk: ffi::duckdb_data_chunk,
     function: &str,
 ) -> Result<(Vec<ArrayRef>, usize), String> {
+    // SAFETY: per the contract.
+    let cols = ffi::duckdb_data_chunk_get_column_count(chunk);
+    let kinds = catalogue_args(function, cols as usize);
+    let kinds = kinds.as_deref();
     // SAFETY: per the contract; vectors and their types belong to the chunk.
     let n = ffi::duckdb_data_chunk_get_size(chunk) as usize;
-    let cols = ffi::duckdb_data_chunk_get_column_count(chunk);
     let mut arrays = Vec::with_capacity(cols as usize);
     for c in 0..cols {
         let v = ffi::duckdb_data_chunk_get_vector(chunk, c);
         let lt = LogicalType(ffi::duckdb_vector_get_column_type(v));
+        let id = ffi::duckdb_get_type_id(lt.0);
+        if let Some(arg) = kinds.and_then(|k| k.get(c as usize)) {
+            // TIME and ENUM travel as integers (their order), but they are no integers or
+            // clocks: DuckDB passes them to an `ANY` parameter unchanged, so refuse them here.
+            let refused = matches!(
+                id,
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIME | ffi::DUCKDB_TYPE_DUCKDB_TYPE_ENUM
+            );
+            let expected = match arg.ty {
+                ArgType::Integer => Some("an integer"),
+                ArgType::Clock => {
+                    Some("a clock (a number, DECIMAL, DATE, TIMESTAMP or HLC BIGINT)")
+                }
+                _ => None,
+            };
+            if let (true, Some(expected)) = (refused, expected) {
+                return Err(format!(
+                    "{function}: argument `{}`: expected type {expected}, found {}",
+                    arg.name,
+                    types::type_id_name(id)
+                ));
+            }
+        }
         let dt = types::to_arrow(lt.0).map_err(|t| {
             // The pick and key functions run inside crdt_merge(...), where the user never
             // wrote their names.
@@ -76,6 +102,18 @@ pub unsafe fn read_chunk(
                 " (crdt_merge(...) calls it to merge an LWW, max or min column, which cannot have this type: cast the column, for example to VARCHAR)"
             } else {
                 ""
+            };
+            let hint = if hint.is_empty() {
+                format!(
+                    " (cast it first, for example to VARCHAR{})",
+                    if t.starts_with("VARINT") {
+                        ", or to HUGEINT below 2^127"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                hint.to_string()
             };
             format!(
                 "{function}: argument {}: expected a BOOLEAN, integer, float, DECIMAL, VARCHAR, BLOB, DATE, TIME, TIMESTAMP, INTERVAL, UUID, ENUM, LIST, ARRAY, MAP or STRUCT value, found {t}{hint}",
@@ -87,6 +125,27 @@ pub unsafe fn read_chunk(
         );
     }
     Ok((arrays, n))
+}
+
+/// The catalogue's arguments of `function` called with `n` arguments: its own signature, or
+/// for the pick and key functions that of the `_join` or aggregate whose arguments they take.
+fn catalogue_args(function: &str, n: usize) -> Option<Vec<Arg>> {
+    let def = catalogue::lookup(function).or_else(|| {
+        StrategyKind::ALL.into_iter().find_map(|k| {
+            let (pick, key) = k.pick_and_key_names()?;
+            if function == pick {
+                k.join_name().and_then(catalogue::lookup)
+            } else if function == key {
+                catalogue::lookup(k.aggregate_name())
+            } else {
+                None
+            }
+        })
+    })?;
+    def.signatures
+        .iter()
+        .find(|s| s.args.len() == n)
+        .map(|s| s.args.to_vec())
 }
 
 /// Makes `array` exactly `want` (the declared DuckDB type) before writing it.
@@ -270,6 +329,7 @@ fn add_params(
         let lt = match p {
             Param::Any => types::any(),
             Param::Type(dt) => types::from_arrow(dt)?,
+            Param::Varint(list) => types::varint(*list),
         };
         add(lt.0);
     }

@@ -56,13 +56,20 @@ fn strings_at(function: &str, arg: &str, a: &ArrayRef, row: usize) -> Result<Vec
         DataType::List(f) if matches!(f.data_type(), DataType::Utf8 | DataType::Null) => {
             let l = a.as_list::<i32>().value(row);
             if l.data_type() == &DataType::Null {
+                if !l.is_empty() {
+                    return Err(format!(
+                        "{function}: argument `{arg}`: expected a list without NULL elements, found a NULL element"
+                    ));
+                }
                 return Ok(Vec::new());
             }
             let s = l.as_string::<i32>();
-            Ok((0..s.len())
-                .filter(|&i| s.is_valid(i))
-                .map(|i| s.value(i).to_string())
-                .collect())
+            if s.null_count() > 0 {
+                return Err(format!(
+                    "{function}: argument `{arg}`: expected a list without NULL elements, found a NULL element"
+                ));
+            }
+            Ok((0..s.len()).map(|i| s.value(i).to_string()).collect())
         }
         other => Err(format!(
             "{function}: argument `{arg}`: expected type a VARCHAR or VARCHAR[], found {}",
@@ -124,6 +131,14 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
     const F: &str = "crdt_merge";
     let sources = strings_at(F, "sources", &args[0], row)?;
     let key = strings_at(F, "key", &args[1], row)?;
+    if sources.len() < 2 {
+        // A merge of one input would only deduplicate it: almost always a mistake (a list
+        // with a missing name), so the docs ask for two or more.
+        return Err(format!(
+            "{F}: argument `sources`: expected two or more tables, views or files, found {}",
+            sources.len()
+        ));
+    }
     let sources = sources
         .iter()
         .map(|s| source_of(s))
@@ -145,36 +160,52 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
             );
         }
     }
-    if let Some(c) = str_at(&args[3], row) {
+    // Each option is of one SQL type; another type is an error, never ignored.
+    let text = |i: usize, arg: &str, expected: &str| -> Result<Option<String>, String> {
+        if null_at(&args[i], row) {
+            return Ok(None);
+        }
+        str_at(&args[i], row).map(Some).ok_or_else(|| {
+            format!(
+                "{F}: argument `{arg}`: expected type {expected}, found {}",
+                crate::types::sql_name(args[i].data_type())
+            )
+        })
+    };
+    if let Some(c) = text(3, "clock", "VARCHAR")? {
         spec = spec.with_clock(c);
-    } else if !null_at(&args[3], row) {
-        return Err(format!(
-            "{F}: argument `clock`: expected type VARCHAR, found {}",
-            crate::types::sql_name(args[3].data_type())
-        ));
     }
-    if let Some(r) = str_at(&args[4], row) {
+    if let Some(r) = text(4, "replica", "VARCHAR (a column name)")? {
         spec = spec.with_replica(r);
     }
     match args[5].data_type() {
-        DataType::Boolean if !null_at(&args[5], row) => {
+        _ if null_at(&args[5], row) => {}
+        DataType::Boolean => {
             if args[5].as_boolean().value(row) {
                 spec = spec.with_tombstone(DEFAULT_TOMBSTONE);
             }
         }
         _ => {
-            if let Some(t) = str_at(&args[5], row) {
+            if let Some(t) = text(5, "tombstone", "BOOLEAN or VARCHAR (a column name)")? {
                 spec = spec.with_tombstone(t);
             }
         }
     }
-    if args[6].data_type() == &DataType::Boolean
-        && !null_at(&args[6], row)
-        && args[6].as_boolean().value(row)
-    {
-        spec = spec.with_provenance();
+    match args[6].data_type() {
+        _ if null_at(&args[6], row) => {}
+        DataType::Boolean => {
+            if args[6].as_boolean().value(row) {
+                spec = spec.with_provenance();
+            }
+        }
+        other => {
+            return Err(format!(
+                "{F}: argument `provenance`: expected type BOOLEAN, found {}",
+                crate::types::sql_name(other)
+            ))
+        }
     }
-    if let Some(p) = str_at(&args[8], row) {
+    if let Some(p) = text(8, "where_sql", "VARCHAR (an SQL predicate)")? {
         spec = spec.with_filter(p);
     }
     if !null_at(&args[9], row) {
@@ -185,10 +216,20 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
                 crate::types::sql_name(dt)
             ));
         }
-        let v = arrow_cast::cast(&args[9], &DataType::Int64).map_err(|e| e.to_string())?;
-        let n = v.as_primitive::<arrow_array::types::Int64Type>().value(row);
+        // Read as a 128-bit integer: every integer type fits, a UBIGINT above 2^63 included
+        // (a BIGINT cast would turn it into NULL, and then into `LIMIT 0`).
+        let v = arrow_cast::cast(&args[9], &crate::types::HUGEINT).map_err(|e| e.to_string())?;
+        let v = v.as_primitive::<arrow_array::types::Decimal128Type>();
+        if v.is_null(row) {
+            return Err(format!(
+                "{F}: argument `row_limit`: expected an integer below 2^64, found a larger one"
+            ));
+        }
+        let n = v.value(row);
         let n = u64::try_from(n).map_err(|_| {
-            format!("{F}: argument `row_limit`: expected a non-negative integer, found {n}")
+            format!(
+                "{F}: argument `row_limit`: expected a non-negative integer below 2^64, found {n}"
+            )
         })?;
         spec = spec.with_limit(n);
     }

@@ -30,6 +30,10 @@ pub enum Param {
     Any,
     /// A concrete type (DuckDB casts implicitly where it can).
     Type(DataType),
+    /// DuckDB's VARINT (BIGNUM), or a list of it when `true`: registered only so that DuckDB
+    /// does not cast it to DOUBLE (rounding it) to reach the DOUBLE overload; every call with
+    /// one is an error that says to cast it ([`crate::functions::read_chunk`]).
+    Varint(bool),
 }
 
 /// One DuckDB overload of a catalogue function.
@@ -186,6 +190,28 @@ fn overloads(def: &'static FunctionDef, sig: &Signature) -> Vec<Overload> {
             });
         }
     }
+    // The VARINT refusals, shaped as the VARCHAR overload (and its list).
+    if matches!(variable, Some(ArgType::Value | ArgType::List)) {
+        let mut refused = Vec::new();
+        for o in &out {
+            let list = match o.params.get(typed[0]) {
+                Some(Param::Type(DataType::Utf8)) => false,
+                Some(Param::Type(t)) if *t == list_of(DataType::Utf8) => true,
+                _ => continue,
+            };
+            let mut r = o.clone();
+            for &i in &typed {
+                r.params[i] = Param::Varint(list);
+            }
+            for (j, arg) in sig.args.iter().enumerate() {
+                if matches!(arg.ty, ArgType::LevelsOf(k) if typed.first() == Some(&k)) {
+                    r.params[j] = Param::Varint(true);
+                }
+            }
+            refused.push(r);
+        }
+        out.extend(refused);
+    }
     out
 }
 
@@ -263,6 +289,19 @@ mod tests {
             .any(|o| o.params[0] == Param::Type(list_of(UHUGEINT))
                 && o.template[0] == list_of(HUGEINT)
                 && o.returns == list_of(UHUGEINT)));
+    }
+
+    #[test]
+    fn varint_has_refusing_overloads() {
+        let p = plan();
+        let o = overload(&p, "crdt_max", |o| o.params[0] == Param::Varint(false));
+        assert_eq!(o.params.len(), 1);
+        let o = overload(&p, "crdt_lww_join", |o| o.params[0] == Param::Varint(false));
+        assert_eq!(o.params[2], Param::Varint(false));
+        assert_eq!(o.params[1], Param::Any);
+        overload(&p, "crdt_union", |o| o.params[0] == Param::Varint(true));
+        let o = overload(&p, "crdt_priority", |o| o.params[0] == Param::Varint(false));
+        assert_eq!(o.params[1], Param::Varint(true));
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn type_id_name(id: ffi::DUCKDB_TYPE) -> &'static str {
         DUCKDB_TYPE_DUCKDB_TYPE_TIME_TZ => "TIMETZ",
         DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_TZ => "TIMESTAMPTZ",
         DUCKDB_TYPE_DUCKDB_TYPE_SQLNULL => "NULL",
+        DUCKDB_TYPE_DUCKDB_TYPE_BIGNUM => "VARINT (BIGNUM)",
         _ => "an unsupported DuckDB type",
     }
 }
@@ -291,6 +292,23 @@ pub fn from_arrow(dt: &DataType) -> Result<LogicalType, String> {
         }
         other => return Err(format!("{other}")),
     })
+}
+
+/// DuckDB's VARINT (called BIGNUM from DuckDB 1.4), or a list of it: parameters of the
+/// overloads that refuse it ([`crate::plan::Param::Varint`]).
+pub fn varint(list: bool) -> LogicalType {
+    // SAFETY: creating a primitive or list logical type has no preconditions; DuckDB copies
+    // the child.
+    unsafe {
+        let item = LogicalType(ffi::duckdb_create_logical_type(
+            ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGNUM,
+        ));
+        if list {
+            LogicalType(ffi::duckdb_create_list_type(item.0))
+        } else {
+            item
+        }
+    }
 }
 
 /// The `ANY` type for parameters whose type DuckDB should pass through unchanged.

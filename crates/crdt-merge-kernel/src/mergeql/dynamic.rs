@@ -29,21 +29,43 @@
 //!   row): one hash aggregate over the stacked inputs (`arg_max(v, crdt_lww_key(v, ts))`, the
 //!   strategy aggregates for the other strategies).
 
-use super::render::{
-    data_aggregate, data_join, Side, CONFLICTS_COLUMN, PROVENANCE_SUFFIX, SOURCE_COLUMN,
-};
+use super::render::{data_aggregate, data_join, Side, CONFLICTS_COLUMN, PROVENANCE_SUFFIX};
 use super::spec::{ColumnRule, MergeSpec, Source};
 use crate::error::{Error, Result};
 use crate::strategy::StrategyKind;
 
-/// Column every input branch carries so that the default-column selector never matches nothing.
-const PAD: &str = "__crdt_pad";
-/// Suffix of the per-column conflict flags summed into `__conflicts`.
-const CONFLICT_SUFFIX: &str = "__crdt_conflict";
-/// Prefix given to the columns merged by default LWW inside the rendered query.
-const DEFAULT_PREFIX: &str = "__crdt_d_";
-/// The selector of those columns.
-const DEFAULTS: &str = "COLUMNS('^__crdt_d_(.*)$')";
+// Column names. Every user column is renamed into a namespace of its own as soon as the inputs
+// are stacked, so no user column can clash with an internal one, whatever its name (newlines,
+// `__source`, names ending in `_crdt_conflict`, ...):
+//
+// * a column with a role (key, clock, replica, tombstone, a rule's column or clock) becomes
+//   `__crdt_n_<name>`, selected by its exact name;
+// * every other column (merged by LWW on the row clock) becomes `__crdt_d_<name>`; after the
+//   merge its provenance is `__crdt_p_<name>` and its conflict flag `__crdt_c_<name>`;
+// * internal columns start with `__crdt_` followed by anything but `n_`, `d_`, `p_`, `c_`.
+//
+// The four prefixes differ in their 8th character, so the `COLUMNS('^__crdt_d_...')`
+// selectors (whose identical copies DuckDB expands in lockstep, which lambdas do not) only
+// ever match renamed columns, and the output names are mapped back exactly. Only the two
+// columns added to each input before that renaming (the pad and the input's name) share the
+// users' namespace: an input holding one of those two names is an error naming it.
+
+/// Prefix of the columns with a role.
+const NAMED: &str = "__crdt_n_";
+/// Prefix of the columns merged by default LWW.
+const DATA: &str = "__crdt_d_";
+/// Prefix of the merged columns' provenance.
+const SOURCES: &str = "__crdt_p_";
+/// Prefix of the merged columns' conflict flags, summed into `__conflicts`.
+const FLAGS: &str = "__crdt_c_";
+/// The selector of the default data columns, inside the merge.
+const DEFAULTS: &str = "COLUMNS('(?s)^__crdt_d_(.*)$')";
+/// Added to every input, so that [`DEFAULTS`] never matches nothing.
+const PAD: &str = "__crdt_merge_pad__";
+/// Added to every input with provenance and no replica column: the input's name.
+const RAW_SOURCE: &str = "__crdt_merge_source__";
+/// [`RAW_SOURCE`] inside the merge.
+const SOURCE: &str = "__crdt_s";
 /// Name of the windowed input the pair plan reads twice.
 const PAIRS: &str = "__crdt_pairs";
 /// Name of the window (ordered by key) of the pair plan.
@@ -62,6 +84,29 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// `text` as a regular expression that matches exactly it (RE2's metacharacters escaped with
+/// a backslash; every other character, a newline included, stands for itself).
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\0' => out.push_str("\\x00"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// `text` as the literal part of a `COLUMNS(regex) AS '<alias>'` template (`\` is its
+/// escape character).
+fn alias_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+}
+
 fn source_sql(s: &Source) -> String {
     match s {
         Source::Table(parts) => parts.iter().map(|p| ident(p)).collect::<Vec<_>>().join("."),
@@ -75,12 +120,12 @@ fn source_sql(s: &Source) -> String {
 /// use crdt_merge_kernel::mergeql::{parse, render_duckdb_dynamic};
 /// let spec = parse("MERGE a, b ON id STRATEGY score='max'").unwrap();
 /// let sql = render_duckdb_dynamic(&spec).unwrap();
-/// assert!(sql.contains("crdt_max_pick(\"score\", lead(\"score\") OVER __crdt_win)"));
+/// assert!(sql.contains("crdt_max_pick(\"__crdt_n_score\", lead(\"__crdt_n_score\") OVER __crdt_win)"));
 /// assert!(sql.contains("UNION ALL BY NAME"));
 /// let with_sources = parse("MERGE a, b ON id STRATEGY score='max' PROVENANCE").unwrap();
 /// assert!(render_duckdb_dynamic(&with_sources)
 ///     .unwrap()
-///     .contains("arg_max(\"score\", crdt_max_key(\"score\")) AS \"score\""));
+///     .contains("arg_max(\"__crdt_n_score\", crdt_max_key(\"__crdt_n_score\")) AS \"__crdt_n_score\""));
 /// ```
 ///
 /// # Errors
@@ -105,26 +150,35 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
     } else {
         r.pair_plan()
     };
-    let conflicts = if spec.provenance {
-        format!(
-            ", coalesce(list_sum([0, *COLUMNS('{CONFLICT_SUFFIX}$')]), 0)::BIGINT AS {CONFLICTS_COLUMN}"
-        )
-    } else {
-        String::new()
-    };
-    let keep = format!(
-        "COLUMNS(lambda c: c NOT LIKE '%{CONFLICT_SUFFIX}' AND c NOT IN ({}, {}))",
-        literal(PAD),
-        literal(&format!("{PAD}{PROVENANCE_SUFFIX}"))
-    );
+    // Back to the users' names: the columns with a role by name, the others (and their
+    // provenance) by prefix; the pad's columns are then dropped by their exact names.
+    let mut map: Vec<String> = r
+        .named
+        .iter()
+        .map(|n| format!("{} AS {}", ident(&n.inner), ident(&n.name)))
+        .collect();
+    map.push(format!("{DEFAULTS} AS '\\1'"));
+    let mut drop = vec![ident(PAD)];
+    if spec.provenance {
+        map.push(format!(
+            "COLUMNS('(?s)^{SOURCES}(.*)$') AS '\\1{PROVENANCE_SUFFIX}'"
+        ));
+        map.push(format!(
+            "coalesce(list_sum([0, *COLUMNS('^{FLAGS}')]), 0)::BIGINT AS {CONFLICTS_COLUMN}"
+        ));
+        drop.push(ident(&format!("{PAD}{PROVENANCE_SUFFIX}")));
+    }
     // The empty branches first, so that output columns keep the inputs' order.
     let mut sql = format!(
-        "{with}SELECT {keep}{conflicts}\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  {merged}\n) AS m\nORDER BY {}",
-        r.branches(true),
-        r.keys(),
+        "{with}SELECT * EXCLUDE ({})\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  SELECT {}\n  FROM (\n  {merged}\n  ) AS m0\n) AS m\nORDER BY {}",
+        drop.join(", "),
+        r.empty_branches(),
+        map.join(", "),
+        r.output_keys(),
     );
     if let Some(n) = spec.limit {
-        sql.push_str(&format!("\nLIMIT {n}"));
+        // DuckDB's LIMIT is a BIGINT; no input has 2^63 rows, so a larger limit is all rows.
+        sql.push_str(&format!("\nLIMIT {}", n.min(i64::MAX as u64)));
     }
     Ok(sql)
 }
@@ -222,35 +276,136 @@ pub fn render_duckdb_with_columns(spec: &MergeSpec, columns: &[Vec<String>]) -> 
     ))
 }
 
+/// Which argument gave a column its role (for the error when no input has the column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    Key,
+    Clock,
+    Clocks,
+    Replica,
+    Tombstone,
+    Strategies,
+}
+
+impl Arg {
+    /// The argument's name in `crdt_merge(...)` and its MergeQL clause (no RE2
+    /// metacharacters: the label is part of a regular expression).
+    fn label(self) -> &'static str {
+        match self {
+            Arg::Key => "`key`/ON",
+            Arg::Clock => "`clock`/CLOCK",
+            Arg::Clocks => "`clocks`/CLOCK after a STRATEGY rule",
+            Arg::Replica => "`replica`/REPLICA",
+            Arg::Tombstone => "`tombstone`/TOMBSTONE",
+            Arg::Strategies => "`strategies`/STRATEGY",
+        }
+    }
+}
+
+/// A column with a role, once per name (DuckDB resolves names case-insensitively).
+struct Named {
+    /// As the spec spells it (the first spelling).
+    name: String,
+    lower: String,
+    /// Its name inside the merge (`__crdt_n_<name>`).
+    inner: String,
+    arg: Arg,
+}
+
 struct Renderer<'a> {
     spec: &'a MergeSpec,
+    named: Vec<Named>,
+    /// The row clock, quoted (inner name).
     clock: String,
     replica: Option<String>,
-    /// Per-cell clocks other than the row clock, each once.
-    cell_clocks: Vec<&'a str>,
+    /// Per-cell clocks other than the row clock, each once, quoted (inner names).
+    cell_clocks: Vec<String>,
+    /// Each input carries its name (provenance without a replica column).
+    source_column: bool,
 }
 
 impl<'a> Renderer<'a> {
     fn new(spec: &'a MergeSpec) -> Self {
-        let mut cell_clocks: Vec<&str> = Vec::new();
+        let mut named: Vec<Named> = Vec::new();
+        let mut add = |n: &str, arg: Arg| {
+            let lower = n.to_lowercase();
+            if !named.iter().any(|x| x.lower == lower) {
+                named.push(Named {
+                    name: n.to_string(),
+                    lower,
+                    inner: format!("{NAMED}{n}"),
+                    arg,
+                });
+            }
+        };
+        spec.key.iter().for_each(|k| add(k, Arg::Key));
+        add(&spec.clock, Arg::Clock);
         for r in &spec.rules {
             if let Some(c) = &r.clock {
-                if !c.eq_ignore_ascii_case(&spec.clock)
-                    && !cell_clocks.iter().any(|x| x.eq_ignore_ascii_case(c))
-                {
-                    cell_clocks.push(c);
+                add(c, Arg::Clocks);
+            }
+        }
+        if let Some(r) = &spec.replica {
+            add(r, Arg::Replica);
+        }
+        if let Some(t) = &spec.tombstone {
+            add(t, Arg::Tombstone);
+        }
+        for r in &spec.rules {
+            add(&r.column, Arg::Strategies);
+        }
+        let source_column = spec.provenance && spec.replica.is_none();
+        let mut me = Renderer {
+            spec,
+            named,
+            clock: String::new(),
+            replica: None,
+            cell_clocks: Vec::new(),
+            source_column,
+        };
+        me.clock = me.col(&spec.clock);
+        me.replica = spec.replica.as_deref().map(|r| me.col(r));
+        for r in &spec.rules {
+            if let Some(c) = &r.clock {
+                let q = me.col(c);
+                if q != me.clock && !me.cell_clocks.contains(&q) {
+                    me.cell_clocks.push(q);
                 }
             }
         }
-        Renderer {
-            spec,
-            clock: ident(&spec.clock),
-            replica: spec.replica.as_deref().map(ident),
-            cell_clocks,
-        }
+        me
     }
 
+    /// The quoted inner name of column `name`, which has a role.
+    fn col(&self, name: &str) -> String {
+        let lower = name.to_lowercase();
+        self.named
+            .iter()
+            .find(|n| n.lower == lower)
+            .map_or_else(|| ident(&format!("{NAMED}{name}")), |n| ident(&n.inner))
+    }
+
+    /// Column `name` (which has a role) as the spec first spells it.
+    fn named_name(&self, name: &str) -> String {
+        let lower = name.to_lowercase();
+        self.named
+            .iter()
+            .find(|n| n.lower == lower)
+            .map_or_else(|| name.to_string(), |n| n.name.clone())
+    }
+
+    /// The keys inside the merge.
     fn keys(&self) -> String {
+        self.spec
+            .key
+            .iter()
+            .map(|k| self.col(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The keys of the output.
+    fn output_keys(&self) -> String {
         self.spec
             .key
             .iter()
@@ -259,86 +414,139 @@ impl<'a> Renderer<'a> {
             .join(", ")
     }
 
-    /// Every input as one `SELECT *` branch of a `UNION ALL BY NAME` (empty with `limit0`).
-    fn branches(&self, limit0: bool) -> String {
-        let source_column = self.spec.provenance && self.spec.replica.is_none();
+    /// Every input, empty, in its own columns (they give the output its column order).
+    fn empty_branches(&self) -> String {
+        self.spec
+            .sources
+            .iter()
+            .map(|s| format!("(SELECT * FROM {} LIMIT 0)", source_sql(s)))
+            .collect::<Vec<_>>()
+            .join("\n  UNION ALL BY NAME\n  ")
+    }
+
+    /// Every input as one branch of a `UNION ALL BY NAME`, with the pad (and, for provenance
+    /// without a replica, the input's name) added; an input column named like one of these
+    /// two is an error naming it (DuckDB evaluates the lambda over the column names while it
+    /// binds the query, so the failing cast is the error, even for an empty input).
+    fn branches(&self) -> String {
+        let mut reserved = vec![literal(PAD)];
+        if self.source_column {
+            reserved.push(literal(RAW_SOURCE));
+        }
+        let reserved = reserved.join(", ");
         self.spec
             .sources
             .iter()
             .map(|s| {
-                let mut extra = format!(", NULL::BOOLEAN AS {PAD}");
-                if source_column && !limit0 {
-                    extra.push_str(&format!(", {} AS {SOURCE_COLUMN}", literal(&s.id())));
+                let msg = format!(
+                    "crdt_merge: input {} has a column named ",
+                    literal(&s.id()).trim_matches('\'')
+                );
+                let check = format!(
+                    "COLUMNS(lambda c: CASE WHEN lower(c) IN ({reserved}) THEN ({} || c || ', a name crdt_merge reserves for its own use: rename it')::BOOLEAN ELSE true END)",
+                    literal(&msg)
+                );
+                let mut extra = format!(", NULL::BOOLEAN AS {}", ident(PAD));
+                if self.source_column {
+                    extra.push_str(&format!(
+                        ", {} AS {}",
+                        literal(&s.id()),
+                        ident(RAW_SOURCE)
+                    ));
                 }
-                format!(
-                    "(SELECT *{extra} FROM {}{})",
-                    source_sql(s),
-                    if limit0 { " LIMIT 0" } else { "" }
-                )
+                format!("(SELECT {check}{extra} FROM {})", source_sql(s))
             })
             .collect::<Vec<_>>()
             .join("\n  UNION ALL BY NAME\n  ")
     }
 
-    /// The stacked, filtered inputs, with every column that has no role renamed
-    /// `__crdt_d_<col>`, and NULL keys turned into an error naming the key.
+    /// The stacked, filtered inputs, every column renamed into its namespace (see the top of
+    /// this file), and NULL keys turned into an error naming the key.
     fn input(&self) -> String {
         let spec = self.spec;
-        // Names with a role other than "default LWW data column" (lower case: DuckDB resolves
-        // identifiers case-insensitively).
-        let mut named: Vec<String> = Vec::new();
-        let mut name = |n: &str| {
-            let l = n.to_lowercase();
-            if !named.contains(&l) {
-                named.push(l);
+        let mut select: Vec<String> = Vec::new();
+        let mut lower: Vec<String> = Vec::new();
+        for n in &self.named {
+            lower.push(literal(&n.lower));
+            // Selected by its exact name (case-insensitively, as DuckDB resolves names); the
+            // second alternative never matches and carries the error message DuckDB prints
+            // when no input has the column.
+            let msg = format!(
+                "crdt_merge: argument {} names column `{}`, which no input has",
+                n.arg.label(),
+                n.name
+            );
+            let pick = format!(
+                "COLUMNS({})",
+                literal(&format!(
+                    "(?is)^{}$|[^\\s\\S]{}",
+                    regex_literal(&n.name),
+                    regex_literal(&msg)
+                ))
+            );
+            let alias = literal(&alias_literal(&n.inner));
+            if n.arg == Arg::Tombstone {
+                // A tombstone is a BOOLEAN column; DuckDB would cast an integer silently.
+                let msg = format!(
+                    "crdt_merge: argument `tombstone`/TOMBSTONE: expected a BOOLEAN column `{}`, found ",
+                    n.name
+                );
+                select.push(format!(
+                    "CASE WHEN typeof({pick}) = 'BOOLEAN' THEN {pick}::BOOLEAN ELSE error({} || typeof({pick})) END AS {alias}",
+                    literal(&msg)
+                ));
+            } else {
+                select.push(format!("{pick} AS {alias}"));
             }
-        };
-        spec.key.iter().for_each(|k| name(k));
-        name(&spec.clock);
-        if let Some(r) = &spec.replica {
-            name(r);
         }
-        if let Some(t) = &spec.tombstone {
-            name(t);
+        if self.source_column {
+            lower.push(literal(RAW_SOURCE));
+            select.push(format!("{} AS {}", ident(RAW_SOURCE), ident(SOURCE)));
         }
-        for r in &spec.rules {
-            name(&r.column);
-            if let Some(c) = &r.clock {
-                name(c);
-            }
-        }
-        name(SOURCE_COLUMN);
-        let named_list = named
-            .iter()
-            .map(|n| literal(n))
-            .collect::<Vec<_>>()
-            .join(", ");
+        select.push(format!(
+            "COLUMNS(lambda c: lower(c) NOT IN ({})) AS '{DATA}\\0'",
+            lower.join(", ")
+        ));
         let filter = spec
             .filter
             .as_deref()
             .map(|p| format!("\n    WHERE ({})", p.trim()))
             .unwrap_or_default();
-        let null_keys = null_key_guard(spec);
+        // NULL never equals itself, so a NULL key cannot be merged lawfully: an error naming the
+        // column, worded as the kernel's table merge words it.
+        let null_keys = spec
+            .key
+            .iter()
+            .map(|k| {
+                let msg = format!(
+                    "crdt_merge: argument `{k}`: expected a key without NULLs (NULL never equals itself, so it cannot be merged), found NULL"
+                );
+                format!(
+                    "CASE WHEN {} IS NULL THEN error({}) ELSE true END",
+                    self.col(k),
+                    literal(&msg)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
         format!(
-            "(\n    SELECT COLUMNS(lambda c: lower(c) IN ({named_list})),\n      COLUMNS(lambda c: lower(c) NOT IN ({named_list})) AS '{DEFAULT_PREFIX}\\0'\n    FROM (\n  {}\n    ) AS u0{filter}\n  ) AS u\n  WHERE {null_keys}",
-            self.branches(false)
+            "(\n    SELECT {}\n    FROM (\n  {}\n    ) AS u0{filter}\n  ) AS u\n  WHERE {null_keys}",
+            select.join(",\n      "),
+            self.branches()
         )
     }
 
-    /// The data column (quoted) whose clock `clock` is, when exactly one lww column owns it.
+    /// The data column (quoted, inner name) whose clock `clock` (quoted, inner name) is, when
+    /// exactly one lww column owns it.
     fn lww_owner(&self, clock: &str) -> Option<String> {
         let owners: Vec<&ColumnRule> = self
             .spec
             .rules
             .iter()
-            .filter(|r| {
-                r.clock
-                    .as_deref()
-                    .is_some_and(|c| c.eq_ignore_ascii_case(clock))
-            })
+            .filter(|r| r.clock.as_deref().is_some_and(|c| self.col(c) == clock))
             .collect();
         match owners.as_slice() {
-            [r] if r.strategy == StrategyKind::Lww => Some(ident(&r.column)),
+            [r] if r.strategy == StrategyKind::Lww => Some(self.col(&r.column)),
             _ => None,
         }
     }
@@ -346,7 +554,7 @@ impl<'a> Renderer<'a> {
     /// The clock of data column `rule` (none: default LWW), quoted.
     fn ts_of(&self, rule: Option<&ColumnRule>) -> String {
         rule.and_then(|r| r.clock.as_deref())
-            .map_or_else(|| self.clock.clone(), ident)
+            .map_or_else(|| self.clock.clone(), |c| self.col(c))
     }
 
     /// The aggregate select list: keys, clocks, replica, tombstone, data columns (the default
@@ -355,10 +563,10 @@ impl<'a> Renderer<'a> {
         let spec = self.spec;
         let clock = &self.clock;
         let replica = self.replica.as_deref();
-        let mut select: Vec<String> = spec.key.iter().map(|k| ident(k)).collect();
+        let mut select: Vec<String> = spec.key.iter().map(|k| self.col(k)).collect();
         select.push(format!("max({clock}) AS {clock}"));
         for c in &self.cell_clocks {
-            let q = ident(c);
+            let q = c.clone();
             let merged = match self.lww_owner(c) {
                 // As the kernel's table merge: the clock of the owner's winning cell, so the
                 // output merges exactly again.
@@ -378,55 +586,71 @@ impl<'a> Renderer<'a> {
             select.push(format!("{merged} AS {r}"));
         }
         if let Some(t) = &spec.tombstone {
-            let t = ident(t);
+            let t = self.col(t);
             select.push(format!(
                 "crdt_lww_nullable(coalesce({t}, false), {clock}) AS {t}"
             ));
         }
+        let source = ident(SOURCE);
         let mut provenance: Vec<String> = Vec::new();
-        // One data column (a named one, or the default selector) in the kernel's expressions.
-        let mut data =
-            |q: &str, alias: &str, rule: Option<&ColumnRule>, suffix: &dyn Fn(&str) -> String| {
-                let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
-                let ts = self.ts_of(rule);
-                let expr = any_aggregate(q, rule, &ts, replica);
-                select.push(format!("{expr} AS {alias}"));
-                if !spec.provenance {
-                    return;
-                }
-                if kind.selects_one_cell() {
-                    provenance.push(format!(
-                        "CASE WHEN count(DISTINCT {q}) > 1 THEN 1 ELSE 0 END AS {}",
-                        suffix(CONFLICT_SUFFIX)
-                    ));
-                }
-                if matches!(kind, StrategyKind::Lww | StrategyKind::LwwNullable) {
-                    // The replica (or input name) of the winning cell: the LWW of that id
-                    // with the cell's value as the replica argument, so ties between equal
-                    // cells go to the greatest id.
-                    let (id, tie) = match (replica, kind) {
-                        (Some(r), StrategyKind::Lww) => (
-                            format!("CASE WHEN {q} IS NOT NULL THEN {r} END"),
-                            r.to_string(),
-                        ),
-                        (Some(r), _) => (r.to_string(), r.to_string()),
-                        (None, StrategyKind::Lww) => (
-                            format!("CASE WHEN {q} IS NOT NULL THEN {SOURCE_COLUMN} END"),
-                            q.to_string(),
-                        ),
-                        (None, _) => (SOURCE_COLUMN.to_string(), q.to_string()),
-                    };
-                    let expr =
-                        keyed_aggregate(StrategyKind::Lww, &id, &[&ts, &tie]).unwrap_or_default();
-                    provenance.push(format!("{expr} AS {}", suffix(PROVENANCE_SUFFIX)));
-                }
-            };
+        // One data column (a named one, or the default selector) in the kernel's expressions;
+        // `alias(prefix)` names its merged value, provenance and conflict flag.
+        let mut data = |q: &str, rule: Option<&ColumnRule>, alias: &dyn Fn(&str) -> String| {
+            let kind = rule.map_or(StrategyKind::Lww, |r| r.strategy);
+            let ts = self.ts_of(rule);
+            let expr = any_aggregate(q, rule, &ts, replica);
+            select.push(format!("{expr} AS {}", alias(DATA)));
+            if !spec.provenance {
+                return;
+            }
+            if kind.selects_one_cell() {
+                // Two or more distinct non-NULL values (min and max rather than
+                // count(DISTINCT ...): DuckDB plans each distinct aggregate on its own, which
+                // made wide tables take minutes).
+                provenance.push(format!(
+                    "CASE WHEN min({q}) IS DISTINCT FROM max({q}) THEN 1 ELSE 0 END AS {}",
+                    alias(FLAGS)
+                ));
+            }
+            if matches!(kind, StrategyKind::Lww | StrategyKind::LwwNullable) {
+                // The replica (or input name) of the winning cell: the LWW of that id
+                // with the cell's value as the replica argument, so ties between equal
+                // cells go to the greatest id.
+                let (id, tie) = match (replica, kind) {
+                    (Some(r), StrategyKind::Lww) => (
+                        format!("CASE WHEN {q} IS NOT NULL THEN {r} END"),
+                        r.to_string(),
+                    ),
+                    (Some(r), _) => (r.to_string(), r.to_string()),
+                    (None, StrategyKind::Lww) => (
+                        format!("CASE WHEN {q} IS NOT NULL THEN {source} END"),
+                        q.to_string(),
+                    ),
+                    (None, _) => (source.clone(), q.to_string()),
+                };
+                let expr =
+                    keyed_aggregate(StrategyKind::Lww, &id, &[&ts, &tie]).unwrap_or_default();
+                provenance.push(format!("{expr} AS {}", alias(SOURCES)));
+            }
+        };
         for r in &spec.rules {
-            let q = ident(&r.column);
-            let col = r.column.clone();
-            data(&q, &q, Some(r), &|s| ident(&format!("{col}{s}")));
+            let q = self.col(&r.column);
+            let name = self.named_name(&r.column);
+            data(&q, Some(r), &|prefix| {
+                if prefix == DATA {
+                    q.clone()
+                } else {
+                    ident(&format!("{prefix}{name}"))
+                }
+            });
         }
-        data(DEFAULTS, default_alias, None, &|s| format!("'\\1{s}'"));
+        data(DEFAULTS, None, &|prefix| {
+            if prefix == DATA {
+                default_alias.to_string()
+            } else {
+                format!("'{prefix}\\1'")
+            }
+        });
         select.extend(provenance);
         select
     }
@@ -435,7 +659,7 @@ impl<'a> Renderer<'a> {
     fn group_by_plan(&self) -> String {
         format!(
             "SELECT\n    {}\n  FROM {}\n  GROUP BY {}",
-            self.aggregates("'\\1'").join(",\n    "),
+            self.aggregates(&format!("'{DATA}\\1'")).join(",\n    "),
             self.input(),
             self.keys()
         )
@@ -450,13 +674,13 @@ impl<'a> Renderer<'a> {
             spec.key
                 .iter()
                 .map(|k| {
-                    let k = ident(k);
+                    let k = self.col(k);
                     format!("{f}({k}{args}) OVER {WINDOW} = {k}")
                 })
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };
-        let mut select: Vec<String> = spec.key.iter().map(|k| ident(k)).collect();
+        let mut select: Vec<String> = spec.key.iter().map(|k| self.col(k)).collect();
         select.push(format!("coalesce({}, false) AS {NEXT}", same("lead", "")));
         select.push(format!("coalesce({}, false) AS {PREV}", same("lag", "")));
         select.push(format!(
@@ -484,7 +708,7 @@ impl<'a> Renderer<'a> {
             clock,
         ));
         for c in &self.cell_clocks {
-            let q = ident(c);
+            let q = c.clone();
             let joined = match self.lww_owner(c) {
                 // A lone row is joined too (with NULL), so a NULL cell's clock is NULL as in
                 // the aggregate.
@@ -517,7 +741,7 @@ impl<'a> Renderer<'a> {
             select.push(cell(r, &joined, false, r));
         }
         if let Some(t) = &spec.tombstone {
-            let t = ident(t);
+            let t = self.col(t);
             let value = format!("coalesce({t}, false)");
             let next = format!("coalesce({}, false)", lead(&t));
             let rule = ColumnRule::new(t.clone(), StrategyKind::LwwNullable);
@@ -547,10 +771,10 @@ impl<'a> Renderer<'a> {
             }
         };
         for r in &spec.rules {
-            let q = ident(&r.column);
+            let q = self.col(&r.column);
             select.push(data(&q, &q, Some(r)));
         }
-        let default_alias = format!("'{DEFAULT_PREFIX}\\1'");
+        let default_alias = format!("'{DATA}\\1'");
         select.push(data(DEFAULTS, &default_alias, None));
         let keys = self.keys();
         let with = format!(
@@ -559,7 +783,7 @@ impl<'a> Renderer<'a> {
             self.input(),
         );
         let merged = format!(
-            "SELECT COLUMNS(lambda c: NOT starts_with(c, '{DEFAULT_PREFIX}')), {DEFAULTS} AS '\\1'\n  FROM (\n    SELECT * EXCLUDE ({NEXT}, {PREV}, {MANY}) FROM {PAIRS} WHERE NOT {MANY}\n    UNION ALL BY NAME\n    SELECT\n      {}\n    FROM {PAIRS} WHERE {MANY}\n    GROUP BY {keys}\n  ) AS p",
+            "SELECT * EXCLUDE ({NEXT}, {PREV}, {MANY}) FROM {PAIRS} WHERE NOT {MANY}\n    UNION ALL BY NAME\n    SELECT\n      {}\n    FROM {PAIRS} WHERE {MANY}\n    GROUP BY {keys}",
             self.aggregates(&default_alias).join(",\n      "),
         );
         (with, merged)

@@ -678,6 +678,16 @@ impl Aggregate {
             }
         }
         let levels: Vec<Value> = (s0..e0).map(|i| child_col.get(i)).collect::<Result<_>>()?;
+        if levels.is_empty() {
+            // Every value would rank -1 (unknown): the "priority" would be a plain max, which
+            // MergeQL refuses as well.
+            return Err(Error::invalid(
+                self.name,
+                "levels",
+                "at least one priority level",
+                "an empty list",
+            ));
+        }
         let mut seen = BTreeSet::new();
         for l in &levels {
             if l.is_null() {
@@ -810,28 +820,25 @@ impl Aggregate {
     ) -> Result<()> {
         let replica = self.col(args, 0, "replica")?;
         let read = |i: usize, arg: &str| -> Result<Vec<Option<u64>>> {
-            let c = arrow_cast::cast(&args[i], &DataType::Int64).map_err(|_| {
-                Error::type_mismatch(self.name, arg, "an integer count", args[i].data_type())
+            // A strict cast: a value that does not fit BIGINT (a UBIGINT from 2^63 up) is an
+            // error, never a NULL that would silently drop the count (states store counts as
+            // the wire format's int64).
+            let c = arrow_cast::cast_with_options(
+                &args[i],
+                &DataType::Int64,
+                &arrow_cast::CastOptions {
+                    safe: false,
+                    ..Default::default()
+                },
+            )
+            .map_err(|_| {
+                if args[i].data_type().is_integer() {
+                    Error::invalid(self.name, arg, "a count below 2^63", "a larger count")
+                } else {
+                    Error::type_mismatch(self.name, arg, "an integer count", args[i].data_type())
+                }
             })?;
             let c = c.as_primitive::<arrow_array::types::Int64Type>();
-            if c.null_count() == 0
-                && args[i].data_type().is_unsigned_integer()
-                && arrow_cast::cast(&args[i], &DataType::UInt64)
-                    .map(|u| {
-                        u.as_primitive::<arrow_array::types::UInt64Type>()
-                            .values()
-                            .iter()
-                            .any(|x| *x > i64::MAX as u64)
-                    })
-                    .unwrap_or(false)
-            {
-                return Err(Error::invalid(
-                    self.name,
-                    arg,
-                    "a count below 2^63",
-                    "a larger count",
-                ));
-            }
             c.iter()
                 .map(|x| match x {
                     Some(v) if v < 0 => Err(Error::invalid(
