@@ -284,3 +284,19 @@ def test_finding_10_renderer_errors_name_the_argument(pair):
     msg = clean_error(pair, "CALL crdt_merge_into('t', 's', '{id}', tombstone => 'gone')",
                       "crdt_merge_into", "tombstone")
     assert "gone" in msg
+
+
+def test_finding_2_merge_into_identity_key_and_generated_column(con):
+    """An identity key takes the replicas' keys; a generated column is computed, not written."""
+    con.execute("CREATE TABLE t(id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text, score int, "
+                "_deleted boolean, _ts bigint, double int GENERATED ALWAYS AS (score * 2) STORED)")
+    con.execute("INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1, 'a', 5, false, 10), (2, 'b', 1, false, 10)")
+    con.execute(f"CREATE TABLE s({COLS})")
+    con.execute("INSERT INTO s VALUES (1, 'z', 8, false, 20), (3, 'c', 7, false, 5)")
+    add_log_trigger(con, "t")
+    merge_into(con, "t", "s")
+    assert rows(con, "t") == sorted([(1, "z", 8, False, 20, 16), (2, "b", 1, False, 10, 2),
+                                     (3, "c", 7, False, 5, 14)], key=repr)
+    assert log(con) == [("INSERT", "3"), ("UPDATE", "1")]
+    merge_into(con, "t", "s")
+    assert log(con) == []

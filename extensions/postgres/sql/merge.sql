@@ -237,7 +237,9 @@ $$;
 --   INSERT the rows of m whose key the target lacks.
 -- So a unique index on the key never sees two rows of one key, and row triggers see one UPDATE
 -- per changed row, one INSERT per new key, nothing for unchanged rows. Every non-key column of
--- the target is written (the merged rows have all of them: the source's columns are a subset).
+-- the target is written (the merged rows have all of them: the source's columns are a subset),
+-- except generated columns; the keys of new rows are written even into identity columns
+-- (OVERRIDING SYSTEM VALUE: they are the replicas' keys).
 -- Tables and partitioned tables pick the kept row by (tableoid, ctid); other relations
 -- (updatable views, foreign tables) have no ctid, and there every row of a key is updated.
 --
@@ -252,6 +254,7 @@ RETURNS void VOLATILE LANGUAGE plpgsql AS $$
 DECLARE
   fn constant text := 'crdt_merge_into';
   tcols text[];
+  wcols text[];
   vcols text[];
   extra text[];
   missing text[];
@@ -306,10 +309,13 @@ BEGIN
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
   SELECT format('%I.%I', n.nspname, c.relname) INTO sq
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
-  SELECT array_agg(c ORDER BY n) INTO vcols FROM unnest(tcols) WITH ORDINALITY AS u(c, n)
+  -- Written columns: all but generated ones (Postgres computes those); vcols: the non-key ones.
+  SELECT array_agg(attname::text ORDER BY attnum) INTO wcols
+  FROM pg_attribute WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+  SELECT array_agg(c ORDER BY n) INTO vcols FROM unnest(wcols) WITH ORDINALITY AS u(c, n)
   WHERE c <> ALL (key);
   SELECT string_agg(quote_ident(k), ', ') INTO keys FROM unnest(key) AS k;
-  SELECT string_agg(quote_ident(c), ', ') INTO collist FROM unnest(tcols) AS c;
+  SELECT string_agg(quote_ident(c), ', ') INTO collist FROM unnest(wcols) AS c;
   SELECT string_agg(format('o.%1$I = m.%1$I', k), ' AND ') INTO on_o_m FROM unnest(key) AS k;
   SELECT string_agg(format('x.%1$I = m.%1$I', k), ' AND ') INTO on_x_m FROM unnest(key) AS k;
   q := _crdt_merge_sql(fn, ARRAY[target, source], key, strategies, clock, clocks, replica,
@@ -350,9 +356,10 @@ BEGIN
   END IF;
   EXECUTE format(
     'WITH m AS MATERIALIZED (%s), %s '
-    'INSERT INTO %s (%s) SELECT %s FROM m WHERE NOT EXISTS (SELECT 1 FROM o WHERE %s)',
+    'INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE '
+    'SELECT %s FROM m WHERE NOT EXISTS (SELECT 1 FROM o WHERE %s)',
     q, array_to_string(ctes, ', '), tq, collist,
-    (SELECT string_agg(format('m.%I', c), ', ') FROM unnest(tcols) AS c), on_o_m);
+    (SELECT string_agg(format('m.%I', c), ', ') FROM unnest(wcols) AS c), on_o_m);
 END
 $$;
 
