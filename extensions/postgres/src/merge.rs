@@ -5,6 +5,7 @@
 
 use crdt_merge_kernel::mergeql::{parse, render_sql, ColumnRule, Dialect, MergeSpec, Source};
 use crdt_merge_kernel::strategy::StrategyKind;
+use crdt_merge_kernel::{Error, ErrorKind};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value as Json;
@@ -50,15 +51,59 @@ fn string_map(function: &str, argument: &str, map: &Json) -> Vec<(String, String
     }
 }
 
+/// The elements of a `text[]` argument: a NULL array or a NULL element is an error naming
+/// `function` and `argument` (pgrx would panic converting them to `Vec<String>`).
+fn names(function: &str, argument: &str, list: Option<Vec<Option<String>>>) -> Vec<String> {
+    let Some(list) = list else {
+        invalid(format!(
+            "{function}: argument `{argument}`: expected an array of names, found NULL"
+        ))
+    };
+    list.into_iter()
+        .map(|n| {
+            n.unwrap_or_else(|| {
+                invalid(format!(
+                    "{function}: argument `{argument}`: expected names, found a NULL element"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A renderer error as the error of `function`, naming its argument rather than the MergeQL
+/// clause the kernel names (`ON` is `key`, `TOMBSTONE` is `tombstone`, ...).
+fn as_argument_error(function: &str, mut e: Error) -> Error {
+    e.function = function.to_string();
+    if let ErrorKind::InvalidArgument { argument, .. } | ErrorKind::TypeMismatch { argument, .. } =
+        &mut e.kind
+    {
+        let renamed = match argument.as_str() {
+            "ON" => "key",
+            "STRATEGY" => "strategies",
+            "CLOCK" => "clock",
+            "REPLICA" => "replica",
+            "TOMBSTONE" => "tombstone",
+            "PROVENANCE" => "provenance",
+            "WHERE" => "where_sql",
+            "LIMIT" => "row_limit",
+            _ => return e,
+        };
+        *argument = renamed.to_string();
+    }
+    e
+}
+
 /// Renders a merge of `schemas[i].names[i]` (columns `columns[i]`) on `key` as Postgres SQL.
-/// Called by `crdt_merge_sql`, which supplies the catalogue facts.
+/// Called by `_crdt_merge_sql`, which supplies the catalogue facts; `function` is the user's
+/// entry point (`crdt_merge`, `crdt_merge_into`), named in every error.
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(immutable, parallel_safe, name = "_crdt_merge_render")]
 fn merge_render(
-    schemas: Vec<String>,
-    names: Vec<String>,
-    columns: JsonB,
-    key: Vec<String>,
+    function: Option<String>,
+    schemas: Option<Vec<Option<String>>>,
+    names: Option<Vec<Option<String>>>,
+    columns: Option<JsonB>,
+    key: Option<Vec<Option<String>>>,
     strategies: Option<JsonB>,
     clock: Option<String>,
     clocks: Option<JsonB>,
@@ -68,10 +113,14 @@ fn merge_render(
     where_sql: Option<String>,
     row_limit: Option<i64>,
 ) -> String {
-    const F: &str = "crdt_merge";
+    let function = function.unwrap_or_else(|| "crdt_merge".to_string());
+    let f = function.as_str();
+    let schemas = self::names(f, "sources", schemas);
+    let names = self::names(f, "sources", names);
+    let key = self::names(f, "key", key);
     if schemas.len() != names.len() {
         invalid(format!(
-            "{F}: internal error (please report): schemas and names differ"
+            "{f}: internal error (please report): schemas and names differ"
         ));
     }
     let sources = schemas
@@ -79,15 +128,17 @@ fn merge_render(
         .zip(names)
         .map(|(s, n)| Source::qualified([s, n]));
     let rules = string_map(
-        F,
+        f,
         "strategies",
         &strategies.map(|j| j.0).unwrap_or(Json::Null),
     );
-    let mut spec = MergeSpec::from_strategy_map(sources, key, rules).or_raise();
+    let mut spec = MergeSpec::from_strategy_map(sources, key, rules)
+        .map_err(|e| as_argument_error(f, e))
+        .or_raise();
     if let Some(c) = clock {
         spec = spec.with_clock(c);
     }
-    for (column, clock) in string_map(F, "clocks", &clocks.map(|j| j.0).unwrap_or(Json::Null)) {
+    for (column, clock) in string_map(f, "clocks", &clocks.map(|j| j.0).unwrap_or(Json::Null)) {
         match spec.rules.iter_mut().find(|r| r.column == column) {
             Some(rule) => rule.clock = Some(clock),
             None => spec
@@ -110,13 +161,20 @@ fn merge_render(
     if let Some(n) = row_limit {
         if n < 0 {
             invalid(format!(
-                "{F}: argument `row_limit`: expected a non-negative number, found {n}"
+                "{f}: argument `row_limit`: expected a non-negative number, found {n}"
             ));
         }
         spec = spec.with_limit(n as u64);
     }
-    let cols = string_lists(F, "columns", &columns.0);
-    render_sql(&spec, Dialect::Postgres, &cols).or_raise()
+    let Some(columns) = columns else {
+        invalid(format!(
+            "{f}: internal error (please report): no column lists"
+        ))
+    };
+    let cols = string_lists(f, "columns", &columns.0);
+    render_sql(&spec, Dialect::Postgres, &cols)
+        .map_err(|e| as_argument_error(f, e))
+        .or_raise()
 }
 
 /// The sources of a MergeQL query, each as SQL text that `::regclass` reads.
@@ -134,6 +192,13 @@ fn mergeql_sources(query: &str) -> Vec<String> {
             )),
         })
         .collect()
+}
+
+/// The tombstone column a MergeQL query names (`TOMBSTONE col`), if any: `crdt_mergeql_sql`
+/// checks its type in the catalogue.
+#[pg_extern(immutable, parallel_safe, name = "_crdt_mergeql_tombstone")]
+fn mergeql_tombstone(query: &str) -> Option<String> {
+    parse(query).or_raise().tombstone
 }
 
 /// Renders a MergeQL query as Postgres SQL, given the column names of each source.
