@@ -40,3 +40,13 @@ def one(conn, sql, params=None):
     rows = conn.execute(sql, params).fetchall()
     assert len(rows) == 1 and len(rows[0]) == 1, rows
     return rows[0][0]
+
+
+def without_cell_clocks(cursor) -> list[tuple]:
+    """The rows of an executed query without the cell clocks crdt_merge_into keeps
+    (`<col>__ts`, `<col>__replica` beside a column `<col>`), for comparing data columns."""
+    names = [d.name for d in cursor.description]
+    keep = [i for i, n in enumerate(names)
+            if not ((n.endswith("__ts") and n[:-4] in names)
+                    or (n.endswith("__replica") and n[:-9] in names))]
+    return [tuple(r[i] for i in keep) for r in cursor.fetchall()]

@@ -119,7 +119,8 @@ $$;
 -- The SQL of a merge, with `fn` (the user's entry point) in its error messages.
 CREATE FUNCTION _crdt_merge_sql(
   fn text, sources regclass[], key text[], strategies jsonb, clock text, clocks jsonb,
-  replica text, tombstone text, provenance boolean, where_sql text, row_limit bigint)
+  replica text, tombstone text, provenance boolean, where_sql text, row_limit bigint,
+  cell_clocks boolean DEFAULT false)
 RETURNS text STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 DECLARE
   schemas text[] := '{}';
@@ -140,7 +141,7 @@ BEGIN
     cols := cols || jsonb_build_array(_crdt_columns(s));
   END LOOP;
   RETURN _crdt_merge_render(fn, schemas, names, cols, key, strategies, clock, clocks, replica,
-                            tombstone, provenance, where_sql, row_limit);
+                            tombstone, provenance, where_sql, row_limit, cell_clocks);
 END
 $$;
 
@@ -148,11 +149,12 @@ $$;
 CREATE FUNCTION crdt_merge_sql(
   sources regclass[], key text[], strategies jsonb DEFAULT '{}', clock text DEFAULT '_ts',
   clocks jsonb DEFAULT NULL, replica text DEFAULT NULL, tombstone text DEFAULT NULL,
-  provenance boolean DEFAULT false, where_sql text DEFAULT NULL, row_limit bigint DEFAULT NULL)
+  provenance boolean DEFAULT false, where_sql text DEFAULT NULL, row_limit bigint DEFAULT NULL,
+  cell_clocks boolean DEFAULT false)
 RETURNS text STABLE PARALLEL SAFE LANGUAGE plpgsql AS $$
 BEGIN
   RETURN _crdt_merge_sql('crdt_merge', sources, key, strategies, clock, clocks, replica,
-                         tombstone, provenance, where_sql, row_limit);
+                         tombstone, provenance, where_sql, row_limit, cell_clocks);
 END
 $$;
 
@@ -162,11 +164,11 @@ CREATE FUNCTION crdt_merge(
   rowtype anyelement, sources regclass[], key text[], strategies jsonb DEFAULT '{}',
   clock text DEFAULT '_ts', clocks jsonb DEFAULT NULL, replica text DEFAULT NULL,
   tombstone text DEFAULT NULL, provenance boolean DEFAULT false, where_sql text DEFAULT NULL,
-  row_limit bigint DEFAULT NULL)
+  row_limit bigint DEFAULT NULL, cell_clocks boolean DEFAULT false)
 RETURNS SETOF anyelement STABLE PARALLEL RESTRICTED LANGUAGE plpgsql AS $$
 DECLARE
   q text := crdt_merge_sql(sources, key, strategies, clock, clocks, replica, tombstone,
-                           provenance, where_sql, row_limit);
+                           provenance, where_sql, row_limit, cell_clocks);
 BEGIN
   PERFORM _crdt_check_keys(sources, key);
   RETURN QUERY EXECUTE q;
@@ -178,11 +180,12 @@ $$;
 CREATE FUNCTION crdt_merge(
   sources regclass[], key text[], strategies jsonb DEFAULT '{}', clock text DEFAULT '_ts',
   clocks jsonb DEFAULT NULL, replica text DEFAULT NULL, tombstone text DEFAULT NULL,
-  provenance boolean DEFAULT false, where_sql text DEFAULT NULL, row_limit bigint DEFAULT NULL)
+  provenance boolean DEFAULT false, where_sql text DEFAULT NULL, row_limit bigint DEFAULT NULL,
+  cell_clocks boolean DEFAULT false)
 RETURNS SETOF record STABLE PARALLEL RESTRICTED LANGUAGE plpgsql AS $$
 DECLARE
   q text := crdt_merge_sql(sources, key, strategies, clock, clocks, replica, tombstone,
-                           provenance, where_sql, row_limit);
+                           provenance, where_sql, row_limit, cell_clocks);
 BEGIN
   PERFORM _crdt_check_keys(sources, key);
   RETURN QUERY EXECUTE q;
@@ -249,7 +252,7 @@ $$;
 -- snapshot (READ COMMITTED), so everything after the LOCK sees the rows committed before it.
 CREATE FUNCTION _crdt_merge_into(
   target regclass, source regclass, key text[], strategies jsonb, clock text, clocks jsonb,
-  replica text, tombstone text)
+  replica text, tombstone text, cell_clocks boolean)
 RETURNS void VOLATILE LANGUAGE plpgsql AS $$
 DECLARE
   fn constant text := 'crdt_merge_into';
@@ -267,6 +270,8 @@ DECLARE
   on_x_m text;
   q text;
   ctes text[];
+  shape text := '_crdt_merge_into_shape';
+  added record;
 BEGIN
   IF target IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
@@ -304,23 +309,44 @@ BEGIN
                        fn, target, array_to_string(missing, ', '));
   END IF;
   PERFORM _crdt_check_keys(ARRAY[source], key, fn);
+  SELECT format('%I.%I', n.nspname, c.relname) INTO sq
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+  SELECT string_agg(quote_ident(k), ', ') INTO keys FROM unnest(key) AS k;
+  q := _crdt_merge_sql(fn, ARRAY[target, source], key, strategies, clock, clocks, replica,
+                       tombstone, false, format('(%s) IN (SELECT %s FROM %s)', keys, keys, sq),
+                       NULL, coalesce(cell_clocks, true));
+  -- Cell clocks (docs/postgres.md): the merged rows carry <col>__ts (<col>__replica) for each
+  -- last-writer-wins column; a target that lacks one gets it, filled from its rows' row clock
+  -- (replica), which is what the merge read for them.
+  -- A view target takes no new columns: it keeps the clock columns it has.
+  EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT * FROM (%s) AS q LIMIT 0', shape, q);
+  FOR added IN
+    SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
+    FROM pg_attribute a
+    WHERE a.attrelid = format('pg_temp.%I', shape)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname::text <> ALL (tcols)
+      AND (SELECT relkind IN ('r', 'p') FROM pg_class WHERE oid = target)
+    ORDER BY a.attnum
+  LOOP
+    -- Filled by a rewrite (ALTER ... USING), not an UPDATE, so that no row trigger fires.
+    EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', target, added.name, added.type);
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %I::%s', target, added.name,
+                   added.type,
+                   CASE WHEN right(added.name, 9) = '__replica' THEN replica ELSE clock END,
+                   added.type);
+  END LOOP;
+  EXECUTE format('DROP TABLE pg_temp.%I', shape);
   -- Schema-qualified, so that no table name is taken for one of the CTEs below.
   SELECT relkind IN ('r', 'p'), format('%I.%I', n.nspname, c.relname) INTO has_ctid, tq
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
-  SELECT format('%I.%I', n.nspname, c.relname) INTO sq
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
   -- Written columns: all but generated ones (Postgres computes those); vcols: the non-key ones.
   SELECT array_agg(attname::text ORDER BY attnum) INTO wcols
   FROM pg_attribute WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
   SELECT array_agg(c ORDER BY n) INTO vcols FROM unnest(wcols) WITH ORDINALITY AS u(c, n)
   WHERE c <> ALL (key);
-  SELECT string_agg(quote_ident(k), ', ') INTO keys FROM unnest(key) AS k;
   SELECT string_agg(quote_ident(c), ', ') INTO collist FROM unnest(wcols) AS c;
   SELECT string_agg(format('o.%1$I = m.%1$I', k), ' AND ') INTO on_o_m FROM unnest(key) AS k;
   SELECT string_agg(format('x.%1$I = m.%1$I', k), ' AND ') INTO on_x_m FROM unnest(key) AS k;
-  q := _crdt_merge_sql(fn, ARRAY[target, source], key, strategies, clock, clocks, replica,
-                       tombstone, false, format('(%s) IN (SELECT %s FROM %s)', keys, keys, sq),
-                       NULL);
   IF has_ctid THEN
     ctes := ARRAY[format(
       'o AS (SELECT x.tableoid AS _crdt_rel, x.ctid AS _crdt_row, %2$s, '
@@ -366,9 +392,10 @@ $$;
 CREATE PROCEDURE crdt_merge_into(
   target regclass, source regclass, key text[], strategies jsonb DEFAULT '{}',
   clock text DEFAULT '_ts', clocks jsonb DEFAULT NULL, replica text DEFAULT NULL,
-  tombstone text DEFAULT NULL)
+  tombstone text DEFAULT NULL, cell_clocks boolean DEFAULT true)
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM _crdt_merge_into(target, source, key, strategies, clock, clocks, replica, tombstone);
+  PERFORM _crdt_merge_into(target, source, key, strategies, clock, clocks, replica, tombstone,
+                           cell_clocks);
 END
 $$;

@@ -112,6 +112,7 @@ fn merge_render(
     provenance: Option<bool>,
     where_sql: Option<String>,
     row_limit: Option<i64>,
+    cell_clocks: Option<bool>,
 ) -> String {
     let function = function.unwrap_or_else(|| "crdt_merge".to_string());
     let f = function.as_str();
@@ -154,6 +155,9 @@ fn merge_render(
     }
     if provenance == Some(true) {
         spec = spec.with_provenance();
+    }
+    if cell_clocks == Some(true) {
+        spec = spec.with_cell_clocks();
     }
     if let Some(w) = where_sql {
         spec = spec.with_filter(w);
