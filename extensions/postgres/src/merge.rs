@@ -1,5 +1,5 @@
 //! Table merges: the kernel renders the merge as one Postgres `GROUP BY` query
-//! ([`render_sql`] with [`Dialect::Postgres`]); PL/pgSQL wrappers (in `sql.rs`) read the column
+//! ([`render_sql`] with [`Dialect::Postgres`]); PL/pgSQL wrappers (in `sql/merge.sql`) read the column
 //! names of each source from `pg_attribute`, call these renderers, and run the SQL in the
 //! caller's transaction.
 
