@@ -85,3 +85,73 @@ fn finding_13_empty_priority_levels_are_refused() {
     assert!(update("crdt_priority", &[v.clone(), levels(2, &["a"])]).is_ok());
     assert!(invoke_scalar("crdt_priority_join", &[v.clone(), v, levels(2, &["a"])], 2).is_ok());
 }
+
+fn dynamic(q: &str) -> String {
+    use crdt_merge_kernel::mergeql::{parse, render_duckdb_dynamic};
+    render_duckdb_dynamic(&parse(q).unwrap()).unwrap()
+}
+
+/// Finding 4: internal columns were found by `LIKE '%__crdt_conflict'` and by name patterns
+/// that user columns could match. Every user column is now renamed into a namespace of its own
+/// (`__crdt_n_` for columns with a role, `__crdt_d_` for the others), role columns are
+/// selected by their exact (escaped, anchored) names, and nothing is found by LIKE.
+#[test]
+fn finding_4_column_free_rendering_keeps_user_names_apart() {
+    for q in [
+        "MERGE a, b ON id STRATEGY \"x.y*\"='max' PROVENANCE",
+        "MERGE a, b, c ON id STRATEGY \"x.y*\"='max'",
+        "MERGE a, b ON id STRATEGY \"x.y*\"='max'",
+    ] {
+        let sql = dynamic(q);
+        assert!(!sql.contains("LIKE"), "{sql}");
+        assert!(
+            !sql.contains("'__source'") && !sql.contains("__crdt_pad'"),
+            "{sql}"
+        );
+        assert!(sql.contains("COLUMNS('(?is)^x\\.y\\*$|"), "{sql}");
+        assert!(sql.contains("AS '__crdt_n_x.y*'"), "{sql}");
+        // The default columns' selector matches newlines too.
+        assert!(sql.contains("COLUMNS('(?s)^__crdt_d_(.*)$')"), "{sql}");
+        // The two columns added before renaming are checked by exact name.
+        assert!(sql.contains("lower(c) IN ('__crdt_merge_pad__'"), "{sql}");
+    }
+}
+
+/// Finding 8: `provenance` with a few hundred columns took minutes, DuckDB planning one
+/// `count(DISTINCT ...)` per column; the conflict flag now compares `min` and `max`.
+#[test]
+fn finding_8_provenance_renders_no_distinct_aggregates() {
+    let sql = dynamic("MERGE a, b ON id STRATEGY s='max' PROVENANCE");
+    assert!(!sql.to_uppercase().contains("DISTINCT)"), "{sql}");
+    assert!(!sql.contains("count(DISTINCT"), "{sql}");
+    assert!(sql.contains("min(COLUMNS('(?s)^__crdt_d_(.*)$')) IS DISTINCT FROM max(COLUMNS('(?s)^__crdt_d_(.*)$'))"), "{sql}");
+}
+
+/// Finding 10: a column named by ON, CLOCK, REPLICA, TOMBSTONE or STRATEGY that no input has
+/// gave DuckDB's "referenced before it is defined"; the rendered selection now carries an error
+/// naming the argument and the column, and a non-BOOLEAN tombstone is an error.
+#[test]
+fn finding_10_unknown_columns_and_tombstone_type_are_named() {
+    let sql = dynamic("MERGE a, b ON id REPLICA site TOMBSTONE gone STRATEGY v='lww' CLOCK v_ts");
+    for want in [
+        "crdt_merge: argument `key`/ON names column `id`, which no input has",
+        "crdt_merge: argument `replica`/REPLICA names column `site`, which no input has",
+        "crdt_merge: argument `tombstone`/TOMBSTONE names column `gone`, which no input has",
+        "crdt_merge: argument `strategies`/STRATEGY names column `v`, which no input has",
+        "crdt_merge: argument `clocks`/CLOCK after a STRATEGY rule names column `v_ts`, which no input has",
+        "crdt_merge: argument `clock`/CLOCK names column `_ts`, which no input has",
+        "crdt_merge: argument `tombstone`/TOMBSTONE: expected a BOOLEAN column `gone`, found ",
+    ] {
+        assert!(sql.contains(want), "{want}\n{sql}");
+    }
+}
+
+/// Finding 3 (MergeQL side of DuckDB): a LIMIT from 2^63 up is every row; DuckDB's LIMIT is a
+/// BIGINT, so the rendering clamps it.
+#[test]
+fn finding_3_limit_above_i64_renders_as_every_row() {
+    use crdt_merge_kernel::mergeql::{parse, render_duckdb_dynamic};
+    let spec = parse("MERGE a, b ON id").unwrap().with_limit(u64::MAX);
+    let sql = render_duckdb_dynamic(&spec).unwrap();
+    assert!(sql.ends_with(&format!("LIMIT {}", i64::MAX)), "{sql}");
+}

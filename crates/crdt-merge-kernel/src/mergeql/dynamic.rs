@@ -2,12 +2,15 @@
 //!
 //! [`render_sql`](super::render_sql) needs every source's columns; a DuckDB table macro cannot
 //! look them up before the query binds. This rendering leaves that to DuckDB: inputs are combined
-//! with `UNION ALL BY NAME`, and the columns no rule names are merged as one
-//! `COLUMNS('^__crdt_d_(.*)$')` selector, so DuckDB resolves the schemas when it binds the
+//! with `UNION ALL BY NAME`, every column is renamed into a namespace of its own (see the
+//! comment above [`NAMED`]), and the columns no rule names are merged as one
+//! `COLUMNS('(?s)^__crdt_d_(.*)$')` selector, so DuckDB resolves the schemas when it binds the
 //! query. Each strategy computes what [`render_sql`](super::render_sql)'s aggregate computes
 //! (the table in the [module docs](super)); output columns keep the inputs' order (first
 //! appearance), rows are ordered by key, and provenance adds `<col>__source` per LWW column and
-//! `__conflicts`. A NULL key raises an error naming the column (`error()`, DuckDB's).
+//! `__conflicts`. A NULL key raises an error naming the column (`error()`, DuckDB's), and so
+//! does a column that an argument names and no input has (DuckDB's binder error quotes the
+//! message) or a tombstone column that is not BOOLEAN.
 //!
 //! Since the query cannot know a column's type, the selecting strategies (LWW, LWW-nullable,
 //! Max, Min) never return the value through one of our functions, whose DuckDB overloads have
