@@ -289,6 +289,11 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
         let q = quote_ident(c);
         let item = match role_of(c) {
             Role::Key => q,
+            // DataFusion's `max` combines NaN differently per partition; the kernel's order
+            // (NaN greatest, as the cells' clocks compare) makes the clock deterministic.
+            Role::RowClock | Role::CellClock if dialect == Dialect::DataFusion => {
+                format!("crdt_max({q}) AS {q}")
+            }
             Role::RowClock | Role::CellClock => format!("max({q}) AS {q}"),
             Role::Replica => format!("crdt_lww({q}, {}, {q}) AS {q}", clock_of(None)),
             Role::Tombstone => format!(
@@ -363,11 +368,7 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
                 ));
             }
         }
-        let count = if conflicts.is_empty() {
-            "0".to_string()
-        } else {
-            conflicts.join(" + ")
-        };
+        let count = balanced_sum(&conflicts);
         select.push(format!("{count} AS {CONFLICTS_COLUMN}"));
     }
 
@@ -500,6 +501,20 @@ pub(super) fn data_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -
             None => format!("{f}({}, {})", a.value, b.value),
         },
         _ => format!("{f}({}, {})", a.value, b.value),
+    }
+}
+
+/// `terms` added as a balanced tree, `((a + b) + (c + d))`, so an engine parsing or planning
+/// it recurses to a depth logarithmic in the column count (a chain `a + b + c + ...` nests one
+/// level per column and overflowed DataFusion's stack at a few hundred columns); `0` when empty.
+fn balanced_sum(terms: &[String]) -> String {
+    match terms {
+        [] => "0".to_string(),
+        [one] => one.clone(),
+        _ => {
+            let (left, right) = terms.split_at(terms.len() / 2);
+            format!("({} + {})", balanced_sum(left), balanced_sum(right))
+        }
     }
 }
 
