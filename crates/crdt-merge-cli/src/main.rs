@@ -18,14 +18,25 @@
 mod inspect;
 mod output;
 
+use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
+use clap::error::ErrorKind as ClapErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
+use crdt_merge_datafusion::FileFormat;
 use crdt_merge_kernel::mergeql::{self, ColumnRule, MergeSpec, Source};
+use crdt_merge_kernel::strategy::StrategyKind;
 use crdt_merge_kernel::ErrorKind;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::visit_relations;
 
 use output::{Format, Sink};
 
@@ -201,6 +212,109 @@ fn check_file(path: &str) -> Result<()> {
     if let Err(e) = std::fs::File::open(p) {
         return Err(CliError::Input(format!("cannot read '{path}': {e}")));
     }
+    if matches!(FileFormat::of(path), Ok(FileFormat::Parquet)) {
+        crdt_merge_datafusion::check_parquet_file(path).map_err(|e| match e {
+            DataFusionError::IoError(io) => CliError::Input(io.to_string()),
+            other => CliError::Input(other.strip_backtrace()),
+        })?;
+    }
+    Ok(())
+}
+
+/// `name` as a double-quoted SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Warns (on standard error) about CSV columns that a `max`/`min` rule orders but that were read
+/// as text although most of their values are numbers: one value such as `n/a` makes the whole
+/// column text, and text order puts '9' above '10'. (A column that is a number in one input and
+/// text in another is an error of the merge itself.) One extra pass over each such column.
+async fn warn_numbers_read_as_text(ctx: &SessionContext, spec: &MergeSpec) -> Result<()> {
+    for rule in &spec.rules {
+        if !matches!(rule.strategy, StrategyKind::Max | StrategyKind::Min) {
+            continue;
+        }
+        for source in &spec.sources {
+            let Source::File(path) = source else {
+                continue;
+            };
+            if !matches!(FileFormat::of(path), Ok(FileFormat::Csv)) {
+                continue;
+            }
+            let Ok(provider) = ctx
+                .table_provider(TableReference::bare(path.as_str()))
+                .await
+            else {
+                continue;
+            };
+            let schema = provider.schema();
+            let field = schema
+                .fields()
+                .iter()
+                .find(|f| f.name() == &rule.column)
+                .or_else(|| {
+                    let mut folded = schema
+                        .fields()
+                        .iter()
+                        .filter(|f| f.name().eq_ignore_ascii_case(&rule.column));
+                    match (folded.next(), folded.next()) {
+                        (Some(one), None) => Some(one),
+                        _ => None,
+                    }
+                });
+            let Some(field) = field else { continue };
+            if !matches!(
+                field.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) {
+                continue;
+            }
+            let c = quote_ident(field.name());
+            let sql = format!(
+                "SELECT CAST(count(v) AS BIGINT) AS n, CAST(count(num) AS BIGINT) AS numbers, \
+                 min(CASE WHEN num IS NULL THEN v END) AS other \
+                 FROM (SELECT {c} AS v, TRY_CAST({c} AS DOUBLE) AS num FROM {} \
+                 WHERE trim({c}) <> '') AS t",
+                quote_ident(path)
+            );
+            let batches = ctx
+                .sql(&sql)
+                .await
+                .map_err(df_error)?
+                .collect()
+                .await
+                .map_err(df_error)?;
+            let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+                continue;
+            };
+            let int = |i: usize| {
+                b.column(i)
+                    .as_primitive_opt::<Int64Type>()
+                    .filter(|a| a.is_valid(0))
+                    .map(|a| a.value(0))
+                    .unwrap_or(0)
+            };
+            let (n, numbers) = (int(0), int(1));
+            let other = datafusion::arrow::compute::cast(b.column(2), &DataType::Utf8)
+                .ok()
+                .and_then(|a| {
+                    a.as_string_opt::<i32>()
+                        .filter(|s| s.is_valid(0))
+                        .map(|s| s.value(0).to_string())
+                });
+            if let Some(other) = other.filter(|_| numbers > 0 && 2 * numbers >= n) {
+                eprintln!(
+                    "crdt-merge: warning: '{path}': column `{}` is read as text because of values \
+                     such as '{other}' ({numbers} of {n} values are numbers), so `{}` compares \
+                     it as text ('9' above '10'); remove or fix those values to merge it as \
+                     numbers",
+                    field.name(),
+                    rule.strategy.name()
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -259,29 +373,28 @@ async fn run_merge(a: MergeArgs) -> Result<()> {
     }
     let spec = spec_from_flags(&a)?;
     let ctx = context(false)?;
-    let wanted_sql = crdt_merge_datafusion::render(&ctx, &spec)
+    // The library's merge: the rendered SQL plus its NULL-key guard.
+    let wanted = crdt_merge_datafusion::merge(&ctx, &spec)
         .await
         .map_err(df_error)?;
-    // Conflicts are counted by provenance; render it even when not asked for, and keep only
-    // the asked-for columns (falls back when a provenance column name is taken).
-    let counted_sql = if spec.provenance {
-        Some(wanted_sql.clone())
-    } else {
-        crdt_merge_datafusion::render(&ctx, &spec.clone().with_provenance())
-            .await
-            .ok()
-    };
-    let wanted = ctx.sql(&wanted_sql).await.map_err(df_error)?;
+    warn_numbers_read_as_text(&ctx, &spec).await?;
     let wanted_cols: Vec<String> = wanted
         .schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let df = match &counted_sql {
-        Some(sql) => ctx.sql(sql).await.map_err(df_error)?,
-        None => wanted,
+    // Conflicts are counted by provenance; plan it even when not asked for, and keep only the
+    // asked-for columns (falls back when a provenance column name is taken).
+    let counted = if spec.provenance {
+        Some(wanted.clone())
+    } else {
+        crdt_merge_datafusion::merge(&ctx, &spec.clone().with_provenance())
+            .await
+            .ok()
     };
+    let counting = counted.is_some();
+    let df = counted.unwrap_or(wanted);
     let mut rows_in = 0u64;
     for p in &a.inputs {
         rows_in += count_rows(&ctx, p).await?;
@@ -289,7 +402,7 @@ async fn run_merge(a: MergeArgs) -> Result<()> {
     let mut sink = sink_for(a.output.as_deref(), a.format)?;
     let stats = output::stream(df, &wanted_cols, &mut sink).await?;
     if !a.quiet {
-        let conflicts = match (counted_sql.is_some(), stats.conflicts) {
+        let conflicts = match (counting, stats.conflicts) {
             (true, Some(c)) => c.to_string(),
             _ => "not counted".into(),
         };
@@ -317,6 +430,7 @@ async fn run_query(a: QueryArgs) -> Result<()> {
     let df = crdt_merge_datafusion::merge(&ctx, &spec)
         .await
         .map_err(df_error)?;
+    warn_numbers_read_as_text(&ctx, &spec).await?;
     let cols: Vec<String> = df
         .schema()
         .fields()
@@ -339,6 +453,11 @@ async fn run_sql(a: SqlArgs) -> Result<()> {
     let statements = datafusion::sql::parser::DFParser::parse_sql(&text).map_err(df_error)?;
     if statements.is_empty() {
         return Err(CliError::Usage("no SQL statement given".into()));
+    }
+    for path in file_relations(&statements) {
+        if Path::new(&path).is_file() && FileFormat::of(&path).is_ok() {
+            check_file(&path)?;
+        }
     }
     for stmt in statements {
         let plan = ctx
@@ -363,8 +482,126 @@ async fn run_sql(a: SqlArgs) -> Result<()> {
     Ok(())
 }
 
+/// The files and folders `statements` read: tables named by an existing path (`FROM
+/// 'a.parquet'`) and `CREATE EXTERNAL TABLE ... LOCATION`s, so that files can be checked before
+/// DataFusion opens them and a panic can name what was being read.
+fn file_relations(statements: &std::collections::VecDeque<DfStatement>) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    let mut add = |p: &str| {
+        if Path::new(p).exists() && !paths.iter().any(|x| x == p) {
+            paths.push(p.to_string());
+        }
+    };
+    for s in statements {
+        match s {
+            DfStatement::Statement(s) => {
+                let _ = visit_relations(s.as_ref(), |name| {
+                    if let [part] = name.0.as_slice() {
+                        if let Some(ident) = part.as_ident() {
+                            add(&ident.value);
+                        }
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            DfStatement::CreateExternalTable(t) => t.locations.iter().for_each(|l| add(l)),
+            _ => {}
+        }
+    }
+    paths
+}
+
+/// The first panic's message, recorded by the panic hook (which prints nothing): a panic is
+/// reported as one `crdt-merge: error:` line, never as a raw backtrace.
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+fn record_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        if let Ok(mut slot) = PANIC.lock() {
+            slot.get_or_insert(format!("{what}{at}"));
+        }
+    }));
+}
+
+/// The input files a command reads, to name them when a dependency panics.
+fn inputs_of(command: &Command) -> Vec<String> {
+    match command {
+        Command::Merge(a) => a.inputs.clone(),
+        Command::Query(a) => mergeql::parse(&a.query)
+            .map(|spec| {
+                spec.sources
+                    .iter()
+                    .filter_map(|s| match s {
+                        Source::File(p) => Some(p.clone()),
+                        Source::Table(_) => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Command::Sql(a) => a
+            .sql
+            .as_deref()
+            .and_then(|t| datafusion::sql::parser::DFParser::parse_sql(t).ok())
+            .map(|st| file_relations(&st))
+            .unwrap_or_default(),
+        Command::Inspect(a) => vec![a.input.clone()],
+    }
+}
+
+/// clap's errors as one `crdt-merge: error:` line (exit 2); help and version print as clap
+/// prints them.
+fn parse_args() -> std::result::Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) => match e.kind() {
+            ClapErrorKind::DisplayHelp
+            | ClapErrorKind::DisplayVersion
+            | ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            _ => {
+                let text = e.render().to_string();
+                // The first paragraph (`error: ...` and, for missing arguments, their list).
+                let first = text
+                    .trim_start()
+                    .split("\n\n")
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let first = first.strip_prefix("error:").unwrap_or(&first).trim();
+                let first = if first.is_empty() {
+                    "invalid arguments"
+                } else {
+                    first
+                };
+                let usage = text
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("Usage:"))
+                    .map(|u| format!(" (usage: {}; see --help)", u.trim()))
+                    .unwrap_or_else(|| " (see --help)".to_string());
+                eprintln!("crdt-merge: error: {first}{usage}");
+                Err(ExitCode::from(2))
+            }
+        },
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    record_panics();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -375,14 +612,35 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Merge(a) => run_merge(a).await,
-            Command::Query(a) => run_query(a).await,
-            Command::Sql(a) => run_sql(a).await,
-            Command::Inspect(a) => inspect::run(&a.input),
-        }
+    let inputs = inputs_of(&cli.command);
+    // A panic in any dependency (a malformed file can reach one) stops here, as an error.
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async {
+            match cli.command {
+                Command::Merge(a) => run_merge(a).await,
+                Command::Query(a) => run_query(a).await,
+                Command::Sql(a) => run_sql(a).await,
+                Command::Inspect(a) => inspect::run(&a.input),
+            }
+        })
+    }));
+    let result = outcome.unwrap_or_else(|_| {
+        let what = PANIC
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        let reading = if inputs.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = inputs.iter().map(|p| format!("'{p}'")).collect();
+            format!(" while reading {}", names.join(", "))
+        };
+        Err(CliError::Run(format!(
+            "internal error{reading}: {what} (a malformed input can cause this; please report it)"
+        )))
     });
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

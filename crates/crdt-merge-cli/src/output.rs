@@ -8,7 +8,8 @@ use std::path::Path;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::csv;
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use datafusion::arrow::json::LineDelimitedWriter;
+use datafusion::arrow::json::writer::LineDelimited;
+use datafusion::arrow::json::{LineDelimitedWriter, WriterBuilder};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::dataframe::DataFrame;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -97,7 +98,12 @@ impl Sink {
             self.writer = Some(match self.format {
                 Format::Table => Writer::Table(Vec::new()),
                 Format::Csv => Writer::Csv(csv::WriterBuilder::new().with_header(true).build(out)),
-                Format::JsonLines => Writer::Json(LineDelimitedWriter::new(out)),
+                // Explicit nulls: a reader can tell a NULL from a missing column.
+                Format::JsonLines => Writer::Json(
+                    WriterBuilder::new()
+                        .with_explicit_nulls(true)
+                        .build::<_, LineDelimited>(out),
+                ),
                 Format::Parquet => {
                     let p = self.to_file.clone().unwrap_or_default();
                     let f = File::create(&p).map_err(write_err)?;

@@ -146,12 +146,14 @@ fn finding_10_unknown_columns_and_tombstone_type_are_named() {
     }
 }
 
-/// Finding 3 (MergeQL side of DuckDB): a LIMIT from 2^63 up is every row; DuckDB's LIMIT is a
-/// BIGINT, so the rendering clamps it.
+/// Finding 3 (MergeQL side of DuckDB): every engine's LIMIT is a BIGINT, so a spec's limit must
+/// be below 2^63 (hosts that take a UBIGINT `row_limit` clamp it: no input has 2^63 rows); the
+/// largest one renders as it is.
 #[test]
-fn finding_3_limit_above_i64_renders_as_every_row() {
+fn finding_3_limit_above_i64_is_refused_and_i64_max_renders() {
     use crdt_merge_kernel::mergeql::{parse, render_duckdb_dynamic};
-    let spec = parse("MERGE a, b ON id").unwrap().with_limit(u64::MAX);
-    let sql = render_duckdb_dynamic(&spec).unwrap();
+    let spec = parse("MERGE a, b ON id").unwrap();
+    assert!(render_duckdb_dynamic(&spec.clone().with_limit(u64::MAX)).is_err());
+    let sql = render_duckdb_dynamic(&spec.with_limit(i64::MAX.unsigned_abs())).unwrap();
     assert!(sql.ends_with(&format!("LIMIT {}", i64::MAX)), "{sql}");
 }

@@ -54,7 +54,9 @@ pub use aggregate::{CrdtAccumulator, CrdtAggregate, CrdtGroupsAccumulator};
 pub use docs::DOC_SECTION;
 pub use error::{exec_error, plan_error};
 pub use scalar::CrdtScalar;
-pub use table::{merge, mergeql, register_file, render, FileFormat, MergeQlFunction};
+pub use table::{
+    check_parquet_file, merge, mergeql, register_file, render, FileFormat, MergeQlFunction,
+};
 
 /// Name of the MergeQL table function registered by [`register_all`].
 pub const MERGEQL_TABLE_FUNCTION: &str = "crdt_mergeql";

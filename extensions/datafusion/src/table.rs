@@ -9,7 +9,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crdt_merge_kernel::mergeql::{parse, render_sql, Dialect, MergeSpec, Source};
+use crdt_merge_kernel::mergeql::{
+    check_source_types, parse, render_sql, Dialect, MergeSpec, Source,
+};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
@@ -21,6 +23,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
 
 use crate::error::plan_error;
@@ -79,6 +82,7 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &str) -> Resu
                 .await
         }
         FileFormat::Parquet => {
+            check_parquet_file(path)?;
             ctx.register_parquet(name, path, ParquetReadOptions::new().file_extension(&ext))
                 .await
         }
@@ -87,6 +91,52 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &str) -> Resu
                 .await
         }
     }
+}
+
+/// Reads the footer metadata of the local Parquet file `path` once, so that a corrupt one is an
+/// error naming the file: the parquet crate's metadata decoder panics on some malformed footers
+/// (`PAR1 ff ff ff ff PAR1`), and this catches that panic (the host's panic hook still sees it).
+/// Remote paths are left to DataFusion. [`register_file`] calls it before registering a
+/// Parquet file; hosts that let DataFusion open files itself (URL tables) can call it first.
+///
+/// # Errors
+/// The file cannot be opened, or its footer is not valid Parquet metadata.
+pub fn check_parquet_file(path: &str) -> Result<()> {
+    if path.contains("://") {
+        return Ok(());
+    }
+    let invalid = |why: String| {
+        DataFusionError::IoError(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("cannot read '{path}': not a valid Parquet file ({why})"),
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(|e| {
+        DataFusionError::IoError(std::io::Error::new(
+            e.kind(),
+            format!("cannot read '{path}': {e}"),
+        ))
+    })?;
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ParquetMetaDataReader::new().parse_and_finish(&file)
+    }));
+    match read {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(invalid(e.to_string())),
+        Err(panic) => Err(invalid(format!(
+            "its footer metadata is corrupt: {}",
+            panic_message(panic.as_ref())
+        ))),
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 fn reference(source: &Source) -> TableReference {
@@ -108,8 +158,10 @@ fn reference(source: &Source) -> TableReference {
 /// A source that is neither a table of `ctx` nor a readable file, and every error of
 /// [`render_sql`] (the kernel's message, unchanged).
 pub async fn render(ctx: &SessionContext, spec: &MergeSpec) -> Result<String> {
+    let asked = spec;
     let mut spec = spec.clone();
     let mut columns = Vec::with_capacity(spec.sources.len());
+    let mut typed = Vec::with_capacity(spec.sources.len());
     for source in spec.sources.iter_mut() {
         if let Source::File(path) = source {
             let r = TableReference::bare(path.as_str());
@@ -127,16 +179,27 @@ pub async fn render(ctx: &SessionContext, spec: &MergeSpec) -> Result<String> {
                 e.strip_backtrace()
             ))
         })?;
+        let schema = provider.schema();
         columns.push(
-            provider
-                .schema()
+            schema
                 .fields()
                 .iter()
                 .map(|f| f.name().clone())
                 .collect::<Vec<_>>(),
         );
+        typed.push(
+            schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect::<Vec<_>>(),
+        );
     }
-    render_sql(&spec, Dialect::DataFusion, &columns).map_err(plan_error)
+    let sql = render_sql(&spec, Dialect::DataFusion, &columns).map_err(plan_error)?;
+    // Mixed kinds of values in one column, or a non-boolean tombstone, would otherwise be
+    // coerced by the union (text `max` puts '9' above '10') or fail in COALESCE.
+    check_source_types(asked, &typed).map_err(plan_error)?;
+    Ok(sql)
 }
 
 /// Runs the table merge `spec` on `ctx` and returns the merged rows (one per key, ordered by

@@ -231,7 +231,9 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
                 "{F}: argument `row_limit`: expected a non-negative integer below 2^64, found {n}"
             )
         })?;
-        spec = spec.with_limit(n);
+        // No input has 2^63 rows, so a larger limit is every row (the kernel takes limits below
+        // 2^63, the range of every engine's LIMIT).
+        spec = spec.with_limit(n.min(i64::MAX.unsigned_abs()));
     }
     if let Some(flag) = args.get(10).filter(|a| !null_at(a, row)) {
         if flag.data_type() != &DataType::Boolean {

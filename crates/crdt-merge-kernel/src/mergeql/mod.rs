@@ -31,7 +31,7 @@
 //! | column | expression |
 //! |---|---|
 //! | key | grouped |
-//! | row clock `_ts`, per-cell clock `c_ts` | `max(_ts)`, `max(c_ts)` |
+//! | row clock `_ts`, per-cell clock `c_ts` | `max(_ts)`, `max(c_ts)` (DataFusion: `crdt_max(_ts)`, NaN greatest) |
 //! | no rule, `'lww'` | `crdt_lww(c, _ts [, replica])` (per-cell: `crdt_lww(c, c_ts [, replica])`) |
 //! | `'lww_nullable'`, `'longest'` | `crdt_lww_nullable(c, ts [, replica])`, `crdt_longest(c, ts [, replica])` |
 //! | `'max'`, `'min'` | `crdt_max(c)`, `crdt_min(c)` |
@@ -51,6 +51,7 @@ mod ident;
 mod parse;
 mod render;
 mod spec;
+mod types;
 
 pub use dynamic::{render_duckdb_dynamic, render_duckdb_with_columns};
 pub use parse::parse;
@@ -59,3 +60,4 @@ pub use spec::{
     CellClock, ColumnRule, MergeSpec, Source, CELL_CLOCK_SUFFIX, CELL_REPLICA_SUFFIX,
     DEFAULT_CLOCK, DEFAULT_TOMBSTONE,
 };
+pub use types::check_source_types;

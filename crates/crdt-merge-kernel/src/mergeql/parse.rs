@@ -319,9 +319,19 @@ impl Parser {
                 let Tok::Number(digits) = &n.tok else {
                     return Err(syntax(n.start, "a row count", n.describe()));
                 };
+                // Every engine takes a signed 64-bit row count: a larger one would pass here and
+                // fail later with each engine's own cast error.
                 let limit = digits
-                    .parse::<u64>()
-                    .map_err(|_| syntax(n.start, "a row count below 2^64", n.describe()))?;
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|l| u64::try_from(l).ok())
+                    .ok_or_else(|| {
+                        syntax(
+                            n.start,
+                            "a row count at most 9223372036854775807 (2^63 - 1)",
+                            n.describe(),
+                        )
+                    })?;
                 spec.limit = Some(limit);
                 seen.limit = true;
             } else if t.tok == Tok::End || t.tok == Tok::Punct(';') {
@@ -652,11 +662,31 @@ mod tests {
     fn limit_and_trailing_semicolon() {
         assert_eq!(parse("MERGE a ON id LIMIT 0;").unwrap().limit, Some(0));
         assert_eq!(
-            parse("MERGE a ON id LIMIT 18446744073709551615")
+            parse("MERGE a ON id LIMIT 9223372036854775807")
                 .unwrap()
                 .limit,
-            Some(u64::MAX)
+            Some(i64::MAX as u64)
         );
+    }
+
+    /// Finding 10 (issue 14): a LIMIT between 2^63 and 2^64 passed the parser and failed later
+    /// in every engine with a cast error; it is a syntax error at the count.
+    #[test]
+    fn finding_10_limit_above_i64_max_is_a_syntax_error() {
+        let expected = "a row count at most 9223372036854775807 (2^63 - 1)";
+        for n in [
+            "9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+        ] {
+            let q = format!("MERGE a ON id LIMIT {n}");
+            assert_eq!(err(&q), (20, expected.to_string(), format!("`{n}`")), "{q}");
+            assert_eq!(
+                parse(&q).unwrap_err().to_string(),
+                format!("mergeql: syntax error at position 20: expected {expected}, found `{n}`")
+            );
+        }
     }
 
     #[test]
@@ -699,7 +729,7 @@ mod tests {
             ("MERGE a ON id WHERE x LIMIT 1 WHERE y", 30, "the end of the query", "`WHERE`"),
             ("MERGE a ON id LIMIT", 19, "a row count", "the end of the query"),
             ("MERGE a ON id LIMIT -1", 20, "a row count", "`-`"),
-            ("MERGE a ON id LIMIT 99999999999999999999", 20, "a row count below 2^64", "`99999999999999999999`"),
+            ("MERGE a ON id LIMIT 99999999999999999999", 20, "a row count at most 9223372036854775807 (2^63 - 1)", "`99999999999999999999`"),
             ("MERGE a ON id LIMIT 1 x", 22, "the end of the query", "`x`"),
             ("MERGE a ON id; x", 15, "the end of the query", "`x`"),
             ("MERGE 'a", 6, "a closing `'` for the string starting here", "the end of the query"),

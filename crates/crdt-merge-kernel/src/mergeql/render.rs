@@ -311,13 +311,20 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
         }
     };
 
+    // DataFusion's `max` combines NaN differently per partition; the kernel's order (NaN
+    // greatest, as the cells' clocks compare) makes the clock deterministic.
+    let max = if dialect == Dialect::DataFusion {
+        "crdt_max"
+    } else {
+        "max"
+    };
     // SELECT list.
     let mut select: Vec<String> = Vec::new();
     for c in &all {
         let q = quote_ident(c);
         let item = match role_of(c) {
             Role::Key => q,
-            Role::RowClock => format!("max({q}) AS {q}"),
+            Role::RowClock => format!("{max}({q}) AS {q}"),
             Role::CellClock => {
                 // Like the kernel's table merge: a clock owned by one lww column leaves as the
                 // clock of that column's winning cell, so the output merges exactly again (with
@@ -335,7 +342,7 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
                         let r = replica.map(quote_ident);
                         format!("{} AS {q}", winner_clock(&v, &q, r.as_deref(), false))
                     }
-                    _ => format!("max({q}) AS {q}"),
+                    _ => format!("{max}({q}) AS {q}"),
                 }
             }
             Role::Kept => continue,
@@ -422,11 +429,7 @@ pub fn render_sql(spec: &MergeSpec, dialect: Dialect, columns: &[Vec<String>]) -
                 ));
             }
         }
-        let count = if conflicts.is_empty() {
-            "0".to_string()
-        } else {
-            conflicts.join(" + ")
-        };
+        let count = balanced_sum(&conflicts);
         select.push(format!("{count} AS {CONFLICTS_COLUMN}"));
     }
 
@@ -598,6 +601,20 @@ pub(super) fn data_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -
             None => format!("{f}({}, {})", a.value, b.value),
         },
         _ => format!("{f}({}, {})", a.value, b.value),
+    }
+}
+
+/// `terms` added as a balanced tree, `((a + b) + (c + d))`, so an engine parsing or planning
+/// it recurses to a depth logarithmic in the column count (a chain `a + b + c + ...` nests one
+/// level per column and overflowed DataFusion's stack at a few hundred columns); `0` when empty.
+fn balanced_sum(terms: &[String]) -> String {
+    match terms {
+        [] => "0".to_string(),
+        [one] => one.clone(),
+        _ => {
+            let (left, right) = terms.split_at(terms.len() / 2);
+            format!("({} + {})", balanced_sum(left), balanced_sum(right))
+        }
     }
 }
 

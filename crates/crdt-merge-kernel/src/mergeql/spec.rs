@@ -730,6 +730,13 @@ impl MergeSpec {
         if self.key.is_empty() {
             return bad("ON", "at least one key column", "none".into());
         }
+        if let Some(n) = self.limit.filter(|&n| i64::try_from(n).is_err()) {
+            return bad(
+                "LIMIT",
+                "a row count at most 9223372036854775807 (2^63 - 1)",
+                n.to_string(),
+            );
+        }
         let mut names: Vec<&str> = self.key.iter().map(String::as_str).collect();
         names.push(&self.clock);
         names.extend(self.replica.as_deref());
