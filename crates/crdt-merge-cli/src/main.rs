@@ -136,6 +136,10 @@ struct MergeArgs {
     /// Add `<col>__source` provenance columns and a `__conflicts` count.
     #[arg(long)]
     provenance: bool,
+    /// Keep each last-writer-wins cell's clock as `<col>__ts` (and replica as `<col>__replica`)
+    /// and read such columns back: for an output you will merge again (docs/cli.md).
+    #[arg(long)]
+    cell_clocks: bool,
     /// Output file (.csv, .parquet, .json/.jsonl); standard output when absent.
     #[arg(long, short = 'o')]
     output: Option<String>,
@@ -354,6 +358,9 @@ fn spec_from_flags(a: &MergeArgs) -> Result<MergeSpec> {
     }
     if a.provenance {
         spec = spec.with_provenance();
+    }
+    if a.cell_clocks {
+        spec = spec.with_cell_clocks();
     }
     spec.validate().map_err(kernel_error)?;
     Ok(spec)

@@ -460,3 +460,38 @@ fn finding_13_json_lines_write_explicit_nulls() {
     let out = std::fs::read_to_string(p.join("out.json")).expect("out.json");
     assert!(out.contains("\"score\":null"), "{out}");
 }
+
+/// Finding 14: re-merging merged outputs under a row clock with NULL cells depended on the
+/// grouping; with `--cell-clocks` the outputs keep each cell's clock (`i__ts`) and
+/// (a ⊔ b) ⊔ c = a ⊔ (b ⊔ c).
+#[test]
+fn finding_14_cell_clocks_make_re_merging_associative() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "a.csv", "id,i,_ts\n1,0,2\n");
+    write(d, "b.csv", "id,i,_ts\n1,,3\n");
+    write(d, "c.csv", "id,i,_ts\n1,-1,2\n");
+    let merge = |x: &str, y: &str, out: &str, cells: bool| {
+        let mut args = vec!["merge", x, y, "-k", "id", "-o", out, "-q"];
+        if cells {
+            args.push("--cell-clocks");
+        }
+        let r = run(d, &args);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        std::fs::read_to_string(d.join(out)).unwrap()
+    };
+    for cells in [false, true] {
+        merge("a.csv", "b.csv", "ab.csv", cells);
+        let left = merge("ab.csv", "c.csv", "ab_c.csv", cells);
+        merge("b.csv", "c.csv", "bc.csv", cells);
+        let right = merge("a.csv", "bc.csv", "a_bc.csv", cells);
+        if cells {
+            assert_eq!(left, right);
+            assert!(left.contains("i__ts"), "{left}");
+            assert!(left.lines().nth(1).unwrap().starts_with("1,0,"), "{left}");
+        } else {
+            // The old behaviour, still what a plain merge writes.
+            assert_ne!(left, right);
+        }
+    }
+}
