@@ -273,24 +273,29 @@ fn plan_columns(
             v.extend(replica_for(name));
             v
         };
-        // A cell replica leaves as the replica of its column's winning cell.
-        if let Some((column, _, ts, nullable)) = cell_replicas.iter().find(|(_, r, ..)| r == name) {
-            let args = vec![name.clone(), ts.clone(), name.clone()];
+        // `name` as the value of an lww over `args` (`name` first), where only the cells
+        // `mask_by` has count: how a clock or replica follows its column's winning cell.
+        let winner_of = |args: Vec<String>, mask_by: Option<String>| -> Result<OutCol> {
             let types: Vec<DataType> = args
                 .iter()
                 .map(|a| field_type(schema, a))
                 .collect::<Result<_>>()?;
-            out.push(OutCol {
+            Ok(OutCol {
                 name: name.clone(),
                 agg: Aggregate::new("crdt_lww", &types)?,
                 join: "crdt_lww_join",
                 args,
                 consts: vec![],
                 coalesce_false: false,
-                mask_by: (!nullable).then(|| column.clone()),
+                mask_by,
                 data: false,
                 strategy: None,
-            });
+            })
+        };
+        // A cell replica leaves as the replica of its column's winning cell.
+        if let Some((column, _, ts, nullable)) = cell_replicas.iter().find(|(_, r, ..)| r == name) {
+            let args = vec![name.clone(), ts.clone(), name.clone()];
+            out.push(winner_of(args, (!nullable).then(|| column.clone()))?);
             continue;
         }
         let max = |c: &str| -> Result<OutCol> {
@@ -316,21 +321,7 @@ fn plan_columns(
         if let Some(rule) = owner.filter(|r| r.strategy == StrategyKind::Lww) {
             let mut args = vec![name.clone(), name.clone()];
             args.extend(replica_for(&rule.column));
-            let types: Vec<DataType> = args
-                .iter()
-                .map(|a| field_type(schema, a))
-                .collect::<Result<_>>()?;
-            out.push(OutCol {
-                name: name.clone(),
-                agg: Aggregate::new("crdt_lww", &types)?,
-                join: "crdt_lww_join",
-                args,
-                consts: vec![],
-                coalesce_false: false,
-                mask_by: Some(rule.column.clone()),
-                data: false,
-                strategy: None,
-            });
+            out.push(winner_of(args, Some(rule.column.clone()))?);
             continue;
         }
         if name == &spec.clock || cell_clocks.contains(&name.as_str()) {
