@@ -36,6 +36,9 @@
         {'key': 'key', 'strategies': 'strategies', 'ts': 'ts', 'replica': 'replica', 'tombstone': 'tombstone'}) -%}
   {%- set names = [] -%}
   {%- for r in rels -%}{%- do names.append(crdt_merge.sql_string(crdt_merge.relation_name(r))) -%}{%- endfor -%}
+  {#- DuckDB's crdt_merge takes two or more inputs; one relation is merged with itself (the join
+      is idempotent, so that only folds its repeated keys). -#}
+  {%- if names | length == 1 -%}{%- do names.append(names[0]) -%}{%- endif -%}
   {%- set keys = [] -%}
   {%- for k in o['keys'] -%}{%- do keys.append(crdt_merge.sql_string(k)) -%}{%- endfor -%}
 select * from crdt_merge([{{ names | join(', ') }}], [{{ keys | join(', ') }}]

@@ -14,7 +14,7 @@
 {% macro engine_unknown_strategy() %}
   {%- set rel = adapter.get_relation(database=target.database, schema=target.schema, identifier='data_replica_a') -%}
   {%- if target.type == 'duckdb' -%}
-    {%- do run_query("select * from crdt_merge(['" ~ crdt_merge.relation_name(rel) ~ "'], ['id'], strategies := {'score': 'no_such_strategy'})") -%}
+    {%- do run_query("select * from crdt_merge(['" ~ crdt_merge.relation_name(rel) ~ "', '" ~ crdt_merge.relation_name(rel) ~ "'], ['id'], strategies := {'score': 'no_such_strategy'})") -%}
   {%- else -%}
     {%- do run_query("select crdt_merge_sql(array['" ~ rel ~ "']::regclass[], array['id'], '{\"score\": \"no_such_strategy\"}'::jsonb)") -%}
   {%- endif -%}
