@@ -1,0 +1,162 @@
+"""Child process of the hostile suite: runs a list of calls in one engine and reports each.
+
+    python child.py duckdb|postgres CASES.jsonl
+
+Reads cases (one JSON object a line: id, sql, setup?) and writes, per case, a line
+`{"start": id}` before running it and a result line after:
+    {"id", "status": "ok"|"error", "msg", "null": one NULL value?, "eq": r == e (2 columns)?,
+     "repr", "alive": the connection still answers?}
+so the parent can name the call that was running when this process died or hung.
+
+DuckDB runs in this process under the address-space limit $CRDT_HOSTILE_MEM_MB (RLIMIT_AS, set
+before DuckDB is imported), with memory_limit below it and one thread. Postgres runs in its
+backend: this process is only a client (see README "hostile-input suite" for how the backend's
+memory is limited); a lost connection is reported as status "died" and the child reconnects.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+import time
+from decimal import Decimal
+
+
+def limit_memory() -> None:
+    mb = int(os.environ.get("CRDT_HOSTILE_MEM_MB", "2048"))
+    if mb > 0:
+        b = mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (b, b))
+
+
+def same(a, b) -> bool:
+    """Equality where NaN equals NaN and -0.0 equals 0.0, through lists, tuples and dicts."""
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if isinstance(a, Decimal) and isinstance(b, Decimal) and a.is_nan() and b.is_nan():
+        return True
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def facts(rows) -> dict:
+    out = {"status": "ok", "repr": repr(rows)[:300]}
+    out["null"] = len(rows) == 1 and len(rows[0]) >= 1 and rows[0][0] is None
+    if len(rows) == 1 and len(rows[0]) == 2:
+        out["eq"] = same(rows[0][0], rows[0][1])
+    return out
+
+
+def emit(obj) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def run_duckdb(cases) -> None:
+    import duckdb
+
+    ext = os.environ["CRDT_DUCKDB_EXT"]
+    mem = int(os.environ.get("CRDT_HOSTILE_MEM_MB", "2048"))
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true", "threads": "1",
+                                 "memory_limit": f"{max(mem // 2, 256)}MB"})
+    con.execute(f"LOAD '{ext}'")
+    for c in cases:
+        emit({"start": c["id"]})
+        try:
+            rows = con.execute(c["sql"]).fetchall()
+            r = facts(rows)
+        except duckdb.Error as e:
+            r = {"status": "error", "msg": f"{type(e).__name__}: {e}"[:4000]}
+        except Exception as e:  # noqa: BLE001 - a Python-side conversion of the answer
+            r = {"status": "error", "msg": f"client {type(e).__name__}: {e}"[:4000], "client": True}
+        try:
+            r["alive"] = con.execute("SELECT crdt_max_join(1, 2)").fetchall() == [(2,)]
+        except Exception as e:  # noqa: BLE001
+            r["alive"] = False
+            r["alive_msg"] = str(e)[:500]
+        r["id"] = c["id"]
+        emit(r)
+
+
+def run_postgres(cases) -> None:
+    import psycopg
+
+    dsn = os.environ["CRDT_PG_DSN"]
+    timeout_ms = int(os.environ.get("CRDT_HOSTILE_PG_TIMEOUT_MS", "20000"))
+
+    def connect():
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                con = psycopg.connect(dsn, autocommit=True)
+                con.execute(f"SET statement_timeout = {timeout_ms}")
+                con.execute("SET work_mem = '64MB'")
+                con.execute(f"SET search_path = {os.environ.get('CRDT_HOSTILE_PG_SCHEMA', 'public')}, public")
+                return con
+            except psycopg.OperationalError:
+                # the server is restarting after a backend crash
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    con = connect()
+    for c in cases:
+        emit({"start": c["id"]})
+        died = False
+        try:
+            rows = con.execute(c["sql"]).fetchall()
+            r = facts(rows)
+        except psycopg.OperationalError as e:
+            r = {"status": "died", "msg": f"{type(e).__name__}: {e}"[:4000]}
+            died = True
+        except psycopg.Error as e:
+            msg = f"{type(e).__name__}: {e}"
+            diag = getattr(e, "diag", None)
+            if diag is not None and diag.message_detail:
+                msg += f"\nDETAIL: {diag.message_detail}"
+            r = {"status": "error", "msg": msg[:4000],
+                 "timeout": isinstance(e, psycopg.errors.QueryCanceled)}
+        except Exception as e:  # noqa: BLE001
+            r = {"status": "error", "msg": f"client {type(e).__name__}: {e}"[:4000], "client": True}
+        if not died:
+            try:
+                r["alive"] = con.execute("SELECT crdt_max_join(1, 2)").fetchall() == [(2,)]
+            except psycopg.Error as e:
+                r["alive"] = False
+                r["alive_msg"] = str(e)[:500]
+                died = True
+        else:
+            r["alive"] = False
+        r["id"] = c["id"]
+        emit(r)
+        if died:
+            try:
+                con.close()
+            except Exception:  # noqa: BLE001
+                pass
+            con = connect()
+
+
+def main() -> None:
+    engine, path = sys.argv[1], sys.argv[2]
+    with open(path, encoding="utf-8") as fh:
+        cases = [json.loads(line) for line in fh if line.strip()]
+    if engine == "duckdb":
+        limit_memory()
+        run_duckdb(cases)
+    elif engine == "postgres":
+        run_postgres(cases)
+    else:
+        raise SystemExit(f"unknown engine {engine}")
+
+
+if __name__ == "__main__":
+    main()
