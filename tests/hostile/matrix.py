@@ -423,7 +423,11 @@ class Generator:
             for name, b in list(self.malformed.items()) + list(self._bombs_for(f).items()):
                 args = list(base)
                 args[i] = d.blob(b)
-                self.add(f"{tag}/{a.name}=bytes:{name}", f, self.select(f, args), "any")
+                if states.must_refuse(name):
+                    oracle, why = "refuse", f"argument `{a.name}` given malformed state bytes {name}"
+                else:
+                    oracle, why = "any", ""
+                self.add(f"{tag}/{a.name}=bytes:{name}", f, self.select(f, args), oracle, why)
             if f.aggregate:
                 # a bad state among good rows, and in a group
                 for name in ("bomb_zlib_list_262M_none", "trunc_g_counter_13", "flip_enc_g_counter_20_3"):
@@ -433,7 +437,9 @@ class Generator:
                     vals = [d.blob(self.good_state), d.blob(b), d.blob(self.good_state)]
                     rows = ", ".join(f"({i % 2}, {x})" for i, x in enumerate(vals))
                     self.add(f"{tag}/{a.name}=rows:{name}", f,
-                             f"SELECT k, {f.name}(s) AS r FROM (VALUES {rows}) AS t(k, s) GROUP BY k", "any")
+                             f"SELECT k, {f.name}(s) AS r FROM (VALUES {rows}) AS t(k, s) GROUP BY k",
+                             "refuse" if states.must_refuse(name) else "any",
+                             f"a row of malformed state bytes {name}")
 
     def _bombs_for(self, f: Function) -> dict[str, bytes]:
         """Every bomb for crdt_typeof (and at scale > 1 for every function); the issue's two

@@ -1,0 +1,94 @@
+"""The generated matrix for every catalogue function in Postgres, against the throwaway server
+scripts/test-hostile.sh starts ($CRDT_PG_DSN, log in $CRDT_PG_LOG).
+
+Memory: a client cannot limit a backend, so the script starts the postmaster under a soft
+RLIMIT_AS ($CRDT_HOSTILE_PG_MEM_MB, default 3072; inherited by every backend), and each child
+sets statement_timeout and work_mem. A backend that dies shows as a lost connection on that call
+(the child reconnects once the server has reset) and as "terminated by signal" in the server log,
+which is checked after the run; an "out of memory" ERROR counts as memory above the limit.
+"""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import harness
+import suite
+from common_tests import FUNCTIONS, assert_function_clean
+from conftest import engine_enabled
+
+ENGINE = "postgres"
+
+
+@pytest.fixture(scope="module")
+def outcome():
+    engine_enabled(ENGINE)
+    dsn = os.environ.get("CRDT_PG_DSN")
+    if not dsn:
+        pytest.fail("CRDT_PG_DSN is not set: run scripts/test-hostile.sh (it starts a throwaway server)")
+    import psycopg
+
+    schema = f"hostile_{os.getpid()}"
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("DROP EXTENSION IF EXISTS crdt_merge CASCADE")
+        c.execute("CREATE EXTENSION crdt_merge")
+        c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        c.execute(f"CREATE SCHEMA {schema}")
+    env = {"CRDT_HOSTILE_PG_SCHEMA": schema,
+           "CRDT_HOSTILE_PG_TIMEOUT_MS": str(int(harness.CASE_TIMEOUT_S * 1000 * 2 / 3))}
+    log = Path(os.environ.get("CRDT_PG_LOG", "/nonexistent"))
+    log_start = log.stat().st_size if log.is_file() else 0
+    with suite.Timer() as t:
+        probes, dropped = suite.accepted_probes(ENGINE, lambda cs: harness.run_in_children(ENGINE, cs, env))
+        cases = suite.build(ENGINE, probes, harness.SCALE)
+        results = harness.run_in_children(ENGINE, cases, env)
+        reg = harness.run_in_children(ENGINE, [{
+            "id": "registered", "fn": "-", "sql":
+            "SELECT count(DISTINCT proname) FROM pg_proc WHERE proname IN ("
+            + ", ".join(f"'{f}'" for f in FUNCTIONS) + ")"}], env)
+    rows = harness.judge_all(cases, results)
+    crashes = server_log_crashes(log, log_start)
+    by_sql = {c["sql"]: c["id"] for c in cases}
+    for cr in crashes:
+        cr["case"] = by_sql.get(cr.get("statement", ""), "?")
+    harness.write_report(ENGINE, rows, {"seconds": round(t.s, 1), "dropped_probes": dropped,
+                                        "probes": len(probes), "server_log_crashes": crashes})
+    print(f"\nhostile[{ENGINE}]: {len(rows)} statements in {t.s:.0f} s; probes dropped: {dropped}")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return rows, reg, crashes, log.is_file()
+
+
+def server_log_crashes(log: Path, start: int) -> list[dict]:
+    """Backends the postmaster saw die, with the statement each was running."""
+    if not log.is_file():
+        return []
+    text = log.read_bytes()[start:].decode("utf-8", "replace")
+    out = []
+    for m in re.finditer(r"server process \(PID \d+\) was terminated by signal (\d+)[^\n]*\n"
+                         r"(?:[^\n]*DETAIL:\s+Failed process was running: ([^\n]*))?", text):
+        out.append({"signal": int(m.group(1)), "statement": (m.group(2) or "").strip()[:2000]})
+    for m in re.finditer(r"server process \(PID \d+\) exited with exit code (\d+)[^\n]*\n"
+                         r"(?:[^\n]*DETAIL:\s+Failed process was running: ([^\n]*))?", text):
+        out.append({"exit": int(m.group(1)), "statement": (m.group(2) or "").strip()[:2000]})
+    return out
+
+
+def test_every_catalogue_function_is_registered(outcome):
+    reg = outcome[1]["registered"]
+    assert reg.get("repr") == f"[({len(FUNCTIONS)},)]", reg
+
+
+def test_no_backend_died(outcome):
+    _rows, _reg, crashes, have_log = outcome
+    if not have_log:
+        pytest.fail("CRDT_PG_LOG is not set or missing: the server log cannot be checked")
+    assert not crashes, "backends died (server log): " + "; ".join(
+        f"{c.get('case')}: signal {c.get('signal', '-')} exit {c.get('exit', '-')}: {c['statement'][:200]}"
+        for c in crashes)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_function(outcome, fn):
+    assert_function_clean(outcome[0], fn)
