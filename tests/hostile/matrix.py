@@ -415,6 +415,7 @@ class Generator:
                 self.add(f"{tag}/{a.name}={label}", f, self.select(f, args), oracle, why)
             # identity: one cell (aggregates) or a cell with itself (joins)
         self._identity(f, sig, tag, base)
+        self._random(f, sig, tag)
         self._derived(f, sig, tag)
         # state bytes in every bytes position
         for i, a in enumerate(sig.args):
@@ -484,6 +485,19 @@ class Generator:
                     args[2] = d.list_of([lit])
                 self.add(f"{tag}/identity:{label}", f,
                          f"SELECT (SELECT {self.call(f, args)}) AS r, (SELECT {lit}) AS e", "equal")
+
+    def _random(self, f: Function, sig: Signature, tag: str) -> None:
+        """Random combinations: every argument a random probe or NULL at once (3 per signature at
+        scale 1, 30 x scale in the nightly run). Only a crash, a hang or a bad error fails them."""
+        if not sig.args:
+            return
+        pool = [lit for _fam, _label, lit in self.probes] + [self.d.null()]
+        labels = {lit: label for _fam, label, lit in self.probes}
+        labels[self.d.null()] = "null"
+        for k in range(3 if self.scale == 1 else 30 * self.scale):
+            args = [self.rnd.choice(pool) for _ in sig.args]
+            name = ",".join(labels[x] for x in args)
+            self.add(f"{tag}/random{k}:{name}", f, self.select(f, args), "any")
 
     def _derived(self, f: Function, sig: Signature, tag: str) -> None:
         """Round trips whose answer is known: counter totals and HLC fields."""
