@@ -10,3 +10,7 @@ def assert_function_clean(rows: list[dict], fn: str) -> None:
     assert mine, f"no cases were generated for {fn}"
     fails = [r for r in mine if r["verdict"] == "fail"]
     assert not fails, f"{fn}: " + harness.summarize(mine)
+
+
+def host_functions(cases: list[dict]) -> list[str]:
+    return sorted({c["fn"] for c in cases})

@@ -413,6 +413,7 @@ class Generator:
                 else:
                     oracle, why = "any", ""
                 self.add(f"{tag}/{a.name}={label}", f, self.select(f, args), oracle, why)
+                self.cases[-1]["fam"], self.cases[-1]["kind"] = fam, a.kind
             # identity: one cell (aggregates) or a cell with itself (joins)
         self._identity(f, sig, tag, base)
         self._random(f, sig, tag)

@@ -69,7 +69,9 @@ def sample(cases: list[dict], budget: int, rnd: random.Random) -> list[dict]:
     stricter than "any" first, then a random spread of the rest; stable order."""
     if budget >= len(cases):
         return cases
-    must = [c for c in cases if c["oracle"] == "answer" or ":bomb_" in c["id"]]
+    must = [c for c in cases if c["oracle"] == "answer" or ":bomb_" in c["id"] or c["id"].startswith("host:")
+            or "/counter_value:" in c["id"] or "/roundtrip_" in c["id"]
+            or (c.get("kind") in ("bigint", "clock") and c.get("fam") in ("uint", "time", "enum", "uuid"))]
     strict = [c for c in cases if c not in must and c["oracle"] != "any"]
     rest = [c for c in cases if c not in must and c not in strict]
     left = max(0, budget - len(must))

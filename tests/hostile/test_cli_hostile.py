@@ -175,7 +175,9 @@ def build_cases(d: Path, scale: int) -> list[dict]:
 
     # --- inspect: state bytes ---
     insp = dict(states.structural())
-    insp.update(suite.bombs())
+    # the JSON bomb takes 18 s to inflate in a debug build: DataFusion's crdt_typeof has it
+    insp.update({k: v for k, v in suite.bombs().items()
+                 if scale > 1 or k != "bomb_json_vector_clock_array"})
     valid = states.valid_states()
     insp.update(states.truncations({k: valid[k] for k in ("g_counter", "or_set", "lww_map", "vector_clock")},
                                    every=scale > 1))
@@ -184,8 +186,9 @@ def build_cases(d: Path, scale: int) -> list[dict]:
         f = write(d, f"state_{name}.bin", data)
         ok_ish = name.startswith("flip_") or name in states.VALID_EXTREMES
         case(f"inspect/{name}", ["inspect", f], "either" if ok_ish else "error")
-    case("inspect/hex_bomb", ["inspect", "-"], "error",
-         stdin=("\\x" + insp["bomb_zlib_list_262M_none"].hex()).encode())
+    if scale > 1:
+        case("inspect/hex_bomb", ["inspect", "-"], "error",
+             stdin=("\\x" + insp["bomb_zlib_list_262M_none"].hex()).encode())
     case("inspect/hex_odd", ["inspect", "-"], "error", stdin=b"\\x4352445")
     case("inspect/valid", ["inspect", write(d, "state_valid.bin", valid["g_counter"])], "ok")
     # inspect of a valid state, and of truncations, should fail only on malformed ones

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 import harness
+import host
 import matrix
 import suite
-from common_tests import FUNCTIONS, assert_function_clean
+from common_tests import FUNCTIONS, assert_function_clean, host_functions
 from conftest import engine_enabled
 
 ENGINE = "datafusion"
-BUDGET = int(os.environ.get("CRDT_HOSTILE_DF_BUDGET", str(900 * harness.SCALE)))
+BUDGET = int(os.environ.get("CRDT_HOSTILE_DF_BUDGET", str(700 if harness.SCALE == 1 else 100_000)))
 
 
 def binary() -> str:
@@ -42,6 +43,10 @@ def outcome():
             # declared-count bomb through every function.
             cases = [c for c in cases if ":bomb_" not in c["id"] or "bomb_declared" in c["id"]
                      or (c["fn"] == "crdt_typeof" and any(p in c["id"] for p in matrix.PRIMARY_BOMBS))]
+        for hc in host.datafusion_cases():
+            hc["engine"] = ENGINE
+            hc["oracle"] = hc["oracle"]
+            cases.append(hc)
         total = len(cases)
         cases = suite.sample(cases, BUDGET, random.Random(suite.SEED))
         results = harness.run_datafusion(cases, b)
@@ -65,4 +70,9 @@ def test_every_catalogue_function_is_registered(outcome):
 
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_function(outcome, fn):
+    assert_function_clean(outcome[0], fn)
+
+
+@pytest.mark.parametrize("fn", host_functions(host.datafusion_cases()))
+def test_host_function(outcome, fn):
     assert_function_clean(outcome[0], fn)

@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 
+import json
+
 import harness
+import host
 import suite
-from common_tests import FUNCTIONS, assert_function_clean
+from common_tests import FUNCTIONS, assert_function_clean, host_functions
 from conftest import engine_enabled
 
 ENGINE = "duckdb"
@@ -22,10 +25,12 @@ def outcome():
     os.environ["CRDT_DUCKDB_EXT"] = ext
     with suite.Timer() as t:
         probes, dropped = suite.accepted_probes(ENGINE, lambda cs: harness.run_in_children(ENGINE, cs))
-        cases = suite.build(ENGINE, probes, harness.SCALE)
-        if harness.SCALE == 1:
-            pass  # the whole matrix: about 12,000 calls
-        results = harness.run_in_children(ENGINE, cases)
+        cases = suite.build(ENGINE, probes, harness.SCALE)  # the whole matrix: about 12,000 calls
+        setup, host_cases = host.duckdb_cases()
+        for c in host_cases:
+            c["engine"] = ENGINE
+        cases += host_cases
+        results = harness.run_in_children(ENGINE, cases, {"CRDT_HOSTILE_SETUP": json.dumps(setup)})
         registered = harness.run_in_children(ENGINE, [{
             "id": "registered", "fn": "-", "sql":
             "SELECT count(DISTINCT function_name) FROM duckdb_functions() WHERE function_name IN ("
@@ -44,4 +49,9 @@ def test_every_catalogue_function_is_registered(outcome):
 
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_function(outcome, fn):
+    assert_function_clean(outcome[0], fn)
+
+
+@pytest.mark.parametrize("fn", host_functions(host.duckdb_cases()[1]))
+def test_host_function(outcome, fn):
     assert_function_clean(outcome[0], fn)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import harness
+import host
 import suite
-from common_tests import FUNCTIONS, assert_function_clean
+from common_tests import FUNCTIONS, assert_function_clean, host_functions
 from conftest import engine_enabled
 
 ENGINE = "postgres"
@@ -35,6 +36,10 @@ def outcome():
         c.execute("CREATE EXTENSION crdt_merge")
         c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         c.execute(f"CREATE SCHEMA {schema}")
+        c.execute(f"SET search_path = {schema}, public")
+        setup, host_cases = host.postgres_cases()
+        for stmt in setup:
+            c.execute(stmt)
     env = {"CRDT_HOSTILE_PG_SCHEMA": schema,
            "CRDT_HOSTILE_PG_TIMEOUT_MS": str(int(harness.CASE_TIMEOUT_S * 1000 * 2 / 3))}
     log = Path(os.environ.get("CRDT_PG_LOG", "/nonexistent"))
@@ -42,6 +47,9 @@ def outcome():
     with suite.Timer() as t:
         probes, dropped = suite.accepted_probes(ENGINE, lambda cs: harness.run_in_children(ENGINE, cs, env))
         cases = suite.build(ENGINE, probes, harness.SCALE)
+        for hc in host_cases:
+            hc["engine"] = ENGINE
+        cases += host_cases
         results = harness.run_in_children(ENGINE, cases, env)
         reg = harness.run_in_children(ENGINE, [{
             "id": "registered", "fn": "-", "sql":
@@ -91,4 +99,9 @@ def test_no_backend_died(outcome):
 
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_function(outcome, fn):
+    assert_function_clean(outcome[0], fn)
+
+
+@pytest.mark.parametrize("fn", host_functions(host.postgres_cases()[1]))
+def test_host_function(outcome, fn):
     assert_function_clean(outcome[0], fn)
