@@ -50,14 +50,21 @@ if [[ " $engines " == *" postgres "* ]]; then
     # Installed last: the extension install is global to the machine.
     pg_config="$("$root/scripts/build-postgres.sh" | tail -n1)"
     bindir="$("$pg_config" --bindir)"
-    pg_mem_mb="${CRDT_HOSTILE_PG_MEM_MB:-3072}"
-    # The soft limit is inherited by the postmaster and every backend; it is raised back after.
-    ulimit -S -v $((pg_mem_mb * 1024))
-    pg_throwaway_start "$bindir" "$tmp"
-    ulimit -S -v unlimited
+    # The server log then names the whole statement a crashed backend was running.
+    pg_throwaway_start "$bindir" "$tmp" track_activity_query_size=1048576
     port="$pg_port"
+    # Every backend is forked from the postmaster and inherits its limits: a soft RLIMIT_AS on
+    # the postmaster limits each backend (a client cannot limit its backend otherwise). Set
+    # with prlimit once the server runs (runuser does not pass a shell's ulimit through).
+    pg_mem_mb="${CRDT_HOSTILE_PG_MEM_MB:-3072}"
     pm_pid="$(head -n1 "$tmp/data/postmaster.pid")"
-    echo "test-hostile: Postgres on port $port, backends limited to $(awk '/Max address space/ {print $4}' "/proc/$pm_pid/limits") bytes of address space" >&2
+    as_postgres prlimit --pid "$pm_pid" --as=$((pg_mem_mb * 1024 * 1024)):unlimited
+    soft="$(awk '/Max address space/ {print $4}' "/proc/$pm_pid/limits")"
+    if [[ "$soft" != "$((pg_mem_mb * 1024 * 1024))" ]]; then
+        echo "test-hostile: could not limit the postmaster's address space (soft limit: $soft)" >&2
+        exit 1
+    fi
+    echo "test-hostile: Postgres on port $port, each backend limited to $pg_mem_mb MiB of address space" >&2
     export CRDT_PG_DSN="host=127.0.0.1 port=$port user=postgres dbname=postgres"
     export CRDT_PG_LOG="$tmp/server.log"
 fi

@@ -178,9 +178,7 @@ POSTGRES_PROBES = [
     ("other", "xml", "'<a/>'::xml"),
 ]
 POSTGRES_SETUP = [
-    "DROP TYPE IF EXISTS hostile_enum CASCADE",
     "CREATE TYPE hostile_enum AS ENUM ('x', 'y')",
-    "DROP TYPE IF EXISTS hostile_pair CASCADE",
     "CREATE TYPE hostile_pair AS (a int, b text)",
 ]
 

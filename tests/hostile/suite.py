@@ -33,11 +33,11 @@ def malformed(scale: int) -> dict[str, bytes]:
 
 
 def accepted_probes(engine: str, run) -> tuple[list, list]:
-    """The probes the engine can SELECT on their own (run: cases -> outcomes), and the others."""
+    """The probes the engine can SELECT on their own (run: cases -> outcomes), and the others.
+    The caller has run matrix.SETUP[engine] (types the probes use) first."""
     cases = [{"id": f"probe/{label}", "fn": "probe", "sql": f"SELECT {lit}"}
              for _fam, label, lit in matrix.PROBES[engine]]
-    setup = [{"id": f"setup/{i}", "fn": "setup", "sql": s} for i, s in enumerate(matrix.SETUP[engine])]
-    out = run(setup + cases)
+    out = run(cases)
     ok, dropped = [], []
     for (fam, label, lit), c in zip(matrix.PROBES[engine], cases):
         if out.get(c["id"], {}).get("status") == "ok":
