@@ -168,6 +168,25 @@ def run_pg_case(con, c):
     return r, died
 
 
+def run_selftest(cases) -> None:
+    """Calls that misbehave on purpose, for test_harness.py: "ok", "error", "abort" (SIGABRT),
+    "hang", "alloc" (more memory than the limit)."""
+    for c in cases:
+        emit({"start": c["id"]})
+        action = c["sql"]
+        if action == "abort":
+            os.abort()
+        elif action == "hang":
+            time.sleep(3600)
+        elif action == "alloc":
+            b = bytearray(8 * 2**30)  # noqa: F841
+        r = {"status": "ok", "repr": "[(1,)]", "null": False} if action == "ok" else \
+            {"status": "error", "msg": "crdt_selftest: boom"}
+        r["id"] = c["id"]
+        r["alive"] = True
+        emit(r)
+
+
 def main() -> None:
     engine, path = sys.argv[1], sys.argv[2]
     with open(path, encoding="utf-8") as fh:
@@ -177,6 +196,9 @@ def main() -> None:
         run_duckdb(cases)
     elif engine == "postgres":
         run_postgres(cases)
+    elif engine == "selftest":
+        limit_memory()
+        run_selftest(cases)
     else:
         raise SystemExit(f"unknown engine {engine}")
 
