@@ -50,8 +50,7 @@ if [[ " $engines " == *" postgres "* ]]; then
     # Installed last: the extension install is global to the machine.
     pg_config="$("$root/scripts/build-postgres.sh" | tail -n1)"
     bindir="$("$pg_config" --bindir)"
-    # The server log then names the whole statement a crashed backend was running.
-    pg_throwaway_start "$bindir" "$tmp" track_activity_query_size=1048576
+    pg_throwaway_start "$bindir" "$tmp"
     port="$pg_port"
     # Every backend is forked from the postmaster and inherits its limits: a soft RLIMIT_AS on
     # the postmaster limits each backend (a client cannot limit its backend otherwise). Set

@@ -66,9 +66,11 @@ def outcome():
             + ", ".join(f"'{f}'" for f in FUNCTIONS) + ")"}], env)
     rows = harness.judge_all(cases, results)
     crashes = server_log_crashes(log, log_start)
-    by_sql = {c["sql"]: c["id"] for c in cases}
     for cr in crashes:
-        cr["case"] = by_sql.get(cr.pop("full", ""), "?")
+        # The postmaster logs the first 1023 bytes of the statement.
+        st = cr.pop("full", "")
+        ids = [c["id"] for c in cases if st and (c["sql"] == st or (len(st) >= 1000 and c["sql"].startswith(st)))]
+        cr["case"] = " or ".join(ids[:4]) if ids else "?"
     harness.write_report(ENGINE, rows, {"seconds": round(t.s, 1), "dropped_probes": dropped,
                                         "probes": len(probes), "server_log_crashes": crashes})
     print(f"\nhostile[{ENGINE}]: {len(rows)} statements in {t.s:.0f} s; probes dropped: {dropped}")
