@@ -60,7 +60,7 @@ def judge(case: dict, out: dict) -> tuple[str, str]:
             return "fail", f"internal error/panic text: {first_line(msg, 300)}"
         if case.get("named", True) and "crdt_" not in msg.lower() and "mergeql:" not in msg.lower():
             return "fail", f"error does not name the function: {first_line(msg)}"
-        if oracle == "answer":
+        if oracle in ("answer", "answer-equal"):
             return "fail", f"a valid call was refused: {first_line(msg)}"
         return "pass", ""
     if status == "ok":
@@ -68,7 +68,7 @@ def judge(case: dict, out: dict) -> tuple[str, str]:
             return "fail", f"accepted, should be refused: {case.get('why', '')}; answered {out.get('repr', '')[:120]}"
         if oracle == "nonnull" and out.get("null"):
             return "fail", f"silent NULL: {case.get('why', '')}"
-        if oracle == "equal" and out.get("eq") is False:
+        if oracle in ("equal", "answer-equal") and out.get("eq") is False:
             return "fail", f"wrong answer (result, expected) = {out.get('repr', '')[:200]}"
         return "pass", ""
     return "fail", f"unknown outcome {out!r}"[:300]
@@ -251,7 +251,7 @@ def datafusion_sql(case: dict) -> str:
     sql = case["sql"]
     if " AS r" not in sql:
         return f"SELECT count(*) AS c FROM ({sql}) AS t"
-    if " AS e" in sql and case.get("oracle") == "equal":
+    if " AS e" in sql and case.get("oracle") in ("equal", "answer-equal"):
         return f"SELECT r IS NULL AS n, r IS NOT DISTINCT FROM e AS q FROM ({sql}) AS t"
     return f"SELECT r IS NULL AS n FROM ({sql}) AS t"
 

@@ -14,6 +14,7 @@ A case is a dict:
                           equal (identity: f over one cell = that cell)
               "refuse"    the call must fail: an argument is outside the documented types
               "answer"    the call must answer (a valid call)
+              "answer-equal"  must answer, and equal (host calls on valid input)
     why     for "refuse": which argument and type
 """
 from __future__ import annotations
