@@ -4,14 +4,14 @@ SHELL := /bin/bash
 # One cargo target dir outside the clone, kept between runs (scripts/env.sh says why).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/crdt-target
 .SHELLFLAGS := -euo pipefail -c
-.PHONY: demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-polars test-dbt duckdb polars postgres dbt bench docs
+.PHONY: demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt duckdb polars postgres dbt bench bench-hostile docs
 
 ## The main job: the seed demo merge in embedded DuckDB, then a 1M-row merge with its rows/s.
 demo:
 	scripts/demo.sh
 
 ## Every test (what .ci/run calls). Lightest first, so a broken kernel fails fast.
-test: test-rust test-duckdb test-interop test-datafusion test-postgres test-polars test-dbt
+test: test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -28,6 +28,11 @@ test-datafusion:
 
 test-postgres:
 	scripts/test-postgres.sh
+
+## Hostile input (README "Hostile-input suite"): every catalogue function in DuckDB, Postgres and
+## DataFusion, and the CLI, on a generated matrix of malformed input; a few minutes.
+test-hostile:
+	scripts/test-hostile.sh
 
 ## build/crdt_merge.duckdb_extension (release).
 duckdb:
@@ -53,6 +58,10 @@ bench:
 	. scripts/env.sh && cargo bench -p crdt-merge-kernel --bench kernel_throughput
 	scripts/build-duckdb.sh >/dev/null && "$$(scripts/venv.sh | tail -n1)" benches/duckdb/bench.py --python-lib "$$(scripts/polars-venv.sh | tail -n1)"
 	scripts/build-polars.sh >/dev/null && .venv-polars/bin/pip install -q --force-reinstall --no-deps build/wheels/polars_crdt-*.whl && rm -f .venv-polars/.polars-crdt-wheel && .venv-polars/bin/python benches/polars/bench.py
+
+## The nightly-sized hostile-input suite (CRDT_HOSTILE_SCALE=20; about an hour).
+bench-hostile:
+	scripts/hostile-nightly.sh
 
 ## Regenerate docs/sql-functions.md from the catalogue.
 docs:
