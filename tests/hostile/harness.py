@@ -7,6 +7,12 @@ Verdicts (judge()):
           error that does not name a crdt_ function, a lost connection, an answer the oracle
           rejects (an undocumented type accepted, a NULL from non-NULL arguments, an identity
           that does not hold), or a valid call refused
+
+DuckDB casts a literal to the parameter type of the overload it picked (a DECIMAL(38,0) beyond
+DECIMAL(38,10), a DATE to BIGINT, an infinite DOUBLE to VARINT) while binding, before any of our
+code runs; its "Conversion Error" then points at the argument with a `LINE 1:` caret instead of
+naming the function. That is a clean error from the engine's own overload resolution, which the
+extension cannot reword (docs/duckdb.md, "Types"), so it passes.
 """
 from __future__ import annotations
 
@@ -58,7 +64,9 @@ def judge(case: dict, out: dict) -> tuple[str, str]:
             return "fail", f"memory above the limit: {first_line(msg)}"
         if BAD_TEXT.search(msg):
             return "fail", f"internal error/panic text: {first_line(msg, 300)}"
-        if case.get("named", True) and "crdt_" not in msg.lower() and "mergeql:" not in msg.lower():
+        binder_cast = "Conversion Error" in msg and "LINE 1:" in msg
+        if (case.get("named", True) and not binder_cast
+                and "crdt_" not in msg.lower() and "mergeql:" not in msg.lower()):
             return "fail", f"error does not name the function: {first_line(msg)}"
         if oracle in ("answer", "answer-equal"):
             return "fail", f"a valid call was refused: {first_line(msg)}"

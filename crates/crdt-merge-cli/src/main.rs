@@ -603,7 +603,31 @@ fn parse_args() -> std::result::Result<Cli, ExitCode> {
     }
 }
 
+/// Stack for the thread that plans queries. DataFusion's SQL parser and planner recurse once per
+/// `UNION ALL` branch and per nested expression, so a merge of thousands of inputs (or hundreds
+/// of columns, in a debug build) passes the 8 MiB of a main thread; untouched stack pages cost no
+/// memory, only address space (which a caller's `ulimit -v` may bound, hence not more).
+const PLANNER_STACK: usize = 256 << 20;
+/// Stack for the runtime's workers, which run the plans.
+const WORKER_STACK: usize = 32 << 20;
+
 fn main() -> ExitCode {
+    // On a thread of its own, so that it gets [`PLANNER_STACK`]; where no such thread can be
+    // made (a tight address-space limit), on this one.
+    match std::thread::Builder::new()
+        .name("crdt-merge".into())
+        .stack_size(PLANNER_STACK)
+        .spawn(run_main)
+    {
+        Ok(t) => t.join().unwrap_or_else(|_| {
+            eprintln!("crdt-merge: error: internal error: the command thread stopped");
+            ExitCode::from(1)
+        }),
+        Err(_) => run_main(),
+    }
+}
+
+fn run_main() -> ExitCode {
     let cli = match parse_args() {
         Ok(cli) => cli,
         Err(code) => return code,
@@ -611,6 +635,7 @@ fn main() -> ExitCode {
     record_panics();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK)
         .build()
     {
         Ok(rt) => rt,

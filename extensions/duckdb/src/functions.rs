@@ -74,11 +74,14 @@ pub unsafe fn read_chunk(
         let lt = LogicalType(ffi::duckdb_vector_get_column_type(v));
         let id = ffi::duckdb_get_type_id(lt.0);
         if let Some(arg) = kinds.and_then(|k| k.get(c as usize)) {
-            // TIME and ENUM travel as integers (their order), but they are no integers or
-            // clocks: DuckDB passes them to an `ANY` parameter unchanged, so refuse them here.
+            // TIME and ENUM travel as integers (their order) and UUID as a 128-bit value, but
+            // none is an integer or a clock: DuckDB passes them to an `ANY` parameter
+            // unchanged, so refuse them here.
             let refused = matches!(
                 id,
-                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIME | ffi::DUCKDB_TYPE_DUCKDB_TYPE_ENUM
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIME
+                    | ffi::DUCKDB_TYPE_DUCKDB_TYPE_ENUM
+                    | ffi::DUCKDB_TYPE_DUCKDB_TYPE_UUID
             );
             let expected = match arg.ty {
                 ArgType::Integer => Some("an integer"),
