@@ -156,7 +156,7 @@ def build_cases(d: Path, scale: int) -> list[dict]:
     # --- MergeQL and SQL text ---
     case("query/limit_2_63", ["query", f"MERGE '{a}', 'b.csv' ON id LIMIT 9223372036854775808"])
     case("query/limit_2_64", ["query", f"MERGE '{a}', 'b.csv' ON id LIMIT 18446744073709551616"])
-    case("query/huge_text", ["query", "MERGE " + ", ".join([f"'{a}'"] * 2000) + " ON id"])
+    case("query/huge_text", ["query", "MERGE " + ", ".join([f"'{a}'"] * 1200) + " ON id"])
     case("query/deep_where", ["query", f"MERGE '{a}', 'b.csv' ON id WHERE " + "(" * 5000 + "score > 1" + ")" * 5000])
     case("query/unknown_column", ["query", f"MERGE '{a}', 'b.csv' ON nope"], "error")
     case("query/nul", ["query", f"MERGE '{a}', 'b.csv' ON id\x01"], "error")

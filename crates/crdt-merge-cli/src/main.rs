@@ -606,10 +606,10 @@ fn parse_args() -> std::result::Result<Cli, ExitCode> {
 /// Stack for the thread that plans queries. DataFusion's SQL parser and planner recurse once per
 /// `UNION ALL` branch and per nested expression, so a merge of thousands of inputs (or hundreds
 /// of columns, in a debug build) passes the 8 MiB of a main thread; untouched stack pages cost no
-/// memory, only address space (which a caller's `ulimit -v` may bound, hence not more).
+/// memory, only address space (which a caller's `ulimit -v` may bound, hence not more). The
+/// runtime's threads keep the default: DataFusion starts many blocking threads for file scans,
+/// and each would reserve its stack.
 const PLANNER_STACK: usize = 256 << 20;
-/// Stack for the runtime's workers, which run the plans.
-const WORKER_STACK: usize = 32 << 20;
 
 fn main() -> ExitCode {
     // On a thread of its own, so that it gets [`PLANNER_STACK`]; where no such thread can be
@@ -635,7 +635,6 @@ fn run_main() -> ExitCode {
     record_panics();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_stack_size(WORKER_STACK)
         .build()
     {
         Ok(rt) => rt,
