@@ -242,7 +242,8 @@ fn any_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -> String {
 
 /// A DuckDB predicate that raises an error naming the key column on a NULL key: NULL never
 /// equals itself, so a NULL key cannot be merged lawfully (worded as the kernel's table merge).
-fn null_key_guard(spec: &MergeSpec) -> String {
+/// `column` gives a key column's name in the query being guarded.
+fn null_key_guard(spec: &MergeSpec, column: impl Fn(&str) -> String) -> String {
     spec.key
         .iter()
         .map(|k| {
@@ -251,7 +252,7 @@ fn null_key_guard(spec: &MergeSpec) -> String {
             );
             format!(
                 "CASE WHEN {} IS NULL THEN error({}) ELSE true END",
-                ident(k),
+                column(k),
                 literal(&msg)
             )
         })
@@ -275,7 +276,7 @@ pub fn render_duckdb_with_columns(spec: &MergeSpec, columns: &[Vec<String>]) -> 
         .join(", ");
     Ok(format!(
         "SELECT * FROM (\n{sql}\n) AS m\nWHERE {}\nORDER BY {keys}",
-        null_key_guard(spec)
+        null_key_guard(spec, ident)
     ))
 }
 
@@ -517,21 +518,7 @@ impl<'a> Renderer<'a> {
             .unwrap_or_default();
         // NULL never equals itself, so a NULL key cannot be merged lawfully: an error naming the
         // column, worded as the kernel's table merge words it.
-        let null_keys = spec
-            .key
-            .iter()
-            .map(|k| {
-                let msg = format!(
-                    "crdt_merge: argument `{k}`: expected a key without NULLs (NULL never equals itself, so it cannot be merged), found NULL"
-                );
-                format!(
-                    "CASE WHEN {} IS NULL THEN error({}) ELSE true END",
-                    self.col(k),
-                    literal(&msg)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let null_keys = null_key_guard(spec, |k| self.col(k));
         format!(
             "(\n    SELECT {}\n    FROM (\n  {}\n    ) AS u0{filter}\n  ) AS u\n  WHERE {null_keys}",
             select.join(",\n      "),
