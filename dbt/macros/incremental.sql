@@ -77,10 +77,10 @@
     {%- set cols = [] -%}
     {%- for c in adapter.get_columns_in_relation(rel) -%}
       {%- do cols.append(crdt_merge.sql_string(c.name)) -%}
+      {%- if rel == target_relation -%}{%- do target_names.append(c.name | lower) -%}{%- endif -%}
     {%- endfor -%}
     {%- do lists.append('[' ~ cols | join(', ') ~ ']') -%}
   {%- endfor -%}
-  {%- for c in adapter.get_columns_in_relation(target_relation) -%}{%- do target_names.append(c.name | lower) -%}{%- endfor -%}
   {%- set key_args = [] -%}
   {%- for k in o['keys'] -%}{%- do key_args.append(crdt_merge.sql_string(k)) -%}{%- endfor -%}
   {%- do run_query('create or replace temporary table ' ~ merged ~ ' as select * from crdt_merge(['
