@@ -1,0 +1,1 @@
+//! `MergeState`, the CRDT of contributions (implemented by the state work).
