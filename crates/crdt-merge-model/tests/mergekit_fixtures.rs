@@ -118,7 +118,11 @@ fn run(
         .iter()
         .map(|&i| spec.resolve(shared, Some(&models[i].params)))
         .collect::<Result<_, _>>()?;
-    let n = data.first().map(|d| d.len()).or(base.map(|b| b.len())).unwrap_or(0);
+    let n = data
+        .first()
+        .map(|d| d.len())
+        .or(base.map(|b| b.len()))
+        .unwrap_or(0);
     let step = chunk.unwrap_or(n.max(1));
     let mut out = Vec::with_capacity(n);
     let mut start = 0;
@@ -210,8 +214,8 @@ fn every_mergekit_method_matches_mergekit_0_1_5() {
     for case in &f.cases {
         let name = case["name"].as_str().expect("name");
         let method = case["method"].as_str().expect("method").to_string();
-        let got = run_case(case, &case_models(case), None)
-            .unwrap_or_else(|e| panic!("case {name}: {e}"));
+        let got =
+            run_case(case, &case_models(case), None).unwrap_or_else(|e| panic!("case {name}: {e}"));
         for (tensor, values) in &got {
             let (_, want) = &f.expected[&format!("{name}/{tensor}")];
             assert_eq!(values.len(), want.len(), "{name}/{tensor}");
@@ -286,7 +290,11 @@ fn the_twenty_mergekit_names_with_truthful_rules() {
         ]
         .contains(&s.name);
         assert_eq!(!s.differs.is_empty(), upstream_too, "{}", s.name);
-        assert!(!s.formula.is_empty() && !s.guarantee.is_empty(), "{}", s.name);
+        assert!(
+            !s.formula.is_empty() && !s.guarantee.is_empty(),
+            "{}",
+            s.name
+        );
     }
     let gta = [
         "task_arithmetic",
@@ -299,7 +307,11 @@ fn the_twenty_mergekit_names_with_truthful_rules() {
         "della_linear",
     ];
     for name in gta.iter().chain(&["linear", "nuslerp", "multislerp"]) {
-        assert_eq!(lookup(name).unwrap().weights, WeightRule::Required, "{name}");
+        assert_eq!(
+            lookup(name).unwrap().weights,
+            WeightRule::Required,
+            "{name}"
+        );
     }
     for name in gta.iter().chain(&[
         "slerp",
@@ -319,14 +331,17 @@ fn the_twenty_mergekit_names_with_truthful_rules() {
     }
     // The defaults mergekit declares.
     let ties = lookup("ties").unwrap().resolve(&[], None).unwrap();
-    assert_eq!(ties.flag("normalize").unwrap(), true);
-    assert_eq!(ties.flag("rescale").unwrap(), false);
+    assert!(ties.flag("normalize").unwrap());
+    assert!(!ties.flag("rescale").unwrap());
     assert_eq!(ties.num("lambda").unwrap(), 1.0);
     let della = lookup("della").unwrap().resolve(&[], Some(&[])).unwrap();
     assert_eq!(della.num("density").unwrap(), 1.0);
     assert_eq!(della.num("epsilon").unwrap(), 0.15);
-    assert_eq!(della.flag("rescale").unwrap(), true);
-    let bc = lookup("breadcrumbs").unwrap().resolve(&[], Some(&[])).unwrap();
+    assert!(della.flag("rescale").unwrap());
+    let bc = lookup("breadcrumbs")
+        .unwrap()
+        .resolve(&[], Some(&[]))
+        .unwrap();
     assert_eq!(bc.num("gamma").unwrap(), 0.01);
 }
 
@@ -413,7 +428,11 @@ fn stochastic_masks_do_not_depend_on_other_models() {
             None,
         )
         .unwrap();
-        let kept = alone.iter().zip(base.iter()).filter(|(a, b)| a != b).count();
+        let kept = alone
+            .iter()
+            .zip(base.iter())
+            .filter(|(a, b)| a != b)
+            .count();
         assert!(
             kept > 0 && kept < base.len(),
             "{method}: mask keeps {kept} of {}",
@@ -424,12 +443,11 @@ fn stochastic_masks_do_not_depend_on_other_models() {
             for perm in permutations(subset.len()) {
                 let ms: Vec<Model> = perm.iter().map(|&p| all[subset[p]].clone()).collect();
                 let ds: Vec<&[f64]> = perm.iter().map(|&p| data[subset[p]]).collect();
-                let got = run(
-                    spec, tensor, shape, Some(base), &ms, &ds, &shared, 5, None,
-                )
-                .unwrap();
+                let got = run(spec, tensor, shape, Some(base), &ms, &ds, &shared, 5, None).unwrap();
                 assert!(
-                    got.iter().zip(&alone).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    got.iter()
+                        .zip(&alone)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{method}: models {subset:?} in order {perm:?} changed model 1's mask"
                 );
             }
@@ -546,7 +564,10 @@ fn base_requiring_methods_refuse_a_missing_base() {
             s.name
         );
         // And the same job with a base works.
-        assert_eq!(small_job_error(s.name, true, n, &required_params(s.name)), "");
+        assert_eq!(
+            small_job_error(s.name, true, n, &required_params(s.name)),
+            ""
+        );
     }
 }
 
@@ -569,7 +590,11 @@ fn wrong_model_counts_are_errors_naming_the_tensor() {
 #[test]
 fn missing_required_parameters_are_named() {
     for method in ["slerp", "nearswap"] {
-        let e = lookup(method).unwrap().resolve(&[], None).unwrap_err().to_string();
+        let e = lookup(method)
+            .unwrap()
+            .resolve(&[], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(method) && e.contains("`t`"), "{e}");
     }
     let e = lookup("ties")
@@ -638,7 +663,11 @@ fn mismatched_lengths_are_errors_not_panics() {
             None,
         );
         let e = r.expect_err(s.name).to_string();
-        assert!(e.contains("short") || e.contains("elements"), "{}: {e}", s.name);
+        assert!(
+            e.contains("short") || e.contains("elements"),
+            "{}: {e}",
+            s.name
+        );
     }
 }
 
@@ -649,4 +678,50 @@ fn della_probability_spans_density_plus_minus_epsilon() {
     assert!((della_probability(0.5, 0.1, 5, 5) - 0.6).abs() < 1e-15);
     assert!((della_probability(0.5, 0.1, 3, 5) - 0.5).abs() < 1e-15);
     assert_eq!(della_probability(0.5, 0.1, 1, 1), 0.5);
+}
+
+/// Extreme parameter values and degenerate shapes give a result or an error, never a panic.
+#[test]
+fn extreme_parameters_and_shapes_never_panic() {
+    let values = [-1e300, -1.0, 0.0, 1e-9, 0.5, 1.0, 2.0, 1e300];
+    let shapes: [&[usize]; 5] = [&[], &[0], &[1], &[3, 1], &[2, 3, 1]];
+    for s in registry().iter().filter(|s| s.origin == Origin::Mergekit) {
+        for shape in shapes {
+            let n: usize = shape.iter().product();
+            let base: Vec<f64> = (0..n).map(|i| 0.1 * i as f64 - 0.05).collect();
+            let data: Vec<Vec<f64>> = (0..3)
+                .map(|k| base.iter().map(|b| b + 0.01 * (k as f64 - 1.2)).collect())
+                .collect();
+            let count = s.max_models.unwrap_or(3).min(3);
+            let refs: Vec<&[f64]> = data[..count].iter().map(|d| d.as_slice()).collect();
+            let models: Vec<Model> = (0..count)
+                .map(|k| Model {
+                    label: format!("m{k}"),
+                    id: [k as u8 + 1; 32],
+                    weight: 1.0 - k as f64,
+                    params: vec![],
+                })
+                .collect();
+            for p in s.params {
+                for v in values {
+                    let value = match p.kind {
+                        crdt_merge_model::params::ParamKind::Bool => ParamValue::Bool(v > 0.0),
+                        _ => ParamValue::Num(v),
+                    };
+                    let mut shared = required_params(s.name);
+                    shared.push((p.name.to_string(), value));
+                    let base_arg = (s.base != BaseRule::Unused).then_some(base.as_slice());
+                    let r = std::panic::catch_unwind(|| {
+                        run(s, "w", shape, base_arg, &models, &refs, &shared, 0, None)
+                    });
+                    assert!(
+                        r.is_ok(),
+                        "{}: {}={v} on shape {shape:?} panicked",
+                        s.name,
+                        p.name
+                    );
+                }
+            }
+        }
+    }
 }

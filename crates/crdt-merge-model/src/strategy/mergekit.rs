@@ -107,11 +107,7 @@ const NUSLERP_PARAMS: &[ParamSpec] = &[
     ),
 ];
 const MULTISLERP_PARAMS: &[ParamSpec] = &[
-    ParamSpec::flag(
-        "normalize_weights",
-        true,
-        "divide the weights by their sum",
-    ),
+    ParamSpec::flag("normalize_weights", true, "divide the weights by their sum"),
     ParamSpec::num("eps", 1e-8, "numerical guard for norms"),
 ];
 const KARCHER_PARAMS: &[ParamSpec] = &[

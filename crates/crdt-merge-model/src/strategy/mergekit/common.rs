@@ -10,10 +10,7 @@ pub(super) fn common_len(job: &TensorJob<'_>) -> Result<usize> {
     let n = job.len();
     if let Some(b) = job.base {
         if b.len() != n {
-            return Err(job.error(format!(
-                "the base has {} elements, the models {n}",
-                b.len()
-            )));
+            return Err(job.error(format!("the base has {} elements, the models {n}", b.len())));
         }
     }
     for m in job.models {

@@ -80,7 +80,9 @@ fn gta(job: &TensorJob<'_>, sparsifier: Sparsifier, consensus: bool) -> Result<V
         let mut delta: Vec<f64> = m.data.iter().zip(base).map(|(x, b)| x - b).collect();
         if sparsifier != Sparsifier::None {
             let density = m.params.num("density")?;
-            sparsify(job, m.id, &mut delta, density, sparsifier, rescale, m.params)?;
+            sparsify(
+                job, m.id, &mut delta, density, sparsifier, rescale, m.params,
+            )?;
         }
         for d in delta.iter_mut() {
             *d *= m.weight;
@@ -213,9 +215,10 @@ pub(super) fn outliers_mask(delta: &[f64], density: f64, gamma: f64) -> Vec<bool
     let n = delta.len() as i64;
     let target = (density * n as f64) as i64;
     let n_top = (gamma * n as f64) as i64;
-    let n_bot = (n - target - n_top).max(0);
+    // Saturating: extreme densities or gammas must clip like Python slices, not overflow.
+    let n_bot = n.saturating_sub(target).saturating_sub(n_top).max(0);
     let start = n_bot.min(n);
-    let end = (n_bot + target).clamp(start, n);
+    let end = n_bot.saturating_add(target).clamp(start, n);
     let order = reduce::ascending_order(delta);
     let mut mask = vec![false; delta.len()];
     for &i in &order[start as usize..end as usize] {

@@ -200,7 +200,13 @@ pub(super) fn sce(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     }
     let mut w: Vec<f64> = tvs
         .iter()
-        .map(|t| if n == 0 { 0.0 } else { reduce::dot(t, t) / n as f64 })
+        .map(|t| {
+            if n == 0 {
+                0.0
+            } else {
+                reduce::dot(t, t) / n as f64
+            }
+        })
         .collect();
     let total: f64 = w.iter().sum();
     if total.abs() < 1e-6 {
@@ -323,12 +329,7 @@ pub(super) fn passthrough(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     common_len(job)?;
     let m = match job.models {
         [m] => m,
-        _ => {
-            return Err(job.error(format!(
-                "takes exactly one model, got {}",
-                job.models.len()
-            )))
-        }
+        _ => return Err(job.error(format!("takes exactly one model, got {}", job.models.len()))),
     };
     Ok(match m.params.opt_num("scale")? {
         Some(s) => m.data.iter().map(|x| x * s).collect(),

@@ -134,9 +134,9 @@ pub(super) fn multislerp(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     if normalize {
         let total: f64 = w.iter().sum();
         if total == 0.0 {
-            return Err(job.error(
-                "the weights sum to 0, so they cannot be normalised (normalize_weights)",
-            ));
+            return Err(
+                job.error("the weights sum to 0, so they cannot be normalised (normalize_weights)")
+            );
         }
         w.iter_mut().for_each(|x| *x /= total);
     }
