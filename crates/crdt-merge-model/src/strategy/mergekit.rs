@@ -8,6 +8,25 @@
 //! `NON_BASE` ones (density, gamma, epsilon, scale) are [`Scope::PerModel`]; `weight` follows
 //! [`WeightRule`]. mergekit's `int8_mask` only changes the dtype of an internal mask and is
 //! accepted for compatibility without any effect on the numbers.
+//!
+//! Where we deliberately differ from mergekit (each documented at the method):
+//! - precision: f64 throughout, rounded once by the driver; mergekit's task-vector methods work
+//!   in the base dtype (bf16 in, bf16 deltas), so on bf16 inputs a fraction of a percent of
+//!   elements differ by one output ulp; on f32 inputs the fixtures agree to 4e-7;
+//! - randomness: DARE (`dare_linear`, `dare_ties`) keeps element i iff its Philox draw is below
+//!   ⌊density·2³²⌋; DELLA (`della`, `della_linear`) ranks |δ| along axis 1 (1-D: the whole
+//!   vector; mergekit's `argsort(dim=1)`) with ties by index and keeps iff the draw is below
+//!   ⌊p·2³²⌋, p = (d − ε) + 2ε·(r − 1)/(m − 1); a row of one element uses p = d where mergekit
+//!   divides 0/0 and fails;
+//! - ties in magnitude selections (ties, breadcrumbs, sce's variance top-k) follow the total
+//!   order (|x| bits, index); mergekit's argsort is unstable there;
+//! - `arcee_fusion` takes exact quantiles at every size; mergekit samples 1e6 elements with
+//!   replacement above 1e6 elements (random, order-dependent);
+//! - `multislerp` with weights summing to 0 is an error (mergekit divides by 0);
+//! - the task-vector methods, `sce` and `ram` need at least one non-base model here (mergekit
+//!   returns the base for none); `linear`, `karcher` and `passthrough` do not take a base
+//!   (mergekit's `IGNORED` policy merges an input marked as base like any other input, so a
+//!   mergekit config that does so maps to listing that model among the models here).
 
 mod common;
 mod gta;
@@ -187,7 +206,8 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
     vec![
         StrategySpec {
             guarantee: "element-wise; bit-identical in any order",
-            differs: "upstream `linear` is a left fold with t = 0.5: see `upstream_linear`",
+            differs: "upstream `linear` is a left fold r ← (r + θₖ)/2 that ignores weights: see \
+                      `upstream_linear`",
             ..spec(
                 "linear",
                 Unused,
@@ -200,8 +220,8 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
             )
         },
         StrategySpec {
-            differs: "upstream `slerp` lerps magnitudes and directions separately (t = 0.5 fold): \
-                      see `upstream_slerp`",
+            differs: "upstream `slerp` is a t = 0.5 left fold over all models without a base that \
+                      slerps unit directions and lerps norms: see `upstream_slerp`",
             ..spec(
                 "slerp",
                 Required,
@@ -245,8 +265,8 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
         ),
         StrategySpec {
             guarantee: "element-wise; bit-identical in any order",
-            differs: "upstream `task_arithmetic` ignores weights and λ defaults differ: see \
-                      `upstream_task_arithmetic`",
+            differs: "upstream `task_arithmetic` ignores weights (b + Σ sᵢτᵢ with \
+                      `scaling_coefficients`, no λ): see `upstream_task_arithmetic`",
             ..spec(
                 "task_arithmetic",
                 Required,
@@ -259,8 +279,8 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
             )
         },
         StrategySpec {
-            differs: "upstream `ties` divides the agreeing sum by the number of models (1/n) and \
-                      ignores weights: see `upstream_ties`",
+            differs: "upstream `ties` trims by percentile (density 0.2), elects by sign count and \
+                      divides normalised weights by the count again (≈ 1/n), no λ: see `upstream_ties`",
             ..spec(
                 "ties",
                 Required,
@@ -289,8 +309,8 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
         StrategySpec {
             stochastic: true,
             guarantee: MASKS,
-            differs: "upstream `dare_ties` uses one Python RNG stream over all models, \
-                      1/density rescale and 1/n TIES: see `upstream_dare_ties`",
+            differs: "upstream `dare_ties` drops p = 0.9 from one Python RNG stream over all \
+                      models, rescales by 1/(1 − p), then its 1/n TIES: see `upstream_dare_ties`",
             ..spec(
                 "dare_ties",
                 Required,
@@ -325,8 +345,8 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
         StrategySpec {
             stochastic: true,
             guarantee: MASKS,
-            differs: "upstream `della` seeds Random(seed + i) by position, rescales by 1/p and \
-                      has no sign consensus: see `upstream_della`",
+            differs: "upstream `della` drops with clip(p·(1 − |τ|/max|τ|) + ε) from Random(seed + i) \
+                      by position, rescales by 1/(1 − p), no sign consensus: see `upstream_della`",
             ..spec(
                 "della",
                 Required,
