@@ -170,9 +170,7 @@ fn sparsify(
         Sparsifier::Random => {
             let stream = Stream::for_mask(id, job.name, job.seed, Purpose::Dare);
             let t = threshold(density);
-            let mut draws = vec![0u32; n];
-            stream.fill(job.offset as u64, &mut draws);
-            draws.iter().map(|&d| keep(d, t)).collect()
+            dare_mask(&stream, job.offset as u64, n, t)
         }
         Sparsifier::Della => {
             if density <= 0.0 {
@@ -254,6 +252,7 @@ fn della_mask(
         Lines::along(job.shape, 1)
     };
     let stream = Stream::for_mask(id, job.name, job.seed, Purpose::Della);
+    let mut draws = CachedDraws::new(stream);
     let mut mask = vec![false; delta.len()];
     for l in 0..lines.count() {
         let idx: Vec<usize> = lines.indices(l).collect();
@@ -261,8 +260,91 @@ fn della_mask(
         order.sort_unstable_by_key(|&i| (delta[i].abs().to_bits(), i));
         for (r, &i) in order.iter().enumerate() {
             let p = della_probability(density, epsilon, r + 1, lines.len);
-            mask[i] = keep(stream.draw((job.offset + i) as u64), threshold(p));
+            mask[i] = keep(draws.draw((job.offset + i) as u64), threshold(p));
         }
     }
     mask
+}
+
+/// DARE's keep mask of elements offset .. offset + n: keep iff draw < threshold, drawn a chunk
+/// at a time so no n-sized draw buffer is held.
+fn dare_mask(stream: &Stream, offset: u64, n: usize, t: Option<u32>) -> Vec<bool> {
+    let mut mask = vec![false; n];
+    let mut draws = vec![0u32; DRAW_CHUNK.min(n)];
+    for (c, part) in mask.chunks_mut(DRAW_CHUNK).enumerate() {
+        let d = &mut draws[..part.len()];
+        stream.fill(offset + (c * DRAW_CHUNK) as u64, d);
+        for (m, x) in part.iter_mut().zip(d.iter()) {
+            *m = keep(*x, t);
+        }
+    }
+    mask
+}
+
+/// Elements per Philox fill for DARE masks.
+const DRAW_CHUNK: usize = 4096;
+
+/// Philox draws with the last 4-word block kept, so walking a row (consecutive indices) costs
+/// one block per four elements; the values are exactly [`Stream::draw`]'s.
+struct CachedDraws {
+    stream: Stream,
+    block: u64,
+    words: [u32; 4],
+}
+
+impl CachedDraws {
+    fn new(stream: Stream) -> Self {
+        let mut words = [0u32; 4];
+        stream.fill(0, &mut words);
+        CachedDraws {
+            stream,
+            block: 0,
+            words,
+        }
+    }
+
+    fn draw(&mut self, index: u64) -> u32 {
+        let block = index / 4;
+        if block != self.block {
+            self.stream.fill(block * 4, &mut self.words);
+            self.block = block;
+        }
+        self.words[(index % 4) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_and_cached_draws_equal_random_access() {
+        let s = Stream::for_mask(&[3; 32], "w", 9, Purpose::Dare);
+        let t = threshold(0.3);
+        let n = 2 * DRAW_CHUNK + 13;
+        for offset in [0u64, 5, 1 << 20] {
+            let m = dare_mask(&s, offset, n, t);
+            for (i, k) in m.iter().enumerate() {
+                assert_eq!(*k, keep(s.draw(offset + i as u64), t), "element {i}");
+            }
+            let kept = m.iter().filter(|k| **k).count() as f64 / n as f64;
+            assert!((kept - 0.3).abs() < 0.03, "kept fraction {kept}");
+        }
+        let mut c = CachedDraws::new(s);
+        for i in [0u64, 1, 2, 3, 4, 9, 8, 100, 3, 0, 1 << 33] {
+            assert_eq!(c.draw(i), s.draw(i), "index {i}");
+        }
+    }
+
+    #[test]
+    fn breadcrumbs_keeps_the_middle_band() {
+        // |δ| ascending: 0.1 (i=4), 0.2 (i=0), 0.3 (i=3), 0.4 (i=1), 0.5 (i=2) ... 1.0 (i=9)
+        let d = [0.2, -0.4, 0.5, 0.3, -0.1, 0.6, 0.7, -0.8, 0.9, 1.0];
+        // density 0.5 → 5 kept; γ 0.2 → the 2 largest dropped; n_bot = 10 − 5 − 2 = 3.
+        let m = outliers_mask(&d, 0.5, 0.2);
+        let kept: Vec<usize> = (0..10).filter(|&i| m[i]).collect();
+        assert_eq!(kept, vec![1, 2, 5, 6, 7]);
+        assert!(outliers_mask(&d, -1e300, 0.2).iter().all(|k| !k));
+        assert!(outliers_mask(&d, 0.5, 1e300).iter().filter(|k| **k).count() == 5);
+    }
 }
