@@ -166,7 +166,11 @@ fn registry_has_exactly_the_upstream_names() {
     want.sort();
     assert_eq!(got, want);
     for s in upstream_specs() {
-        assert!(!s.formula.is_empty() && !s.guarantee.is_empty(), "{}", s.name);
+        assert!(
+            !s.formula.is_empty() && !s.guarantee.is_empty(),
+            "{}",
+            s.name
+        );
         if s.origin == Origin::UpstreamCompat {
             assert!(s.differs.is_empty(), "{}: compat names are 0.11.0", s.name);
         }
@@ -196,7 +200,12 @@ fn registry_has_exactly_the_upstream_names() {
 #[test]
 fn fixtures_match_their_oracles() {
     let (fixture, tensors) = fixtures();
-    let t = |k: &str| tensors.get(k).unwrap_or_else(|| panic!("tensor {k}")).clone();
+    let t = |k: &str| {
+        tensors
+            .get(k)
+            .unwrap_or_else(|| panic!("tensor {k}"))
+            .clone()
+    };
     let mut worst: BTreeMap<(String, String), f64> = BTreeMap::new();
     let mut covered = std::collections::BTreeSet::new();
     for c in &fixture.cases {
@@ -215,8 +224,11 @@ fn fixtures_match_their_oracles() {
             })
             .collect();
         let base = c.base.as_deref().map(t);
-        let shared: Vec<(String, ParamValue)> =
-            c.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let shared: Vec<(String, ParamValue)> = c
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let got = merge(spec, &shared, &c.shape, base.as_deref(), &models, c.seed, 0)
             .unwrap_or_else(|e| panic!("{}: {e}", c.case));
         let want = t(&c.expected);
@@ -226,8 +238,14 @@ fn fixtures_match_their_oracles() {
             .iter()
             .zip(&want)
             .fold(0.0f64, |a, (g, w)| a.max((g - w).abs() / scale));
-        assert!(err <= 1e-9, "{}: max relative error {err:e}\n got {got:?}\nwant {want:?}", c.case);
-        let e = worst.entry((c.strategy.clone(), c.oracle.clone())).or_insert(0.0);
+        assert!(
+            err <= 1e-9,
+            "{}: max relative error {err:e}\n got {got:?}\nwant {want:?}",
+            c.case
+        );
+        let e = worst
+            .entry((c.strategy.clone(), c.oracle.clone()))
+            .or_insert(0.0);
         *e = e.max(err);
         covered.insert(c.strategy.clone());
     }
@@ -241,9 +259,13 @@ fn fixtures_match_their_oracles() {
 
 fn family(n: usize, d: usize, seed: u64) -> (Vec<f64>, Vec<Model>) {
     // A small LCG: deterministic test data without a dependency.
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     };
     let base: Vec<f64> = (0..d).map(|_| next()).collect();
@@ -264,7 +286,11 @@ fn with_grams(models: &mut [Model], cols: usize) {
         let mut g = vec![0.0; cols * cols];
         for i in 0..cols {
             for j in 0..cols {
-                g[i * cols + j] = if i == j { 2.0 + k as f64 } else { 0.1 * ((i + j + k) % 3) as f64 };
+                g[i * cols + j] = if i == j {
+                    2.0 + k as f64
+                } else {
+                    0.1 * ((i + j + k) % 3) as f64
+                };
             }
         }
         m.gram = Some(g);
@@ -305,7 +331,7 @@ fn every_order_gives_the_same_bits() {
         let mut reference: Option<Vec<u64>> = None;
         for p in permutations(4) {
             let mut arrived: Vec<Model> = p.iter().map(|&i| models[i].clone()).collect();
-            arrived.sort_by(|a, b| a.id.cmp(&b.id));
+            arrived.sort_by_key(|m| m.id);
             let out = merge(spec, &[], &shape, Some(&base), &arrived, 3, 0)
                 .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
             let bits: Vec<u64> = out.iter().map(|x| x.to_bits()).collect();
@@ -355,16 +381,33 @@ fn dare_masks_belong_to_their_contribution() {
         assert!((o - (b + (x - b) * 4.0)).abs() < 1e-12);
         kept += 1;
     }
-    assert!((900..1150).contains(&kept), "kept {kept} of 4096 at p = 0.75");
+    assert!(
+        (900..1150).contains(&kept),
+        "kept {kept} of 4096 at p = 0.75"
+    );
     // Chunks at offsets give the same elements as the whole tensor.
     let mut chunked = Vec::new();
     for start in (0..4096).step_by(1000) {
         let end = (start + 1000).min(4096);
         let part: Vec<Model> = models[..1]
             .iter()
-            .map(|m| Model { data: m.data[start..end].to_vec(), ..m.clone() })
+            .map(|m| Model {
+                data: m.data[start..end].to_vec(),
+                ..m.clone()
+            })
             .collect();
-        chunked.extend(merge(spec, &shared, &shape, Some(&base[start..end]), &part, 9, start).unwrap());
+        chunked.extend(
+            merge(
+                spec,
+                &shared,
+                &shape,
+                Some(&base[start..end]),
+                &part,
+                9,
+                start,
+            )
+            .unwrap(),
+        );
     }
     assert_eq!(alone, chunked);
     // Another seed draws another mask.
@@ -382,16 +425,29 @@ fn random_masks_keep_about_the_right_share() {
         ("sparsity".to_string(), ParamValue::Num(0.8)),
     ];
     let out = merge(spec, &shared, &shape, Some(&base), &models, 1, 0).unwrap();
-    let kept = out.iter().zip(&models[0].data).filter(|(o, x)| o == x).count();
-    assert!((700..940).contains(&kept), "kept {kept} of 4096 at sparsity 0.8");
+    let kept = out
+        .iter()
+        .zip(&models[0].data)
+        .filter(|(o, x)| o == x)
+        .count();
+    assert!(
+        (700..940).contains(&kept),
+        "kept {kept} of 4096 at sparsity 0.8"
+    );
     let spec = lookup("split_unlearn_merge").unwrap();
     let shared = [
-        ("subspace_method".to_string(), ParamValue::Text("random".into())),
+        (
+            "subspace_method".to_string(),
+            ParamValue::Text("random".into()),
+        ),
         ("target_fraction".to_string(), ParamValue::Num(0.25)),
     ];
     let out = merge(spec, &shared, &shape, Some(&base), &models, 1, 0).unwrap();
     let unlearned = out.iter().zip(&base).filter(|(o, b)| o == b).count();
-    assert!((900..1150).contains(&unlearned), "unlearned {unlearned} of 4096 at 0.25");
+    assert!(
+        (900..1150).contains(&unlearned),
+        "unlearned {unlearned} of 4096 at 0.25"
+    );
 }
 
 #[test]
@@ -409,9 +465,18 @@ fn search_merges_return_fit_convex_combinations() {
         let spec = lookup(name).unwrap();
         let out = merge(spec, &[], &shape, None, &models, 4, 0).unwrap();
         for j in 0..64 {
-            let lo = models.iter().map(|m| m.data[j]).fold(f64::INFINITY, f64::min);
-            let hi = models.iter().map(|m| m.data[j]).fold(f64::NEG_INFINITY, f64::max);
-            assert!(out[j] >= lo - 1e-12 && out[j] <= hi + 1e-12, "{name}: not convex at {j}");
+            let lo = models
+                .iter()
+                .map(|m| m.data[j])
+                .fold(f64::INFINITY, f64::min);
+            let hi = models
+                .iter()
+                .map(|m| m.data[j])
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert!(
+                out[j] >= lo - 1e-12 && out[j] <= hi + 1e-12,
+                "{name}: not convex at {j}"
+            );
         }
         // The best ever is at least as fit as the uniform individual 0 (fitness −variance).
         assert!(var(&out) <= var(&uniform) + 1e-15, "{name}");
@@ -426,7 +491,10 @@ fn idempotent_strategies_return_the_model() {
     let shape = [4usize, 6];
     let (base, models) = family(1, 24, 9);
     let mut copies: Vec<Model> = (0..3)
-        .map(|i| Model { id: [i as u8 + 1; 32], ..models[0].clone() })
+        .map(|i| Model {
+            id: [i as u8 + 1; 32],
+            ..models[0].clone()
+        })
         .collect();
     with_grams(&mut copies, 6);
     for name in [
@@ -459,9 +527,20 @@ fn idempotent_strategies_return_the_model() {
 fn documented_differences_from_0_11_0() {
     let shape = [4usize, 6];
     let (base, models) = family(1, 24, 10);
-    let tau: Vec<f64> = models[0].data.iter().zip(&base).map(|(x, b)| x - b).collect();
+    let tau: Vec<f64> = models[0]
+        .data
+        .iter()
+        .zip(&base)
+        .map(|(x, b)| x - b)
+        .collect();
     // 0.11.0's TIES scales by 1/n: two identical models at density 1 give b + τ/2.
-    let twins = vec![models[0].clone(), Model { id: [2; 32], ..models[0].clone() }];
+    let twins = vec![
+        models[0].clone(),
+        Model {
+            id: [2; 32],
+            ..models[0].clone()
+        },
+    ];
     let spec = lookup("upstream_ties").unwrap();
     let d1 = [("density".to_string(), ParamValue::Num(1.0))];
     let out = merge(spec, &d1, &shape, Some(&base), &twins, 0, 0).unwrap();
@@ -471,26 +550,65 @@ fn documented_differences_from_0_11_0() {
     // One model: the compat names return θ₁; the fixed names compute b + f(τ).
     let out = merge(spec, &[], &shape, Some(&base), &models, 0, 0).unwrap();
     assert_eq!(out, models[0].data);
-    let emr = merge(lookup("emr").unwrap(), &[], &shape, Some(&base), &models, 0, 0).unwrap();
-    assert_ne!(emr, models[0].data, "emr with one model elects and rescales");
+    let emr = merge(
+        lookup("emr").unwrap(),
+        &[],
+        &shape,
+        Some(&base),
+        &models,
+        0,
+        0,
+    )
+    .unwrap();
+    assert_ne!(
+        emr, models[0].data,
+        "emr with one model elects and rescales"
+    );
     // fisher_merge honours weights (0.11.0 ignores them): weight 0 removes a model.
     let (_, mut two) = family(2, 24, 12);
     two[1].weight = 0.0;
-    let f = merge(lookup("fisher_merge").unwrap(), &[], &shape, None, &two, 0, 0).unwrap();
+    let f = merge(
+        lookup("fisher_merge").unwrap(),
+        &[],
+        &shape,
+        None,
+        &two,
+        0,
+        0,
+    )
+    .unwrap();
     for (o, x) in f.iter().zip(&two[0].data) {
         assert!((o - x).abs() < 1e-15);
     }
     // 0.11.0's stand-in ignores the weights entirely.
-    let s = merge(lookup("upstream_fisher_merge").unwrap(), &[], &shape, None, &two, 0, 0).unwrap();
+    let s = merge(
+        lookup("upstream_fisher_merge").unwrap(),
+        &[],
+        &shape,
+        None,
+        &two,
+        0,
+        0,
+    )
+    .unwrap();
     assert_ne!(s, two[0].data);
 }
 
 #[test]
 fn missing_base_names_the_strategy() {
     let (_, models) = family(2, 24, 13);
-    for spec in upstream_specs().into_iter().filter(|s| s.base == BaseRule::Required) {
-        let e = merge(spec, &[], &[24], None, &models, 0, 0).unwrap_err().to_string();
-        assert!(e.contains(spec.name) && e.contains("base"), "{}: {e}", spec.name);
+    for spec in upstream_specs()
+        .into_iter()
+        .filter(|s| s.base == BaseRule::Required)
+    {
+        let e = merge(spec, &[], &[24], None, &models, 0, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(spec.name) && e.contains("base"),
+            "{}: {e}",
+            spec.name
+        );
     }
 }
 
@@ -500,11 +618,18 @@ fn zero_weight_sum_is_an_error() {
     models[0].weight = 1.0;
     models[1].weight = -1.0;
     with_grams(&mut models, 6);
-    for spec in upstream_specs().into_iter().filter(|s| s.weights == WeightRule::DefaultOne) {
+    for spec in upstream_specs()
+        .into_iter()
+        .filter(|s| s.weights == WeightRule::DefaultOne)
+    {
         let e = merge(spec, &[], &[4, 6], Some(&base), &models, 0, 0)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("weights sum to 0") && e.contains(spec.name), "{}: {e}", spec.name);
+        assert!(
+            e.contains("weights sum to 0") && e.contains(spec.name),
+            "{}: {e}",
+            spec.name
+        );
     }
 }
 
@@ -514,16 +639,25 @@ fn missing_data_names_the_model() {
     models[1].fisher = None;
     let spec = lookup("fisher_merge").unwrap();
     assert_eq!(spec.data, DataNeed::Fisher);
-    let e = merge(spec, &[], &[24], None, &models, 0, 0).unwrap_err().to_string();
-    assert!(e.contains("`m1`") && e.contains("Fisher") && e.contains("layers.0.mlp.weight"), "{e}");
+    let e = merge(spec, &[], &[24], None, &models, 0, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`m1`") && e.contains("Fisher") && e.contains("layers.0.mlp.weight"),
+        "{e}"
+    );
     models[1].fisher = Some(vec![1.0; 3]);
-    let e = merge(spec, &[], &[24], None, &models, 0, 0).unwrap_err().to_string();
+    let e = merge(spec, &[], &[24], None, &models, 0, 0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`m1`") && e.contains("expected 24"), "{e}");
     let spec = lookup("regression_mean").unwrap();
     assert_eq!(spec.data, DataNeed::Gram);
     with_grams(&mut models, 6);
     models[0].gram = None;
-    let e = merge(spec, &[], &[4, 6], None, &models, 0, 0).unwrap_err().to_string();
+    let e = merge(spec, &[], &[4, 6], None, &models, 0, 0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`m0`") && e.contains("Gram"), "{e}");
     // A Gram sum with a dead input feature is singular: an error, not a NaN.
     with_grams(&mut models, 6);
@@ -534,7 +668,9 @@ fn missing_data_names_the_model() {
             g[k * 6 + 2] = 0.0;
         }
     }
-    let e = merge(spec, &[], &[4, 6], None, &models, 0, 0).unwrap_err().to_string();
+    let e = merge(spec, &[], &[4, 6], None, &models, 0, 0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("singular") && e.contains("feature 2"), "{e}");
 }
 
@@ -542,7 +678,12 @@ fn missing_data_names_the_model() {
 fn bad_parameters_name_themselves() {
     let (base, models) = family(2, 24, 16);
     let cases: [(&str, &str, ParamValue, &str); 5] = [
-        ("negative_merge", "models_to_negate", ParamValue::Text("nobody".into()), "nobody"),
+        (
+            "negative_merge",
+            "models_to_negate",
+            ParamValue::Text("nobody".into()),
+            "nobody",
+        ),
         (
             "upstream_task_arithmetic",
             "scaling_coefficients",
@@ -550,18 +691,42 @@ fn bad_parameters_name_themselves() {
             "one per model",
         ),
         ("dare", "drop_rate", ParamValue::Num(1.5), "[0, 1]"),
-        ("svd_knot_tying", "rank", ParamValue::Num(0.5), "whole number"),
-        ("evolutionary_merge", "population_size", ParamValue::Num(0.0), "whole number"),
+        (
+            "svd_knot_tying",
+            "rank",
+            ParamValue::Num(0.5),
+            "whole number",
+        ),
+        (
+            "evolutionary_merge",
+            "population_size",
+            ParamValue::Num(0.0),
+            "whole number",
+        ),
     ];
     for (name, param, value, needle) in cases {
         let spec = lookup(name).unwrap();
-        let e = merge(spec, &[(param.to_string(), value)], &[4, 6], Some(&base), &models, 0, 0)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(name) && e.contains(param) && e.contains(needle), "{name}: {e}");
+        let e = merge(
+            spec,
+            &[(param.to_string(), value)],
+            &[4, 6],
+            Some(&base),
+            &models,
+            0,
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(name) && e.contains(param) && e.contains(needle),
+            "{name}: {e}"
+        );
     }
     // Callable parameters are not parameters here.
-    for (name, param) in [("evolutionary_merge", "fitness_fn"), ("led_merge", "eval_fn")] {
+    for (name, param) in [
+        ("evolutionary_merge", "fitness_fn"),
+        ("led_merge", "eval_fn"),
+    ] {
         let e = lookup(name)
             .unwrap()
             .resolve(&[(param.to_string(), ParamValue::Text("f".into()))], None)

@@ -52,7 +52,11 @@ const STAR_PARAMS: &[ParamSpec] = &[
     ),
 ];
 const KNOT_PARAMS: &[ParamSpec] = &[
-    ParamSpec::optional("rank", ParamKind::Num, "rank kept per task vector (none = full)"),
+    ParamSpec::optional(
+        "rank",
+        ParamKind::Num,
+        "rank kept per task vector (none = full)",
+    ),
     ParamSpec::choice(
         "alignment_method",
         &["procrustes", "none"],
@@ -105,7 +109,11 @@ const EVO_PARAMS: &[ParamSpec] = &[
 const GENETIC_PARAMS: &[ParamSpec] = &[
     ParamSpec::num("population_size", 20.0, "individuals per generation"),
     ParamSpec::num("generations", 50.0, "generations"),
-    ParamSpec::num("mutation_rate", 0.1, "per-gene mutation probability and noise σ"),
+    ParamSpec::num(
+        "mutation_rate",
+        0.1,
+        "per-gene mutation probability and noise σ",
+    ),
 ];
 const NEGATIVE_PARAMS: &[ParamSpec] = &[
     ParamSpec::num("scaling", 1.0, "scale of the negated task vectors"),
@@ -150,10 +158,22 @@ const SAFE_PARAMS: &[ParamSpec] = &[ParamSpec::num(
     "fraction of highest-variance coordinates reverted to the base",
 )];
 const DUAL_PARAMS: &[ParamSpec] = &[
-    ParamSpec::num("stability_weight", 0.5, "how much task-specific change is dropped"),
-    ParamSpec::num("rank_fraction", 0.5, "fraction of singular directions shared"),
+    ParamSpec::num(
+        "stability_weight",
+        0.5,
+        "how much task-specific change is dropped",
+    ),
+    ParamSpec::num(
+        "rank_fraction",
+        0.5,
+        "fraction of singular directions shared",
+    ),
 ];
-const LINEAR_PARAMS: &[ParamSpec] = &[ParamSpec::num("t", 0.5, "interpolation factor of each fold step")];
+const LINEAR_PARAMS: &[ParamSpec] = &[ParamSpec::num(
+    "t",
+    0.5,
+    "interpolation factor of each fold step",
+)];
 const TA_PARAMS: &[ParamSpec] = &[ParamSpec::optional(
     "scaling_coefficients",
     ParamKind::NumList,

@@ -12,7 +12,10 @@ use crate::strategy::TensorJob;
 /// Left fold r ← (1 − t)·r + t·θₖ.
 pub(crate) fn upstream_linear(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     let t = job.params.num("t")?;
-    let first = job.models.first().ok_or_else(|| job.error("needs a model"))?;
+    let first = job
+        .models
+        .first()
+        .ok_or_else(|| job.error("needs a model"))?;
     let mut r = first.data.to_vec();
     for m in &job.models[1..] {
         for (o, x) in r.iter_mut().zip(m.data) {
@@ -62,7 +65,10 @@ fn slerp_pair(a: &[f64], b: &[f64], t: f64) -> Vec<f64> {
 /// Left fold of [`slerp_pair`] with t (later inputs weigh more).
 pub(crate) fn upstream_slerp(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     let t = job.params.num("t")?;
-    let first = job.models.first().ok_or_else(|| job.error("needs a model"))?;
+    let first = job
+        .models
+        .first()
+        .ok_or_else(|| job.error("needs a model"))?;
     let mut r = first.data.to_vec();
     for m in &job.models[1..] {
         r = slerp_pair(&r, m.data, t);

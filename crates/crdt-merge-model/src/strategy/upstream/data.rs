@@ -56,7 +56,13 @@ pub(crate) fn fisher_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
         }
     }
     Ok((0..d)
-        .map(|j| if den[j] > 0.0 { num[j] / den[j] } else { plain[j] })
+        .map(|j| {
+            if den[j] > 0.0 {
+                num[j] / den[j]
+            } else {
+                plain[j]
+            }
+        })
         .collect())
 }
 

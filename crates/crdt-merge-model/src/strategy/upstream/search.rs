@@ -281,7 +281,13 @@ pub(crate) fn genetic_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
             let p1 = tournament(&mut rng);
             let p2 = tournament(&mut rng);
             let mut child: Vec<f64> = (0..n)
-                .map(|g| if rng.uniform() < 0.5 { pop[p1][g] } else { pop[p2][g] })
+                .map(|g| {
+                    if rng.uniform() < 0.5 {
+                        pop[p1][g]
+                    } else {
+                        pop[p2][g]
+                    }
+                })
                 .collect();
             for c in child.iter_mut() {
                 if rng.uniform() < rate {

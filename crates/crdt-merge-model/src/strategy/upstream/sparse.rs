@@ -32,7 +32,8 @@ pub(crate) fn dare(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     let mut out = base.to_vec();
     let mut draws = vec![0u32; out.len()];
     for (m, wi) in job.models.iter().zip(&w) {
-        Stream::for_mask(m.id, job.name, job.seed, Purpose::Dare).fill(job.offset as u64, &mut draws);
+        Stream::for_mask(m.id, job.name, job.seed, Purpose::Dare)
+            .fill(job.offset as u64, &mut draws);
         for ((o, (x, b)), d) in out.iter_mut().zip(m.data.iter().zip(base)).zip(&draws) {
             if keep(*d, t) {
                 *o += wi * ((x - b) * rescale);
@@ -159,7 +160,12 @@ pub(crate) fn split_unlearn_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     let mut tvs = task_vectors(job, base);
     let d = base.len();
     let unlearn: Vec<bool> = if method == "random" {
-        let s = Stream::for_mask(&[0u8; 32], job.name, job.seed, Purpose::Other("split_unlearn"));
+        let s = Stream::for_mask(
+            &[0u8; 32],
+            job.name,
+            job.seed,
+            Purpose::Other("split_unlearn"),
+        );
         let mut draws = vec![0u32; d];
         s.fill(job.offset as u64, &mut draws);
         let t = threshold(f);
