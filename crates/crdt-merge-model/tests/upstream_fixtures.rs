@@ -735,3 +735,33 @@ fn bad_parameters_name_themselves() {
         assert!(e.contains(param) && e.contains("unknown parameter"), "{e}");
     }
 }
+
+#[test]
+fn short_inputs_are_errors_not_panics() {
+    let (base, mut models) = family(3, 24, 17);
+    with_grams(&mut models, 6);
+    models[2].data.truncate(20);
+    for spec in upstream_specs() {
+        let e = merge(spec, &[], &[4, 6], Some(&base), &models, 0, 0);
+        let e = e.expect_err(spec.name).to_string();
+        assert!(
+            e.contains("`m2`") && e.contains("expected 24"),
+            "{}: {e}",
+            spec.name
+        );
+    }
+    // A chunk where a whole tensor is needed.
+    let (base, models) = family(2, 12, 18);
+    let e = merge(
+        lookup("star").unwrap(),
+        &[],
+        &[4, 6],
+        Some(&base),
+        &models,
+        0,
+        0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("whole tensor"), "{e}");
+}

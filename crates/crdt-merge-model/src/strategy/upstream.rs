@@ -199,7 +199,7 @@ const DELLA_PARAMS: &[ParamSpec] = &[
 
 const EXACT: &str = "bit-identical in any order";
 const SVD_GUARANTEE: &str = "bit-identical in any order on one machine (faer SVD, sequential, \
-     signs fixed); across CPUs within about 1e-12 relative (faer's SIMD kernels differ)";
+     signs fixed); across CPUs expected within about 1e-12 relative, not measured (faer's SIMD kernels differ)";
 
 #[allow(clippy::too_many_arguments)]
 fn spec(
@@ -282,7 +282,7 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
             data::fisher_merge),
         spec("regression_mean", U, Unused, W1, T, false, D::Gram, REGMEAN_PARAMS,
             "W* = (Σ wᵢWᵢG̃ᵢ)(Σ wᵢG̃ᵢ)⁻¹, G̃ = (1−α)G + α·diag(G); 1-D tensors: Σ wᵢθᵢ",
-            "bit-identical in any order on one machine (faer LU); across CPUs within about 1e-12 relative",
+            "bit-identical in any order on one machine (faer LU); across CPUs expected within about 1e-12 relative, not measured",
             "real RegMean from supplied Gram matrices; 0.11.0 uses element weights θ² + λ and ignores weights (see upstream_regression_mean)",
             data::regression_mean),
         spec("ada_merging", U, Unused, W0, T, false, D::None, ADA_PARAMS,
@@ -322,7 +322,7 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
             lowrank::weight_scope_alignment),
         spec("representation_surgery", U, Unused, W1, T, false, D::None, SURGERY_PARAMS,
             "Σ wᵢθᵢ with its mean (center), variance (rescale) or column covariance (whiten) corrected",
-            "center/rescale: bit-identical in any order; whiten: on one machine (faer SVD), across CPUs within about 1e-12 relative",
+            "center/rescale: bit-identical in any order; whiten: on one machine (faer SVD), across CPUs expected within about 1e-12 relative, not measured",
             "",
             lowrank::representation_surgery),
         spec("safe_merge", U, Required, W1, T, false, D::None, SAFE_PARAMS,
@@ -365,11 +365,11 @@ pub(crate) fn specs() -> Vec<StrategySpec> {
             EXACT,
             "", compat::upstream_ties),
         spec("upstream_dare_ties", C, Required, W1, T, true, D::None, DARE_TIES_PARAMS,
-            "DARE with one MT19937 stream (random.Random(seed)) over the models in order, then 0.11.0's TIES",
+            "DARE with one MT19937 stream (random.Random(seed), seed = --seed; 0.11.0's state default is 42) over the models in order, then 0.11.0's TIES",
             "reproduces 0.11.0 bit for bit; the masks depend on the models' order (order-coupled by design)",
             "", compat::upstream_dare_ties),
         spec("upstream_della", C, Required, W1, T, true, D::None, DELLA_PARAMS,
-            "b + Σ wᵢ·mᵢ⊙τᵢ/(1−p), model i's mask from random.Random(seed + i), drop clip(p(1−|τ|/max|τ|)+ε)",
+            "b + Σ wᵢ·mᵢ⊙τᵢ/(1−p), model i's mask from random.Random(seed + i) (seed = --seed; 0.11.0's default 42), drop clip(p(1−|τ|/max|τ|)+ε)",
             "reproduces 0.11.0 bit for bit; the masks depend on the models' positions (order-coupled by design)",
             "", compat::upstream_della),
     ]
@@ -387,6 +387,7 @@ pub(crate) fn normalised_weights(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 }
 
 fn weight_average(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    common::check(job)?;
     let w = normalised_weights(job)?;
     let mut out = vec![0.0; job.len()];
     for (m, wi) in job.models.iter().zip(&w) {

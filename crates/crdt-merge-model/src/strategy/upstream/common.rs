@@ -8,6 +8,41 @@ use crate::strategy::TensorJob;
 
 pub(crate) use super::normalised_weights;
 
+/// Every model (and the base) has the job's length: the driver checks shapes, but a strategy
+/// called directly must not index past a short input.
+pub(crate) fn check(job: &TensorJob<'_>) -> Result<()> {
+    let n = job.len();
+    for m in job.models {
+        if m.data.len() != n {
+            return Err(job.error(format!(
+                "model `{}` has {} values, expected {n}",
+                m.label,
+                m.data.len()
+            )));
+        }
+    }
+    if let Some(b) = job.base {
+        if b.len() != n {
+            return Err(job.error(format!("the base has {} values, expected {n}", b.len())));
+        }
+    }
+    Ok(())
+}
+
+/// [`check`], and the job holds the whole tensor (strategies that reshape it by its shape).
+pub(crate) fn check_whole(job: &TensorJob<'_>) -> Result<()> {
+    check(job)?;
+    let want: usize = job.shape.iter().product();
+    if job.len() != want {
+        return Err(job.error(format!(
+            "needs the whole tensor ({want} values of shape {:?}), got {}",
+            job.shape,
+            job.len()
+        )));
+    }
+    Ok(())
+}
+
 /// τᵢ = θᵢ − b for every model, in the order given (sorted contribution id).
 pub(crate) fn task_vectors(job: &TensorJob<'_>, base: &[f64]) -> Vec<Vec<f64>> {
     job.models

@@ -11,6 +11,7 @@ use crate::strategy::TensorJob;
 
 /// Left fold r ← (1 − t)·r + t·θₖ.
 pub(crate) fn upstream_linear(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let t = job.params.num("t")?;
     let first = job
         .models
@@ -64,6 +65,7 @@ fn slerp_pair(a: &[f64], b: &[f64], t: f64) -> Vec<f64> {
 
 /// Left fold of [`slerp_pair`] with t (later inputs weigh more).
 pub(crate) fn upstream_slerp(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let t = job.params.num("t")?;
     let first = job
         .models
@@ -78,6 +80,7 @@ pub(crate) fn upstream_slerp(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 
 /// b + Σ sᵢτᵢ with `scaling_coefficients` s (all 1 by default); weights are ignored.
 pub(crate) fn upstream_task_arithmetic(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let n = job.models.len();
     let s = match job.params.opt_num_list("scaling_coefficients")? {
@@ -152,6 +155,7 @@ fn elect_merge(base: &[f64], w: &[f64], trimmed: &[Vec<f64>], magnitude: bool) -
 
 /// 0.11.0's TIES (density 0.2, count election, the 1/n scaling bug, no λ).
 pub(crate) fn upstream_ties(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let density = num_in(job, "density", 0.0, 1.0)?;
     let magnitude = job.params.text("majority_sign_method")? == "magnitude";
@@ -175,6 +179,7 @@ fn rescale_of(p: f64) -> f64 {
 /// 0.11.0's DARE-TIES: one `random.Random(seed)` stream over the models in order (keep iff
 /// random() ≥ p, rescale 1/(1 − p)), then the TIES trim, count election and the 1/n bug.
 pub(crate) fn upstream_dare_ties(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let p = num_in(job, "drop_rate", 0.0, 1.0)?;
     let density = num_in(job, "density", 0.0, 1.0)?;
@@ -198,6 +203,7 @@ pub(crate) fn upstream_dare_ties(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// 0.11.0's DELLA: model i draws from `random.Random(seed + i)`; drop probability
 /// clip(p·(1 − |τ|/max|τ|) + ε, 0, 1); the rescale 1/(1 − p) is global; b + Σ wᵢ·maskᵢ·τᵢ.
 pub(crate) fn upstream_della(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let p = num_in(job, "drop_rate", 0.0, 1.0)?;
     let eps = job.params.num("epsilon")?;

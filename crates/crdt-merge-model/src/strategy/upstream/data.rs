@@ -37,6 +37,7 @@ fn fisher_of<'a>(job: &TensorJob<'_>, m: &ModelInput<'a>) -> Result<&'a [f64]> {
 /// Fisher merge (Matena & Raffel 2022): Σ wᵢFᵢθᵢ / Σ wᵢFᵢ per element, with the supplied
 /// diagonals Fᵢ; where every Fᵢ is 0 the weighted mean Σ wᵢθᵢ (no information either way).
 pub(crate) fn fisher_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let w = normalised_weights(job)?;
     let fishers = job
         .models
@@ -69,11 +70,13 @@ pub(crate) fn fisher_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// 0.11.0's `fisher_merge` without `fisher_matrices`: Fᵢ = θᵢ², Σ Fᵢθᵢ / max(Σ Fᵢ, 1e-12),
 /// weights ignored.
 pub(crate) fn upstream_fisher_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     stand_in(job, 0.0)
 }
 
 /// 0.11.0's `regression_mean`: wᵢ = θᵢ² + λ, Σ wᵢθᵢ / max(Σ wᵢ, 1e-12), weights ignored.
 pub(crate) fn upstream_regression_mean(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let lambda = job.params.num("regularization")?;
     stand_in(job, lambda)
 }
@@ -100,6 +103,7 @@ fn stand_in(job: &TensorJob<'_>, lambda: f64) -> Result<Vec<f64>> {
 /// input feature's variance > 0 the sum is positive definite, so the solve is well-posed).
 /// Tensors with fewer than two dimensions take the weighted mean Σ wᵢθᵢ.
 pub(crate) fn regression_mean(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check_whole(job)?;
     let alpha = num_in(job, "regularization", 0.0, 1.0)?;
     let w = normalised_weights(job)?;
     let d = job.len();

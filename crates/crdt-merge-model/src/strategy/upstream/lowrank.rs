@@ -32,6 +32,7 @@ fn keep_top(x: &mut [f64], k: usize) {
 /// STAR: truncate each τᵢ to rank k = max(1, ⌊r·rank_fraction⌋) (vectors: the top k entries),
 /// rescaled to keep its energy ("energy"), then b + Σ wᵢ·truncᵢ.
 pub(crate) fn star(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check_whole(job)?;
     let base = job.require_base()?;
     let rf = num_in(job, "rank_fraction", 0.0, 1.0)?;
     let rescale = job.params.text("rescale_method")? == "energy";
@@ -87,6 +88,7 @@ fn opt_rank(job: &TensorJob<'_>, name: &str) -> Result<Option<usize>> {
 /// SVD knot tying: each τᵢ = UᵢSᵢVᵢᵀ (rank ≤ `rank`); for i ≠ the first (sorted) model, Uᵢ is
 /// rotated by the orthogonal Procrustes R = polar(UᵢᵀU_ref) and τᵢ' = (UᵢR)SᵢVᵢᵀ; b + Σ wᵢτᵢ'.
 pub(crate) fn svd_knot_tying(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check_whole(job)?;
     let base = job.require_base()?;
     let rank = opt_rank(job, "rank")?;
     let procrustes = job.params.text("alignment_method")? == "procrustes";
@@ -131,6 +133,7 @@ fn first_reaching(cum: &[f64], v: f64) -> usize {
 /// AdaRank: keep the smallest rank k whose cumulative energy reaches 90% (`target_rank` absent)
 /// or k = target_rank; vectors keep their top-k entries; b + Σ wᵢ·prunedᵢ.
 pub(crate) fn adarank(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check_whole(job)?;
     let base = job.require_base()?;
     let target = opt_rank(job, "target_rank")?;
     job.params.text("importance")?;
@@ -195,6 +198,7 @@ pub(crate) fn adarank(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// max(1, round(n·rank_fraction)) right singular vectors; sharedᵢ = VₖVₖᵀΔᵢ, taskᵢ = Δᵢ −
 /// sharedᵢ; b + Σ wᵢsharedᵢ + (1 − stability_weight)·Σ wᵢtaskᵢ.
 pub(crate) fn dual_projection(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let stability = job.params.num("stability_weight")?;
     let rf = num_in(job, "rank_fraction", 0.0, 1.0)?;
     let w = normalised_weights(job)?;
@@ -243,6 +247,7 @@ pub(crate) fn dual_projection(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// matches the inputs' average variance, "whiten" (2-D) applies the ZCA whitening of m's columns
 /// × √(average variance) + average mean.
 pub(crate) fn representation_surgery(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check_whole(job)?;
     let method = job.params.text("correction_method")?;
     let w = normalised_weights(job)?;
     let d = job.len();
@@ -315,6 +320,7 @@ pub(crate) fn representation_surgery(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// Normalise each θᵢ ("zscore", "minmax" or "unit" norm), take Σ wᵢ·normᵢ, map back to the
 /// target statistics ("mean" of the inputs', the "first" (sorted) model's, or the "base"'s).
 pub(crate) fn weight_scope_alignment(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let method = job.params.text("scope_method")?;
     let target = job.params.text("target_distribution")?;
     let w = normalised_weights(job)?;

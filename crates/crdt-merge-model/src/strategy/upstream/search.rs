@@ -55,6 +55,7 @@ fn inverse_mse_steps(job: &TensorJob<'_>, mut c: Vec<f64>, lr: f64, steps: usize
 /// AdaMerging (upstream's data-free stand-in): c ∝ max entropy − entropy(|θᵢ|/Σ|θᵢ|) + 1e-6,
 /// then `steps` inverse-MSE updates at `learning_rate`; Σ cᵢθᵢ.
 pub(crate) fn ada_merging(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     job.params.text("granularity")?;
     let lr = job.params.num("learning_rate")?;
     let steps = whole(job, "steps", 0.0)?;
@@ -93,6 +94,7 @@ pub(crate) fn ada_merging(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// DAM (upstream's data-free form): c starts at the normalised weights (uniform by default),
 /// then `steps` inverse-MSE updates; Σ cᵢθᵢ.
 pub(crate) fn dam(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let lr = job.params.num("learning_rate")?;
     let steps = whole(job, "steps", 0.0)?;
     let c = normalised_weights(job)?;
@@ -200,6 +202,7 @@ fn ranked(fit: &[f64]) -> Vec<usize> {
 /// uniform, the rest N(1/n, 0.3) clipped and normalised; each generation keeps the best ever and
 /// fills with elite (top half) children + N(0, 0.1) noise; Σ c_best θ.
 pub(crate) fn evolutionary_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let pop_size = whole(job, "population_size", 1.0)?;
     let gens = whole(job, "generations", 0.0)?;
     let n = job.models.len();
@@ -242,6 +245,7 @@ pub(crate) fn evolutionary_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// uniform), tournaments of 3, uniform crossover, each gene mutated with probability
 /// `mutation_rate` by N(0, mutation_rate), elitism; Σ c_best θ.
 pub(crate) fn genetic_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let pop_size = whole(job, "population_size", 1.0)?;
     let gens = whole(job, "generations", 0.0)?;
     let rate = super::sparse::num_in(job, "mutation_rate", 0.0, 1.0)?;

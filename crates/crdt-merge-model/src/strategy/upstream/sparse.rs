@@ -23,6 +23,7 @@ pub(crate) fn num_in(job: &TensorJob<'_>, name: &str, lo: f64, hi: f64) -> Resul
 /// DARE (Yu et al. 2024): b + Σ wᵢ·mᵢ⊙τᵢ/(1−p), each mᵢ an order-free Philox mask of the
 /// contribution (keep iff draw < ⌊(1−p)·2³²⌋ at index offset + j).
 pub(crate) fn dare(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let p = num_in(job, "drop_rate", 0.0, 1.0)?;
     let w = normalised_weights(job)?;
@@ -46,6 +47,7 @@ pub(crate) fn dare(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// Upstream's breadcrumbs: keep |τ| ≥ pct(|τ|, 100·sparsity) ("magnitude"; all of τ when it is
 /// zero) or a Philox mask with keep probability 1 − sparsity ("random"); b + Σ wᵢ·masked τᵢ.
 pub(crate) fn model_breadcrumbs(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let sparsity = num_in(job, "sparsity", 0.0, 1.0)?;
     let method = job.params.text("mask_method")?;
@@ -81,6 +83,7 @@ pub(crate) fn model_breadcrumbs(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// Upstream's EMR: elect |τᵢ| ≥ pct(|τᵢ|, 100·(1 − elect_ratio)), m = Σ wᵢeᵢ, scaled by
 /// min(d / nnz(m), 1/elect_ratio).
 pub(crate) fn emr(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let r = num_in(job, "elect_ratio", 0.0, 1.0)?;
     if r == 0.0 {
@@ -116,6 +119,7 @@ pub(crate) fn emr(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 
 /// b + Σ ±wᵢτᵢ: models named in `models_to_negate` (all when absent) are subtracted, scaled.
 pub(crate) fn negative_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let s = job.params.num("scaling")?;
     let names = job.params.opt_text_list("models_to_negate")?;
@@ -153,6 +157,7 @@ pub(crate) fn negative_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// whose mean |τ| is ≤ the k-th smallest (k = max(1, ⌊d·f⌋)); "random" zeroes a Philox mask
 /// (probability f) shared by all models, keyed without any contribution id so it is order-free.
 pub(crate) fn split_unlearn_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let f = num_in(job, "target_fraction", 0.0, 1.0)?;
     let method = job.params.text("subspace_method")?;
@@ -198,6 +203,7 @@ pub(crate) fn split_unlearn_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// The top k = max(1, ⌊d·t⌋) coordinates by variance across the inputs revert to the base; the
 /// rest take Σ wᵢθᵢ.
 pub(crate) fn safe_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     let base = job.require_base()?;
     let t = num_in(job, "safety_threshold", 0.0, 1.0)?;
     let w = normalised_weights(job)?;
@@ -236,6 +242,7 @@ pub(crate) fn safe_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 /// Per coordinate, the input value closest to the weighted mean Σwᵢθᵢ/Σwᵢ (ties: the smaller
 /// value, then the earlier model).
 pub(crate) fn led_merge(job: &TensorJob<'_>) -> Result<Vec<f64>> {
+    super::common::check(job)?;
     normalised_weights(job)?;
     let total: f64 = job.models.iter().map(|m| m.weight).sum();
     let d = job.len();
