@@ -191,17 +191,17 @@ pub(crate) fn thin_svd_mat(job: &TensorJob<'_>, a: MatRef<'_, f64>) -> Result<Sv
     Ok(Svd { u, s, v })
 }
 
-/// U diag(s) Vᵀ, row-major m×n.
+/// U diag(s) Vᵀ, row-major m×n, through faer's matrix product (blocked and fast on whole
+/// weight matrices; the same bits on one machine).
 pub(crate) fn rebuild(u: MatRef<'_, f64>, s: &[f64], v: MatRef<'_, f64>) -> Vec<f64> {
     let (m, n) = (u.nrows(), v.nrows());
-    let mut out = vec![0.0; m * n];
+    let k = s.len();
+    let us = Mat::from_fn(m, k, |i, c| u[(i, c)] * s[c]);
+    let prod: Mat<f64> = us * v.subcols(0, k).transpose();
+    let mut out = Vec::with_capacity(m * n);
     for i in 0..m {
         for j in 0..n {
-            let mut acc = 0.0;
-            for (c, sc) in s.iter().enumerate() {
-                acc += u[(i, c)] * sc * v[(j, c)];
-            }
-            out[i * n + j] = acc;
+            out.push(prod[(i, j)]);
         }
     }
     out

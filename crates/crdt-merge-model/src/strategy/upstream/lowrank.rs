@@ -288,27 +288,20 @@ pub(crate) fn representation_surgery(job: &TensorJob<'_>) -> Result<Vec<f64>> {
             }
             let cm = Mat::from_fn(rows, cols, |i, j| centered[i * cols + j]);
             let denom = (rows - 1).max(1) as f64;
-            let cov: Mat<f64> = Mat::from_fn(cols, cols, |i, j| {
-                let mut acc = 0.0;
-                for r in 0..rows {
-                    acc += cm[(r, i)] * cm[(r, j)];
-                }
-                acc / denom
-            });
+            let gram: Mat<f64> = cm.transpose() * &cm;
+            let cov = Mat::from_fn(cols, cols, |i, j| gram[(i, j)] / denom);
             // The covariance is symmetric positive semi-definite: its SVD is its eigen
             // decomposition, and E diag(λ^-½) Eᵀ does not depend on the vectors' signs.
             let e = thin_svd_mat(job, cov.as_ref())?;
             let inv: Vec<f64> = e.s.iter().map(|l| 1.0 / l.max(1e-12).sqrt()).collect();
             let white = rebuild(e.u.as_ref(), &inv, e.u.as_ref());
+            let white = Mat::from_fn(cols, cols, |i, j| white[i * cols + j]);
             let scale = if avg_var > 0.0 { avg_var.sqrt() } else { 1.0 };
-            let mut out = vec![0.0; rows * cols];
+            let prod: Mat<f64> = &cm * &white;
+            let mut out = Vec::with_capacity(rows * cols);
             for r in 0..rows {
                 for c in 0..cols {
-                    let mut acc = 0.0;
-                    for k in 0..cols {
-                        acc += cm[(r, k)] * white[k * cols + c];
-                    }
-                    out[r * cols + c] = acc * scale + avg_mean;
+                    out.push(prod[(r, c)] * scale + avg_mean);
                 }
             }
             out
