@@ -51,10 +51,20 @@ fn model() -> Vec<T> {
         .flat_map(|x| x.to_le_bytes())
         .collect();
     v.push(("ids".into(), DType::I64, vec![2, 2], i64s));
-    v.push(("bytes".into(), DType::U8, vec![5], vec![0, 1, 128, 254, 255]));
+    v.push((
+        "bytes".into(),
+        DType::U8,
+        vec![5],
+        vec![0, 1, 128, 254, 255],
+    ));
     v.push(("mask".into(), DType::Bool, vec![3], vec![1, 0, 1]));
     v.push(("fp8".into(), DType::F8E4M3, vec![2], vec![0x38, 0xb8]));
-    v.push(("scalar".into(), DType::F32, vec![], floats(DType::F32, &[1.25])));
+    v.push((
+        "scalar".into(),
+        DType::F32,
+        vec![],
+        floats(DType::F32, &[1.25]),
+    ));
     v.push(("empty".into(), DType::BF16, vec![0, 4], vec![]));
     v
 }
@@ -99,7 +109,7 @@ fn round_trip_every_dtype() {
     assert_eq!(written, path);
     let m = ModelFiles::open(&path).unwrap();
     assert_eq!(m.tensors().len(), tensors.len());
-    assert_eq!(m.files(), &[path.clone()]);
+    assert_eq!(m.files(), std::slice::from_ref(&path));
     assert_eq!(m.dir(), Some(dir.path()));
     assert_eq!(m.metadata(), &md(&[("format", "pt")]));
     for (name, dtype, shape, bytes) in &tensors {
@@ -130,14 +140,26 @@ fn round_trip_every_dtype() {
     // Raw slices.
     let mut raw = Vec::new();
     m.read_raw("ids", 1, 2, &mut raw).unwrap();
-    assert_eq!(raw, [0i64, 7].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>());
+    assert_eq!(
+        raw,
+        [0i64, 7]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<_>>()
+    );
     // Bounds and dtype errors name the tensor.
     let e = err_text(m.read_raw("ids", 3, 2, &mut raw));
-    assert!(e.contains("`ids`") && e.contains("3..5") && e.contains("has 4"), "{e}");
+    assert!(
+        e.contains("`ids`") && e.contains("3..5") && e.contains("has 4"),
+        "{e}"
+    );
     let e = err_text(m.read_raw("ids", usize::MAX, 2, &mut raw));
     assert!(e.contains("`ids`"), "{e}");
     let e = err_text(m.read_f64("ids", 0, &mut [0.0; 4]));
-    assert!(e.contains("`ids`") && e.contains("I64") && e.contains("not a float"), "{e}");
+    assert!(
+        e.contains("`ids`") && e.contains("I64") && e.contains("not a float"),
+        "{e}"
+    );
     let e = err_text(m.read_f64("w.F32", 10, &mut [0.0; 6]));
     assert!(e.contains("`w.F32`") && e.contains("10..16"), "{e}");
     let e = err_text(m.read_f64("nope", 0, &mut [0.0; 1]));
@@ -214,7 +236,13 @@ fn python_fixture_reads_and_has_the_independent_contribution_id() {
     assert_eq!(raw, (250..=255).collect::<Vec<u8>>());
     raw.clear();
     m.read_raw("counts", 0, 3, &mut raw).unwrap();
-    assert_eq!(raw, [1i32, -2, 3].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>());
+    assert_eq!(
+        raw,
+        [1i32, -2, 3]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<_>>()
+    );
     assert_eq!(m.tensors()["empty"].shape, vec![0, 3]);
     assert_eq!(m.tensors()["position_ids"].dtype, DType::I64);
     let want = std::fs::read_to_string(fx.join("tiny_model.contribution.txt")).unwrap();
@@ -242,7 +270,9 @@ fn python_fixture_reads_and_has_the_independent_contribution_id() {
 fn contribution_id_streams_large_tensors_identically() {
     // 9 MiB of f32: more than one 8 MiB read. The expected id hashes the whole buffer at once.
     let n = (9 << 20) / 4;
-    let bytes: Vec<u8> = (0..n as u32).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let bytes: Vec<u8> = (0..n as u32)
+        .flat_map(|i| (i as f32).to_le_bytes())
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let p = write_safetensors(
         &dir.path().join("big.safetensors"),
@@ -267,15 +297,19 @@ fn contribution_id_streams_large_tensors_identically() {
 fn equal_inputs_give_byte_identical_files() {
     let dir = tempfile::tempdir().unwrap();
     let tensors = model();
-    let a = write_safetensors(&dir.path().join("a.safetensors"), &tensors, md(&[("s", "t")]))
-        .unwrap();
+    let a = write_safetensors(
+        &dir.path().join("a.safetensors"),
+        &tensors,
+        md(&[("s", "t")]),
+    )
+    .unwrap();
     let mut rev = tensors.clone();
     rev.reverse();
     let b = write_safetensors(&dir.path().join("b.safetensors"), &rev, md(&[("s", "t")])).unwrap();
     // Through the streaming writer, from 4 threads, chunks in reverse order.
     let c = dir.path().join("c.safetensors");
-    let w = OutputWriter::create(&c, decl(&rev), md(&[("s", "t"), ("format", "pt")]), 1 << 30)
-        .unwrap();
+    let w =
+        OutputWriter::create(&c, decl(&rev), md(&[("s", "t"), ("format", "pt")]), 1 << 30).unwrap();
     std::thread::scope(|s| {
         for k in 0..4 {
             let (w, tensors) = (&w, &tensors);
@@ -309,8 +343,12 @@ fn equal_inputs_give_byte_identical_files() {
 fn format_metadata_is_added_only_when_absent() {
     let dir = tempfile::tempdir().unwrap();
     let t = vec![("x".to_string(), DType::U8, vec![1], vec![7])];
-    let p = write_safetensors(&dir.path().join("a.safetensors"), &t, md(&[("format", "mlx")]))
-        .unwrap();
+    let p = write_safetensors(
+        &dir.path().join("a.safetensors"),
+        &t,
+        md(&[("format", "mlx")]),
+    )
+    .unwrap();
     assert_eq!(ModelFiles::open(&p).unwrap().metadata()["format"], "mlx");
     // A path without the extension still gets one file.
     let p = write_safetensors(&dir.path().join("blob"), &t, Metadata::new()).unwrap();
@@ -396,7 +434,12 @@ fn sharding_index_and_boundaries() {
 }
 "#
     );
-    for (k, want) in [(0, vec!["a", "b"]), (1, vec!["c"]), (2, vec!["d.big"]), (3, vec!["e"])] {
+    for (k, want) in [
+        (0, vec!["a", "b"]),
+        (1, vec!["c"]),
+        (2, vec!["d.big"]),
+        (3, vec!["e"]),
+    ] {
         let bytes = std::fs::read(&files[k]).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let mut got = st.names();
@@ -448,7 +491,9 @@ fn incomplete_or_dropped_writers_leave_nothing() {
     let tensors = shard_model();
     let w = OutputWriter::create(&out, decl(&tensors), Metadata::new(), 250).unwrap();
     assert_eq!(dir_names(&out).len(), 4, "temp files exist while writing");
-    assert!(dir_names(&out).iter().all(|n| n.starts_with('.') && n.ends_with(".tmp")));
+    assert!(dir_names(&out)
+        .iter()
+        .all(|n| n.starts_with('.') && n.ends_with(".tmp")));
     for (n, _, _, b) in &tensors {
         if n == "c" {
             // The same half twice: as many bytes as the tensor, half of it missing.
@@ -463,9 +508,15 @@ fn incomplete_or_dropped_writers_leave_nothing() {
     let e = err_text(w.write("d.big", 0, &[1, 2, 3]));
     assert!(e.contains("`d.big`") && e.contains("whole number"), "{e}");
     let e = err_text(w.write("d.big", 174, &[1, 2, 3, 4]));
-    assert!(e.contains("`d.big`") && e.contains("174..176") && e.contains("175"), "{e}");
+    assert!(
+        e.contains("`d.big`") && e.contains("174..176") && e.contains("175"),
+        "{e}"
+    );
     let e = err_text(w.finish());
-    assert!(e.contains("`c`") && e.contains("50 of its 100 bytes"), "{e}");
+    assert!(
+        e.contains("`c`") && e.contains("50 of its 100 bytes"),
+        "{e}"
+    );
     assert!(dir_names(&out).is_empty(), "{:?}", dir_names(&out));
 
     let w = OutputWriter::create(&out, decl(&tensors), Metadata::new(), 1 << 20).unwrap();
@@ -473,11 +524,21 @@ fn incomplete_or_dropped_writers_leave_nothing() {
     drop(w);
     assert!(dir_names(&out).is_empty());
 
-    let e = err_text(OutputWriter::create(&out, decl(&tensors), Metadata::new(), 0));
+    let e = err_text(OutputWriter::create(
+        &out,
+        decl(&tensors),
+        Metadata::new(),
+        0,
+    ));
     assert!(e.contains("shard size"), "{e}");
     let mut dup = decl(&tensors);
     dup.push(dup[0].clone());
-    let e = err_text(OutputWriter::create(&dir.path().join("x.safetensors"), dup, Metadata::new(), 9));
+    let e = err_text(OutputWriter::create(
+        &dir.path().join("x.safetensors"),
+        dup,
+        Metadata::new(),
+        9,
+    ));
     assert!(e.contains("`a`") && e.contains("twice"), "{e}");
     assert!(dir_names(dir.path()).iter().all(|n| !n.ends_with(".tmp")));
 }
@@ -540,64 +601,260 @@ fn lying_headers_are_errors_naming_the_file_and_problem() {
     let d = dir.path();
     let ok = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
     let cases: Vec<(&str, PathBuf, Vec<&str>)> = vec![
-        ("empty", {
-            let p = d.join("empty.safetensors");
-            std::fs::write(&p, b"").unwrap();
-            p
-        }, vec!["0 bytes", "too short"]),
-        ("len0", {
-            let p = d.join("len0.safetensors");
-            std::fs::write(&p, [0u8; 16]).unwrap();
-            p
-        }, vec!["header length is 0"]),
-        ("huge", {
-            let p = d.join("huge.safetensors");
-            let mut v = (200u64 << 20).to_le_bytes().to_vec();
-            v.extend_from_slice(b"{}");
-            std::fs::write(&p, v).unwrap();
-            p
-        }, vec!["209715200", "limit"]),
-        ("beyond", {
-            let p = d.join("beyond.safetensors");
-            let mut v = 1000u64.to_le_bytes().to_vec();
-            v.extend_from_slice(b"{}");
-            std::fs::write(&p, v).unwrap();
-            p
-        }, vec!["1000", "beyond the end of the file", "10 bytes"]),
-        ("array", raw_file(d, "array.safetensors", "[1,2]", 0), vec!["not a JSON object"]),
-        ("badjson", raw_file(d, "badjson.safetensors", "{\"a\":", 0), vec!["not a valid JSON"]),
-        ("notutf8", {
-            let p = d.join("notutf8.safetensors");
-            let mut v = 4u64.to_le_bytes().to_vec();
-            v.extend_from_slice(b"{\xff}x");
-            std::fs::write(&p, v).unwrap();
-            p
-        }, vec!["not a valid JSON"]),
-        ("entry", raw_file(d, "entry.safetensors", r#"{"a":[1]}"#, 0), vec!["`a`", "an array", "expected an object"]),
-        ("nodtype", raw_file(d, "nodtype.safetensors", r#"{"a":{"shape":[2],"data_offsets":[0,8]}}"#, 8), vec!["`a`", "no `dtype`"]),
-        ("noshape", raw_file(d, "noshape.safetensors", r#"{"a":{"dtype":"F32","data_offsets":[0,8]}}"#, 8), vec!["`a`", "no `shape`"]),
-        ("nooffsets", raw_file(d, "nooffsets.safetensors", r#"{"a":{"dtype":"F32","shape":[2]}}"#, 8), vec!["`a`", "no `data_offsets`"]),
-        ("dtype", raw_file(d, "dtype.safetensors", r#"{"a":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}"#, 8), vec!["`a`", "unknown dtype `F33`", "BF16"]),
-        ("dtypenum", raw_file(d, "dtypenum.safetensors", r#"{"a":{"dtype":4,"shape":[2],"data_offsets":[0,8]}}"#, 8), vec!["`a`", "`dtype` is a number"]),
-        ("shapefloat", raw_file(d, "shapefloat.safetensors", r#"{"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}"#, 8), vec!["`a`", "`shape` holds 2.0", "non-negative integers"]),
-        ("shapeneg", raw_file(d, "shapeneg.safetensors", r#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, 8), vec!["`a`", "holds -2"]),
-        ("shapestr", raw_file(d, "shapestr.safetensors", r#"{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}"#, 8), vec!["`a`", "`shape` is a string"]),
-        ("overflow", raw_file(d, "overflow.safetensors", r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, 8), vec!["`a`", "overflow"]),
-        ("overflow2", raw_file(d, "overflow2.safetensors", r#"{"a":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}}"#, 8), vec!["`a`", "overflows"]),
-        ("offsets3", raw_file(d, "offsets3.safetensors", r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8,9]}}"#, 8), vec!["`a`", "expected [begin, end]"]),
-        ("offsetsneg", raw_file(d, "offsetsneg.safetensors", r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}}"#, 8), vec!["`a`", "two non-negative integers"]),
-        ("reversed", raw_file(d, "reversed.safetensors", r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#, 8), vec!["`a`", "[8, 0]", "begins after it ends"]),
-        ("truncated", raw_file(d, "truncated.safetensors", ok, 7), vec!["`a`", "end beyond the data section (7 bytes"]),
-        ("size", raw_file(d, "size.safetensors", r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, 12), vec!["`a`", "span 8 bytes", "needs 12"]),
-        ("overlap", raw_file(d, "overlap.safetensors", r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, 12), vec!["`a` [0, 8]", "`b` [4, 12]", "overlap"]),
-        ("dup", raw_file(d, "dup.safetensors", r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#, 16), vec!["`a` appears twice"]),
-        ("meta", raw_file(d, "meta.safetensors", r#"{"__metadata__":["x"]}"#, 0), vec!["`__metadata__` is an array", "map of strings"]),
-        ("metaval", raw_file(d, "metaval.safetensors", r#"{"__metadata__":{"format":"pt","n":1}}"#, 0), vec!["`__metadata__` entry `n` is a number", "expected a string"]),
+        (
+            "empty",
+            {
+                let p = d.join("empty.safetensors");
+                std::fs::write(&p, b"").unwrap();
+                p
+            },
+            vec!["0 bytes", "too short"],
+        ),
+        (
+            "len0",
+            {
+                let p = d.join("len0.safetensors");
+                std::fs::write(&p, [0u8; 16]).unwrap();
+                p
+            },
+            vec!["header length is 0"],
+        ),
+        (
+            "huge",
+            {
+                let p = d.join("huge.safetensors");
+                let mut v = (200u64 << 20).to_le_bytes().to_vec();
+                v.extend_from_slice(b"{}");
+                std::fs::write(&p, v).unwrap();
+                p
+            },
+            vec!["209715200", "limit"],
+        ),
+        (
+            "beyond",
+            {
+                let p = d.join("beyond.safetensors");
+                let mut v = 1000u64.to_le_bytes().to_vec();
+                v.extend_from_slice(b"{}");
+                std::fs::write(&p, v).unwrap();
+                p
+            },
+            vec!["1000", "beyond the end of the file", "10 bytes"],
+        ),
+        (
+            "array",
+            raw_file(d, "array.safetensors", "[1,2]", 0),
+            vec!["not a JSON object"],
+        ),
+        (
+            "badjson",
+            raw_file(d, "badjson.safetensors", "{\"a\":", 0),
+            vec!["not a valid JSON"],
+        ),
+        (
+            "notutf8",
+            {
+                let p = d.join("notutf8.safetensors");
+                let mut v = 4u64.to_le_bytes().to_vec();
+                v.extend_from_slice(b"{\xff}x");
+                std::fs::write(&p, v).unwrap();
+                p
+            },
+            vec!["not a valid JSON"],
+        ),
+        (
+            "entry",
+            raw_file(d, "entry.safetensors", r#"{"a":[1]}"#, 0),
+            vec!["`a`", "an array", "expected an object"],
+        ),
+        (
+            "nodtype",
+            raw_file(
+                d,
+                "nodtype.safetensors",
+                r#"{"a":{"shape":[2],"data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "no `dtype`"],
+        ),
+        (
+            "noshape",
+            raw_file(
+                d,
+                "noshape.safetensors",
+                r#"{"a":{"dtype":"F32","data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "no `shape`"],
+        ),
+        (
+            "nooffsets",
+            raw_file(
+                d,
+                "nooffsets.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[2]}}"#,
+                8,
+            ),
+            vec!["`a`", "no `data_offsets`"],
+        ),
+        (
+            "dtype",
+            raw_file(
+                d,
+                "dtype.safetensors",
+                r#"{"a":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "unknown dtype `F33`", "BF16"],
+        ),
+        (
+            "dtypenum",
+            raw_file(
+                d,
+                "dtypenum.safetensors",
+                r#"{"a":{"dtype":4,"shape":[2],"data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "`dtype` is a number"],
+        ),
+        (
+            "shapefloat",
+            raw_file(
+                d,
+                "shapefloat.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "`shape` holds 2.0", "non-negative integers"],
+        ),
+        (
+            "shapeneg",
+            raw_file(
+                d,
+                "shapeneg.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "holds -2"],
+        ),
+        (
+            "shapestr",
+            raw_file(
+                d,
+                "shapestr.safetensors",
+                r#"{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "`shape` is a string"],
+        ),
+        (
+            "overflow",
+            raw_file(
+                d,
+                "overflow.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "overflow"],
+        ),
+        (
+            "overflow2",
+            raw_file(
+                d,
+                "overflow2.safetensors",
+                r#"{"a":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}}"#,
+                8,
+            ),
+            vec!["`a`", "overflows"],
+        ),
+        (
+            "offsets3",
+            raw_file(
+                d,
+                "offsets3.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8,9]}}"#,
+                8,
+            ),
+            vec!["`a`", "expected [begin, end]"],
+        ),
+        (
+            "offsetsneg",
+            raw_file(
+                d,
+                "offsetsneg.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}}"#,
+                8,
+            ),
+            vec!["`a`", "two non-negative integers"],
+        ),
+        (
+            "reversed",
+            raw_file(
+                d,
+                "reversed.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#,
+                8,
+            ),
+            vec!["`a`", "[8, 0]", "begins after it ends"],
+        ),
+        (
+            "truncated",
+            raw_file(d, "truncated.safetensors", ok, 7),
+            vec!["`a`", "end beyond the data section (7 bytes"],
+        ),
+        (
+            "size",
+            raw_file(
+                d,
+                "size.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+                12,
+            ),
+            vec!["`a`", "span 8 bytes", "needs 12"],
+        ),
+        (
+            "overlap",
+            raw_file(
+                d,
+                "overlap.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                12,
+            ),
+            vec!["`a` [0, 8]", "`b` [4, 12]", "overlap"],
+        ),
+        (
+            "dup",
+            raw_file(
+                d,
+                "dup.safetensors",
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
+                16,
+            ),
+            vec!["`a` appears twice"],
+        ),
+        (
+            "meta",
+            raw_file(d, "meta.safetensors", r#"{"__metadata__":["x"]}"#, 0),
+            vec!["`__metadata__` is an array", "map of strings"],
+        ),
+        (
+            "metaval",
+            raw_file(
+                d,
+                "metaval.safetensors",
+                r#"{"__metadata__":{"format":"pt","n":1}}"#,
+                0,
+            ),
+            vec!["`__metadata__` entry `n` is a number", "expected a string"],
+        ),
     ];
     for (label, path, wants) in cases {
         let e = err_text(ModelFiles::open(&path));
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(e.contains(&file), "{label}: error does not name the file: {e}");
+        assert!(
+            e.contains(&file),
+            "{label}: error does not name the file: {e}"
+        );
         for w in wants {
             assert!(e.contains(w), "{label}: `{w}` not in: {e}");
         }
@@ -622,7 +879,12 @@ fn a_file_truncated_after_open_is_an_error_naming_tensor_and_file() {
     write_safetensors(&p, &model(), Metadata::new()).unwrap();
     let m = ModelFiles::open(&p).unwrap();
     let len = std::fs::metadata(&p).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len - 30).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - 30)
+        .unwrap();
     let e = err_text(m.read_f64("w.F64", 0, &mut [0.0; 15]));
     assert!(e.contains("`w.F64`") && e.contains("t.safetensors"), "{e}");
     let mut out = vec![1u8];
@@ -639,7 +901,10 @@ fn pickles_are_refused_with_a_conversion_hint() {
         std::fs::write(&p, b"\x80\x02}q\x00.").unwrap();
         let e = err_text(ModelFiles::open(&p));
         assert!(e.contains(name) && e.contains("safetensors"), "{e}");
-        assert!(e.contains("save_file") && e.contains("safe_serialization=True"), "{e}");
+        assert!(
+            e.contains("save_file") && e.contains("safe_serialization=True"),
+            "{e}"
+        );
     }
     // A directory holding only pickles.
     let only = dir.path().join("hf");
@@ -647,12 +912,18 @@ fn pickles_are_refused_with_a_conversion_hint() {
     std::fs::write(only.join("pytorch_model-00001-of-00002.bin"), b"PK\x03\x04").unwrap();
     std::fs::write(only.join("config.json"), b"{}").unwrap();
     let e = err_text(ModelFiles::open(&only));
-    assert!(e.contains("pytorch_model-00001-of-00002.bin") && e.contains("save_file"), "{e}");
+    assert!(
+        e.contains("pytorch_model-00001-of-00002.bin") && e.contains("save_file"),
+        "{e}"
+    );
     // A torch zip renamed to .safetensors.
     let p = dir.path().join("renamed.safetensors");
     std::fs::write(&p, b"PK\x03\x04\x14\x00\x00\x00\x08\x00").unwrap();
     let e = err_text(ModelFiles::open(&p));
-    assert!(e.contains("renamed.safetensors") && e.contains("pickle"), "{e}");
+    assert!(
+        e.contains("renamed.safetensors") && e.contains("pickle"),
+        "{e}"
+    );
     // An empty directory and a missing path.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -682,33 +953,55 @@ fn sharded_directories_with_lying_indexes() {
     let out = fresh("missing");
     std::fs::remove_file(out.join("model-00002-of-00004.safetensors")).unwrap();
     let e = err_text(ModelFiles::open(&out));
-    assert!(e.contains("model.safetensors.index.json") && e.contains("model-00002-of-00004.safetensors") && e.contains("does not exist") && e.contains("`c`"), "{e}");
+    assert!(
+        e.contains("model.safetensors.index.json")
+            && e.contains("model-00002-of-00004.safetensors")
+            && e.contains("does not exist")
+            && e.contains("`c`"),
+        "{e}"
+    );
 
     let out = fresh("listed");
     set_index(&out, &|v| {
         v["weight_map"]["ghost"] = "model-00001-of-00004.safetensors".into();
     });
     let e = err_text(ModelFiles::open(&out));
-    assert!(e.contains("model-00001-of-00004.safetensors") && e.contains("`ghost` is listed") && e.contains("not in it"), "{e}");
+    assert!(
+        e.contains("model-00001-of-00004.safetensors")
+            && e.contains("`ghost` is listed")
+            && e.contains("not in it"),
+        "{e}"
+    );
 
     let out = fresh("unlisted");
     set_index(&out, &|v| {
         v["weight_map"].as_object_mut().unwrap().remove("b");
     });
     let e = err_text(ModelFiles::open(&out));
-    assert!(e.contains("model-00001-of-00004.safetensors") && e.contains("`b`") && e.contains("does not list"), "{e}");
+    assert!(
+        e.contains("model-00001-of-00004.safetensors")
+            && e.contains("`b`")
+            && e.contains("does not list"),
+        "{e}"
+    );
 
     let out = fresh("moved");
     set_index(&out, &|v| {
         v["weight_map"]["b"] = "model-00002-of-00004.safetensors".into();
     });
     let e = err_text(ModelFiles::open(&out));
-    assert!(e.contains("`b`") && e.contains("places in model-00002-of-00004"), "{e}");
+    assert!(
+        e.contains("`b`") && e.contains("places in model-00002-of-00004"),
+        "{e}"
+    );
 
     let out = fresh("total");
     set_index(&out, &|v| v["metadata"]["total_size"] = 751.into());
     let e = err_text(ModelFiles::open(&out));
-    assert!(e.contains("index.json") && e.contains("751") && e.contains("750"), "{e}");
+    assert!(
+        e.contains("index.json") && e.contains("751") && e.contains("750"),
+        "{e}"
+    );
 
     let out = fresh("no-total");
     set_index(&out, &|v| {
@@ -717,14 +1010,26 @@ fn sharded_directories_with_lying_indexes() {
     assert_eq!(ModelFiles::open(&out).unwrap().tensors().len(), 5);
 
     let out = fresh("escape");
-    set_index(&out, &|v| v["weight_map"]["a"] = "../missing/model.safetensors".into());
+    set_index(&out, &|v| {
+        v["weight_map"]["a"] = "../missing/model.safetensors".into()
+    });
     let e = err_text(ModelFiles::open(&out));
-    assert!(e.contains("index.json") && e.contains("inside the model directory"), "{e}");
+    assert!(
+        e.contains("index.json") && e.contains("inside the model directory"),
+        "{e}"
+    );
 
     let out = fresh("garbage");
-    std::fs::write(out.join("model.safetensors.index.json"), b"{\"weight_map\": [").unwrap();
+    std::fs::write(
+        out.join("model.safetensors.index.json"),
+        b"{\"weight_map\": [",
+    )
+    .unwrap();
     let e = err_text(ModelFiles::open(&out));
-    assert!(e.contains("index.json") && e.contains("not valid JSON"), "{e}");
+    assert!(
+        e.contains("index.json") && e.contains("not valid JSON"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -744,12 +1049,22 @@ fn directories_without_index() {
     one("a.safetensors", "x");
     std::fs::write(d.join("notes.txt"), "hi").unwrap();
     let m = ModelFiles::open(&d).unwrap();
-    assert_eq!(m.files(), &[d.join("a.safetensors"), d.join("b.safetensors")]);
-    assert_eq!(m.metadata()["file"], "a.safetensors", "the first file's metadata");
+    assert_eq!(
+        m.files(),
+        &[d.join("a.safetensors"), d.join("b.safetensors")]
+    );
+    assert_eq!(
+        m.metadata()["file"],
+        "a.safetensors",
+        "the first file's metadata"
+    );
     assert_eq!(m.tensors()["y"].file, 1);
     one("c.safetensors", "x");
     let e = err_text(ModelFiles::open(&d));
-    assert!(e.contains("`x`") && e.contains("a.safetensors") && e.contains("c.safetensors"), "{e}");
+    assert!(
+        e.contains("`x`") && e.contains("a.safetensors") && e.contains("c.safetensors"),
+        "{e}"
+    );
     // model.safetensors wins over the loose files.
     one("model.safetensors", "only");
     let m = ModelFiles::open(&d).unwrap();
@@ -768,5 +1083,8 @@ fn side_files_are_copied_when_present() {
     let copied = copy_side_files(&from, &to).unwrap();
     assert_eq!(copied, ["config.json", "tokenizer.json"]);
     assert_eq!(dir_names(&to), ["config.json", "tokenizer.json"]);
-    assert_eq!(std::fs::read_to_string(to.join("config.json")).unwrap(), "{\"a\":1}");
+    assert_eq!(
+        std::fs::read_to_string(to.join("config.json")).unwrap(),
+        "{\"a\":1}"
+    );
 }

@@ -114,10 +114,7 @@ pub fn parse(prefix: &[u8], file_len: u64, path: &Path) -> Result<Header> {
 
 /// Reads and parses the header of an open file (reads only the header's bytes).
 pub fn read(file: &File, path: &Path) -> Result<Header> {
-    let file_len = file
-        .metadata()
-        .map_err(|e| ModelError::io(path, e))?
-        .len();
+    let file_len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
     if file_len < 8 {
         return Err(ModelError::format(
             path,
@@ -151,7 +148,10 @@ impl<'de> Deserialize<'de> for Entries {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entries, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, Value>()? {
                     out.push((k, v));
@@ -299,14 +299,12 @@ fn parse_tensor(name: &str, value: &Value, data_len: u64, path: &Path) -> Result
             .ok_or_else(|| err(format!("shape {dims:?} has too many elements (overflow)")))?;
         shape.push(n_usize);
     }
-    let nbytes = numel
-        .checked_mul(dtype.size() as u64)
-        .ok_or_else(|| {
-            err(format!(
-                "shape {shape:?} × {} bytes overflows",
-                dtype.size()
-            ))
-        })?;
+    let nbytes = numel.checked_mul(dtype.size() as u64).ok_or_else(|| {
+        err(format!(
+            "shape {shape:?} × {} bytes overflows",
+            dtype.size()
+        ))
+    })?;
 
     let offsets = match offsets_v {
         Value::Array(a) if a.len() == 2 => a,
@@ -400,11 +398,14 @@ pub struct Layout<'a> {
     pub shape: &'a [usize],
 }
 
+/// An encoded header (length prefix included) and each tensor's (begin, end) in the data section.
+pub type Encoded = (Vec<u8>, Vec<(u64, u64)>);
+
 /// Encodes a deterministic header: tensors laid out back to back in the order given (callers
 /// sort by name), keys sorted (a `BTreeMap`, whatever serde_json's features), compact JSON padded
 /// with spaces so the data section starts at a multiple of 8. Returns the bytes (length prefix
 /// included) and each tensor's (begin, end) relative to the data section.
-pub fn encode(tensors: &[Layout<'_>], metadata: &Metadata) -> Result<(Vec<u8>, Vec<(u64, u64)>)> {
+pub fn encode(tensors: &[Layout<'_>], metadata: &Metadata) -> Result<Encoded> {
     let mut offsets = Vec::with_capacity(tensors.len());
     let mut at: u64 = 0;
     for t in tensors {
@@ -414,9 +415,7 @@ pub fn encode(tensors: &[Layout<'_>], metadata: &Metadata) -> Result<(Vec<u8>, V
             .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
         let len = numel
             .and_then(|n| n.checked_mul(t.dtype.size() as u64))
-            .ok_or_else(|| {
-                ModelError::tensor(t.name, format!("shape {:?} overflows", t.shape))
-            })?;
+            .ok_or_else(|| ModelError::tensor(t.name, format!("shape {:?} overflows", t.shape)))?;
         let end = at
             .checked_add(len)
             .ok_or_else(|| ModelError::tensor(t.name, "output exceeds 2^64 bytes"))?;
@@ -445,7 +444,7 @@ pub fn encode(tensors: &[Layout<'_>], metadata: &Metadata) -> Result<(Vec<u8>, V
     }
     let mut json = serde_json::to_vec(&map)
         .map_err(|e| ModelError::invalid(format!("encoding a safetensors header: {e}")))?;
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + json.len());
@@ -478,8 +477,16 @@ mod tests {
         let shape_a = [2usize, 3];
         let shape_b: [usize; 0] = [];
         let t = [
-            Layout { name: "a", dtype: DType::BF16, shape: &shape_a },
-            Layout { name: "b", dtype: DType::F64, shape: &shape_b },
+            Layout {
+                name: "a",
+                dtype: DType::BF16,
+                shape: &shape_a,
+            },
+            Layout {
+                name: "b",
+                dtype: DType::F64,
+                shape: &shape_b,
+            },
         ];
         let (bytes, offs) = encode(&t, &md).unwrap();
         assert_eq!(bytes.len() % 8, 0);

@@ -14,8 +14,8 @@ pub mod header;
 pub mod reader;
 pub mod writer;
 
-pub use reader::ModelFiles;
 pub use header::{Header, HeaderTensor};
+pub use reader::ModelFiles;
 pub use reader::{parse_index, Index};
 pub use writer::{write_safetensors, OutputTensor, OutputWriter};
 

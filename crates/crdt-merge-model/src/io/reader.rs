@@ -122,6 +122,24 @@ pub fn parse_index(bytes: &[u8], path: &Path) -> Result<Index> {
     })
 }
 
+/// Whether a file that failed to parse is a torch zip (`torch.save`'s format) or a raw pickle
+/// under another name: its magic bytes match, and read as a safetensors length they are absurd
+/// (so a real safetensors file with a bad header never gets the pickle hint).
+fn looks_like_pickle(file: &File) -> bool {
+    let mut magic = [0u8; 8];
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    if file.read_exact_at(&mut magic, 0).is_err() {
+        return false;
+    }
+    let n = u64::from_le_bytes(magic);
+    let absurd = n > header::MAX_HEADER_LEN || n > len.saturating_sub(8);
+    let zip = magic.starts_with(b"PK\x03\x04");
+    let pickle = magic[0] == 0x80 && (2..=5).contains(&magic[1]);
+    absurd && (zip || pickle)
+}
+
 struct Builder {
     files: Vec<PathBuf>,
     handles: Vec<File>,
@@ -146,11 +164,10 @@ impl Builder {
         }
         let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
         let h = header::read(&file, path).map_err(|e| {
-            // A zip (torch.save's format) or raw pickle under another name: say what it is.
-            let mut magic = [0u8; 4];
-            match file.read_exact_at(&mut magic, 0) {
-                Ok(()) if magic == *b"PK\x03\x04" || magic[0] == 0x80 => conversion_hint(path),
-                _ => e,
+            if looks_like_pickle(&file) {
+                conversion_hint(path)
+            } else {
+                e
             }
         })?;
         let idx = self.files.len();
@@ -344,9 +361,9 @@ impl ModelFiles {
 
     /// One tensor, or an error naming it and this model.
     pub fn tensor(&self, name: &str) -> Result<&TensorInfo> {
-        self.tensors.get(name).ok_or_else(|| {
-            ModelError::tensor(name, format!("is not in {}", self.path.display()))
-        })
+        self.tensors
+            .get(name)
+            .ok_or_else(|| ModelError::tensor(name, format!("is not in {}", self.path.display())))
     }
 
     /// Checks `offset..offset + count` lies in the tensor; returns its absolute byte range.

@@ -304,7 +304,7 @@ impl OutputWriter {
             .slots
             .get(name)
             .ok_or_else(|| ModelError::tensor(name, "is not declared in this output"))?;
-        if bytes.len() % slot.size != 0 {
+        if !bytes.len().is_multiple_of(slot.size) {
             return Err(ModelError::tensor(
                 name,
                 format!(
@@ -503,7 +503,8 @@ const SIZE_FORMS: &str = "a byte count (`1000000`), or a number with a unit: K/K
                           (mergekit's billions: `5B` = 5 GB); fractions allowed (`1.5GB`)";
 
 pub(crate) fn parse_size(text: &str) -> Result<u64> {
-    let bad = |why: &str| ModelError::invalid(format!("size `{text}`: {why}; expected {SIZE_FORMS}"));
+    let bad =
+        |why: &str| ModelError::invalid(format!("size `{text}`: {why}; expected {SIZE_FORMS}"));
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -574,7 +575,17 @@ mod tests {
         assert_eq!(parse_size(" 1000 ").unwrap(), 1000);
         assert_eq!(parse_size("1 GB").unwrap(), 1_000_000_000);
         assert_eq!(parse_size(".5K").unwrap(), 500);
-        for bad in ["", "GB", "5XB", "1.5", "0", "-5GB", "1.2.3G", "99999999999TB", "5 G B"] {
+        for bad in [
+            "",
+            "GB",
+            "5XB",
+            "1.5",
+            "0",
+            "-5GB",
+            "1.2.3G",
+            "99999999999TB",
+            "5 G B",
+        ] {
             let e = parse_size(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("`{bad}`")), "{e}");
             assert!(e.contains("KiB"), "{e}");
