@@ -524,6 +524,31 @@ fn incomplete_or_dropped_writers_leave_nothing() {
     drop(w);
     assert!(dir_names(&out).is_empty());
 
+    fn assert_sync<S: Sync>() {}
+    assert_sync::<OutputWriter>();
+    let is_dir = dir.path().join("d.safetensors");
+    std::fs::create_dir(&is_dir).unwrap();
+    let e = err_text(OutputWriter::create(
+        &is_dir,
+        decl(&tensors),
+        Metadata::new(),
+        9,
+    ));
+    assert!(
+        e.contains("d.safetensors") && e.contains("existing directory"),
+        "{e}"
+    );
+    std::fs::remove_dir(&is_dir).unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let e = err_text(OutputWriter::create(
+        &file,
+        decl(&tensors),
+        Metadata::new(),
+        9,
+    ));
+    assert!(e.contains("plain") && e.contains("existing file"), "{e}");
+    std::fs::remove_file(&file).unwrap();
     let e = err_text(OutputWriter::create(
         &out,
         decl(&tensors),
@@ -1019,6 +1044,16 @@ fn sharded_directories_with_lying_indexes() {
         "{e}"
     );
 
+    let out = fresh("huge");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(out.join("model.safetensors.index.json"))
+        .unwrap()
+        .set_len((100 << 20) + 1)
+        .unwrap();
+    let e = err_text(ModelFiles::open(&out));
+    assert!(e.contains("index.json") && e.contains("limit"), "{e}");
+
     let out = fresh("garbage");
     std::fs::write(
         out.join("model.safetensors.index.json"),
@@ -1080,6 +1115,8 @@ fn side_files_are_copied_when_present() {
     std::fs::write(from.join("config.json"), "{\"a\":1}").unwrap();
     std::fs::write(from.join("tokenizer.json"), "{}").unwrap();
     std::fs::write(from.join("other.txt"), "x").unwrap();
+    // `to` is created when missing.
+    std::fs::remove_dir(&to).unwrap();
     let copied = copy_side_files(&from, &to).unwrap();
     assert_eq!(copied, ["config.json", "tokenizer.json"]);
     assert_eq!(dir_names(&to), ["config.json", "tokenizer.json"]);

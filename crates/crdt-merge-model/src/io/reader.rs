@@ -20,6 +20,9 @@ use crate::io::{header, index_path, TensorInfo};
 /// them).
 const PICKLE_EXTENSIONS: &[&str] = &["bin", "pt", "pth", "ckpt", "pkl"];
 
+/// The largest `model.safetensors.index.json` we read (real ones are well under 1 MiB).
+const MAX_INDEX_LEN: u64 = 100 * 1024 * 1024;
+
 /// Bytes read per positioned read in [`ModelFiles::read_f64`] (bounds the temporary buffer).
 const READ_CHUNK: usize = 8 << 20;
 
@@ -268,6 +271,16 @@ impl ModelFiles {
     }
 
     fn open_sharded(b: &mut Builder, dir: &Path, index_file: &Path) -> Result<()> {
+        // An index lists names and file names only; a huge one is a lie we should not load.
+        let len = std::fs::metadata(index_file)
+            .map_err(|e| ModelError::io(index_file, e))?
+            .len();
+        if len > MAX_INDEX_LEN {
+            return Err(ModelError::format(
+                index_file,
+                format!("index is {len} bytes, more than the {MAX_INDEX_LEN}-byte limit"),
+            ));
+        }
         let bytes = std::fs::read(index_file).map_err(|e| ModelError::io(index_file, e))?;
         let index = parse_index(&bytes, index_file)?;
         // Shards in sorted name order, each opened once.

@@ -155,6 +155,12 @@ impl OutputWriter {
             return Err(ModelError::invalid("shard size must be at least 1 byte"));
         }
         if is_file_output(path) {
+            if path.is_dir() {
+                return Err(ModelError::format(
+                    path,
+                    "is an existing directory; a `.safetensors` output must be a file path",
+                ));
+            }
             return Self::create_single(path, tensors, metadata, false);
         }
         if path.is_file() {
@@ -478,6 +484,7 @@ pub fn write_safetensors(
 }
 
 pub(crate) fn copy_side_files(from: &Path, to: &Path) -> Result<Vec<String>> {
+    std::fs::create_dir_all(to).map_err(|e| ModelError::io(to, e))?;
     let mut copied = Vec::new();
     for name in SIDE_FILES {
         let src = from.join(name);
