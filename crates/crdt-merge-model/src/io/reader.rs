@@ -78,12 +78,21 @@ pub fn parse_index(bytes: &[u8], path: &Path) -> Result<Index> {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => match m.get("total_size") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                ModelError::format(
-                    path,
-                    format!("index `metadata.total_size` is {v} (expected a byte count)"),
-                )
-            })?),
+            // Some writers emit the count as a float (`1.4e10`); an integral one is accepted.
+            Some(v) => Some(
+                v.as_u64()
+                    .or_else(|| {
+                        v.as_f64()
+                            .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 1.8e19)
+                            .map(|f| f as u64)
+                    })
+                    .ok_or_else(|| {
+                        ModelError::format(
+                            path,
+                            format!("index `metadata.total_size` is {v} (expected a byte count)"),
+                        )
+                    })?,
+            ),
         },
         Some(_) => {
             return Err(ModelError::format(
@@ -477,6 +486,10 @@ mod tests {
         assert!(e(r#"{"weight_map":{"a":"../x.safetensors"}}"#).contains("inside"));
         assert!(e(r#"{"weight_map":{"a":"/x.safetensors"}}"#).contains("inside"));
         assert!(e(r#"{"metadata":{"total_size":-1},"weight_map":{}}"#).contains("total_size"));
+        assert!(e(r#"{"metadata":{"total_size":8.5},"weight_map":{}}"#).contains("total_size"));
+        assert!(e(r#"{"metadata":{"total_size":"8"},"weight_map":{}}"#).contains("total_size"));
+        let float = parse_index(br#"{"metadata":{"total_size":8.0},"weight_map":{}}"#, p);
+        assert_eq!(float.unwrap().total_size, Some(8));
         let ok = parse_index(
             br#"{"metadata":{"total_size":8},"weight_map":{"a":"m-1.safetensors"}}"#,
             p,
