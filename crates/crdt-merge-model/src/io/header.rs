@@ -447,6 +447,15 @@ pub fn encode(tensors: &[Layout<'_>], metadata: &Metadata) -> Result<Encoded> {
     while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
+    // Readers (ours and the reference one) refuse bigger headers, so never write one.
+    if json.len() as u64 > MAX_HEADER_LEN {
+        return Err(ModelError::invalid(format!(
+            "the safetensors header of {} tensors would be {} bytes, more than the \
+             {MAX_HEADER_LEN}-byte limit readers accept",
+            tensors.len(),
+            json.len()
+        )));
+    }
     let mut out = Vec::with_capacity(8 + json.len());
     out.extend_from_slice(&(json.len() as u64).to_le_bytes());
     out.extend_from_slice(&json);
