@@ -286,11 +286,7 @@ impl StateDir {
         for other in others {
             let o = StateDir::open(other)?;
             me.state.merge(&o.state).map_err(|e| {
-                ModelError::invalid(format!(
-                    "{} into {}: {e}",
-                    other.display(),
-                    dir.display()
-                ))
+                ModelError::invalid(format!("{} into {}: {e}", other.display(), dir.display()))
             })?;
             opened.push(o);
         }
@@ -385,11 +381,7 @@ impl StateDir {
     /// version, weight, id), tombstone count and state hash.
     pub fn show(dir: &Path) -> Result<String> {
         let me = StateDir::open(dir)?;
-        Ok(format!(
-            "state: {}\n{}",
-            dir.display(),
-            me.state.summary()
-        ))
+        Ok(format!("state: {}\n{}", dir.display(), me.state.summary()))
     }
 }
 
@@ -429,12 +421,10 @@ fn verify_blob(path: &Path, id: &ContributionId, owner: &str) -> Result<()> {
             ),
         ));
     }
-    let model = ModelFiles::open(path).map_err(|e| {
-        ModelError::format(path, format!("blob of {owner} cannot be read: {e}"))
-    })?;
-    let actual = contribution_id(&model).map_err(|e| {
-        ModelError::format(path, format!("blob of {owner} cannot be read: {e}"))
-    })?;
+    let model = ModelFiles::open(path)
+        .map_err(|e| ModelError::format(path, format!("blob of {owner} cannot be read: {e}")))?;
+    let actual = contribution_id(&model)
+        .map_err(|e| ModelError::format(path, format!("blob of {owner} cannot be read: {e}")))?;
     if actual != *id {
         return Err(ModelError::format(
             path,

@@ -245,7 +245,9 @@ fn short(v: &Value) -> String {
 
 fn decode_param(strategy: &str, name: &str, kind: ParamKind, v: &Value) -> Result<ParamValue> {
     let what = format!("parameter `{name}` of `{strategy}`");
-    let num = |v: &Value| -> Result<ParamValue> { Ok(ParamValue::Num(number(string(v, &what)?, &what)?)) };
+    let num = |v: &Value| -> Result<ParamValue> {
+        Ok(ParamValue::Num(number(string(v, &what)?, &what)?))
+    };
     let text = |v: &Value| -> Result<ParamValue> { Ok(ParamValue::Text(string(v, &what)?.into())) };
     match (kind, v) {
         (ParamKind::Bool, Value::Bool(b)) => Ok(ParamValue::Bool(*b)),
@@ -267,10 +269,13 @@ fn decode_param(strategy: &str, name: &str, kind: ParamKind, v: &Value) -> Resul
 }
 
 fn parse_inner(bytes: &[u8]) -> Result<MergeState> {
-    let top: Value = serde_json::from_slice(bytes)
-        .map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let top: Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
     let Value::Object(top) = top else {
-        return Err(bad(format!("expected a JSON object, got {}", kind_of(&top))));
+        return Err(bad(format!(
+            "expected a JSON object, got {}",
+            kind_of(&top)
+        )));
     };
     check_keys(&top, TOP_KEYS, "the manifest")?;
     let format = string(field(&top, "format", "the manifest")?, "`format`")?;
@@ -318,7 +323,10 @@ fn parse_inner(bytes: &[u8]) -> Result<MergeState> {
     for (i, raw) in raw_entries.iter().enumerate() {
         let what = format!("entry {i}");
         let Value::Object(m) = raw else {
-            return Err(bad(format!("{what}: expected an object, got {}", kind_of(raw))));
+            return Err(bad(format!(
+                "{what}: expected an object, got {}",
+                kind_of(raw)
+            )));
         };
         check_keys(m, ENTRY_KEYS, &what)?;
         let label = string(field(m, "label", &what)?, &format!("{what} `label`"))?.to_string();
@@ -399,7 +407,10 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(Manifest::encode(&back), bytes);
         let text = String::from_utf8(bytes).unwrap();
-        assert!(text.contains("\"weight\": \"0.30000000000000004\""), "{text}");
+        assert!(
+            text.contains("\"weight\": \"0.30000000000000004\""),
+            "{text}"
+        );
         assert!(text.ends_with("}\n"));
         // Keys are sorted at every level.
         let b = text.find("\"base\"").unwrap();
@@ -412,7 +423,10 @@ mod tests {
         let good = String::from_utf8(Manifest::encode(&sample())).unwrap();
         let cases = [
             (good.replace("\"seed\": 42", "\"seed\": -1"), "`seed`"),
-            (good.replace("\"format_version\": 1", "\"format_version\": 2"), "format_version"),
+            (
+                good.replace("\"format_version\": 1", "\"format_version\": 2"),
+                "format_version",
+            ),
             (good.replace("weight_average", "nope"), "nope"),
             (good.replace("\"0.30000000000000004\"", "0.3"), "weight"),
             (good.replace("\"0.30000000000000004\"", "\"NaN\""), "weight"),
@@ -425,7 +439,10 @@ mod tests {
             let e = Manifest::parse_at(text.as_bytes(), Path::new("/x/manifest.json"))
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains(want) && e.contains("/x/manifest.json"), "{want}: {e}");
+            assert!(
+                e.contains(want) && e.contains("/x/manifest.json"),
+                "{want}: {e}"
+            );
         }
     }
 
@@ -449,7 +466,10 @@ mod tests {
             (ParamKind::Num, ParamValue::Num(0.1 + 0.2)),
             (ParamKind::Num, ParamValue::Num(-1e-300)),
             (ParamKind::Bool, ParamValue::Bool(true)),
-            (ParamKind::Choice(&["magnitude", "sum"]), ParamValue::Text("sum".into())),
+            (
+                ParamKind::Choice(&["magnitude", "sum"]),
+                ParamValue::Text("sum".into()),
+            ),
             (ParamKind::NumList, ParamValue::Num(2.5)),
             (
                 ParamKind::NumList,

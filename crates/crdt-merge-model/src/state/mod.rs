@@ -340,6 +340,9 @@ mod tests {
         a.remove("x").unwrap();
         assert_ne!(a.state_hash(), h0, "a tombstone is part of the state");
         let s = a.summary();
-        assert!(s.contains("tombstones: 1") && s.contains(&a.state_hash()), "{s}");
+        assert!(
+            s.contains("tombstones: 1") && s.contains(&a.state_hash()),
+            "{s}"
+        );
     }
 }
