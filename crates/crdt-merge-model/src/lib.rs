@@ -15,6 +15,7 @@
 //! Every value is computed in f64 in a fixed order (sorted contribution id, fixed reduction
 //! blocks) and rounded once to the output dtype.
 
+pub mod config;
 pub mod contribution;
 pub mod dtype;
 pub mod error;

@@ -270,10 +270,10 @@ impl StrategySpec {
             spec.check(self.name, v)?;
         }
         for spec in self.params {
-            let wanted = match (model, spec.scope) {
-                (Some(_), Scope::Shared) | (None, Scope::PerModel) => false,
-                _ => true,
-            };
+            let wanted = !matches!(
+                (model, spec.scope),
+                (Some(_), Scope::Shared) | (None, Scope::PerModel)
+            );
             // Per-model values are visible to the shared resolution too, and shared values to
             // per-model resolution, so a strategy can read either from where it expects them.
             let given = model

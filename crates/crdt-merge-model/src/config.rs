@@ -1,0 +1,343 @@
+//! mergekit YAML configs (`merge_method`, `base_model`, `models[].model`, `models[].parameters`,
+//! `parameters`, `dtype`, `out_dtype`, `tokenizer_source`, `chat_template`), turned into a
+//! [`MergeRequest`] on local paths. Keys we do not support are an error naming them, never
+//! ignored; a Hugging Face hub id is an error saying there is no network.
+
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+
+use crate::dtype::DType;
+use crate::error::{ModelError, Result};
+use crate::merge::{MergeRequest, ModelSpec, Setting};
+use crate::params::ParamValue;
+use crate::strategy::{self, BaseRule};
+
+const TOP_KEYS: &[&str] = &[
+    "merge_method",
+    "base_model",
+    "models",
+    "parameters",
+    "dtype",
+    "out_dtype",
+    "tokenizer_source",
+    "chat_template",
+];
+
+/// What a config asks for beyond the merge itself.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigExtras {
+    /// `chat_template`: a template text written as `chat_template.jinja` into a directory output.
+    pub chat_template: Option<String>,
+}
+
+fn err(path: &Path, message: impl Into<String>) -> ModelError {
+    ModelError::format(path, message)
+}
+
+fn model_path(config: &Path, v: &Value, what: &str) -> Result<PathBuf> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Mapping(m) => match m.get(Value::String("model".into())) {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(err(config, format!("{what}: expected a path"))),
+        },
+        _ => return Err(err(config, format!("{what}: expected a path"))),
+    };
+    let p = PathBuf::from(&text);
+    if p.exists() {
+        return Ok(p);
+    }
+    if let Some(rel) = config
+        .parent()
+        .map(|d| d.join(&text))
+        .filter(|c| c.exists())
+    {
+        return Ok(rel);
+    }
+    let looks_like_hub =
+        text.split('/').count() == 2 && !text.starts_with('.') && !text.starts_with('/');
+    if looks_like_hub {
+        return Err(err(
+            config,
+            format!("{what}: `{text}` is not a local path; it looks like a Hugging Face hub id, and crdt-merge does not download (no network): download it first and give the local directory"),
+        ));
+    }
+    Err(err(
+        config,
+        format!("{what}: `{text}`: no such file or directory"),
+    ))
+}
+
+fn scalar(v: &Value) -> Option<ParamValue> {
+    match v {
+        Value::Bool(b) => Some(ParamValue::Bool(*b)),
+        Value::Number(n) => n.as_f64().map(ParamValue::Num),
+        Value::String(s) => Some(ParamValue::Text(s.clone())),
+        _ => None,
+    }
+}
+
+/// A mergekit parameter value: scalar, gradient (list of numbers), or list of `{filter, value}`.
+fn setting(config: &Path, key: &str, v: &Value) -> Result<Setting> {
+    if let Some(s) = scalar(v) {
+        return Ok(Setting::Value(s));
+    }
+    let Value::Sequence(items) = v else {
+        return Err(err(config, format!("parameter `{key}`: expected a number, a list of numbers or a list of {{filter, value}}")));
+    };
+    if items.iter().all(|i| matches!(i, Value::Number(_))) {
+        return Ok(Setting::Gradient(
+            items.iter().filter_map(|i| i.as_f64()).collect(),
+        ));
+    }
+    if items.iter().all(|i| matches!(i, Value::String(_))) {
+        return Ok(Setting::Value(ParamValue::List(
+            items.iter().filter_map(scalar).collect(),
+        )));
+    }
+    let mut rules = Vec::new();
+    for item in items {
+        let Value::Mapping(m) = item else {
+            return Err(err(config, format!("parameter `{key}`: a list must hold only numbers or only {{filter, value}} maps")));
+        };
+        for k in m.keys() {
+            if !matches!(k.as_str(), Some("filter") | Some("value")) {
+                return Err(err(config, format!("parameter `{key}`: unsupported key `{}` in a filter rule (expected filter, value)", k.as_str().unwrap_or("?"))));
+            }
+        }
+        let filter = match m.get(Value::String("filter".into())) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(err(
+                    config,
+                    format!("parameter `{key}`: `filter` must be text"),
+                ))
+            }
+        };
+        let value = m.get(Value::String("value".into())).ok_or_else(|| {
+            err(
+                config,
+                format!("parameter `{key}`: a filter rule needs `value`"),
+            )
+        })?;
+        rules.push((filter, setting(config, key, value)?));
+    }
+    Ok(Setting::Filtered(rules))
+}
+
+fn parameters(config: &Path, v: Option<&Value>, what: &str) -> Result<Vec<(String, Setting)>> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Mapping(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                let k = k
+                    .as_str()
+                    .ok_or_else(|| err(config, format!("{what}: parameter names must be text")))?;
+                Ok((k.to_string(), setting(config, k, v)?))
+            })
+            .collect(),
+        Some(_) => Err(err(config, format!("{what}: expected a map of parameters"))),
+    }
+}
+
+/// Reads a mergekit YAML file into a request writing to `output`.
+pub fn read_config(path: &Path, output: &Path) -> Result<(MergeRequest, ConfigExtras)> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    parse_config(path, &text, output)
+}
+
+/// Parses mergekit YAML `text` (read from `path`, for messages and relative paths).
+pub fn parse_config(
+    path: &Path,
+    text: &str,
+    output: &Path,
+) -> Result<(MergeRequest, ConfigExtras)> {
+    let doc: Value =
+        serde_norway::from_str(text).map_err(|e| err(path, format!("not valid YAML: {e}")))?;
+    let Value::Mapping(top) = &doc else {
+        return Err(err(path, "expected a YAML map with `merge_method`"));
+    };
+    let unknown: Vec<String> = top
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .filter(|k| !TOP_KEYS.contains(&k.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(err(
+            path,
+            format!(
+                "unsupported key(s) {}; supported: {}",
+                unknown
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                TOP_KEYS.join(", ")
+            ),
+        ));
+    }
+    let get = |k: &str| top.get(Value::String(k.into()));
+    let method = match get("merge_method") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(err(path, "`merge_method` is required (a strategy name)")),
+    };
+    let spec = strategy::lookup(&method)?;
+    let mut request = MergeRequest::new(&method, output);
+    request.params = parameters(path, get("parameters"), "parameters")?;
+    let base = match get("base_model") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(model_path(path, v, "base_model")?),
+    };
+    let Some(Value::Sequence(models)) = get("models") else {
+        return Err(err(
+            path,
+            "`models` is required (a list of {model: PATH, parameters: {...}})",
+        ));
+    };
+    for (i, m) in models.iter().enumerate() {
+        let what = format!("models[{i}]");
+        let (p, params) = match m {
+            Value::String(_) => (model_path(path, m, &what)?, Vec::new()),
+            Value::Mapping(map) => {
+                for k in map.keys() {
+                    if !matches!(k.as_str(), Some("model") | Some("parameters")) {
+                        return Err(err(
+                            path,
+                            format!(
+                                "{what}: unsupported key `{}` (expected model, parameters)",
+                                k.as_str().unwrap_or("?")
+                            ),
+                        ));
+                    }
+                }
+                let model = map
+                    .get(Value::String("model".into()))
+                    .ok_or_else(|| err(path, format!("{what}: `model` is required")))?;
+                (
+                    model_path(path, model, &what)?,
+                    parameters(path, map.get(Value::String("parameters".into())), &what)?,
+                )
+            }
+            _ => return Err(err(path, format!("{what}: expected a map with `model`"))),
+        };
+        // mergekit lists the base among the models of base-using methods; it is the base there.
+        if spec.base != BaseRule::Unused && base.as_ref().is_some_and(|b| same_path(b, &p)) {
+            continue;
+        }
+        let label = p.display().to_string();
+        let mut ms = ModelSpec {
+            label,
+            path: p,
+            ..ModelSpec::default()
+        };
+        for (k, s) in params {
+            if k == "weight" {
+                ms.weight = Some(s);
+            } else {
+                ms.params.push((k, s));
+            }
+        }
+        request.models.push(ms);
+    }
+    if let Some(b) = base {
+        request.base = Some(ModelSpec {
+            label: b.display().to_string(),
+            path: b,
+            ..ModelSpec::default()
+        });
+    }
+    let dtype_of = |k: &str| -> Result<Option<DType>> {
+        match get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => DType::from_user_name(s).map(Some).ok_or_else(|| {
+                err(
+                    path,
+                    format!("`{k}`: `{s}` is not one of float32, bfloat16, float16, float64"),
+                )
+            }),
+            Some(_) => Err(err(path, format!("`{k}`: expected a type name"))),
+        }
+    };
+    // We always compute in f64; mergekit's `dtype` only matters as the default output type.
+    request.dtype = dtype_of("out_dtype")?.or(dtype_of("dtype")?);
+    match get("tokenizer_source") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "base" => {
+            request.side_files_from = request.base.as_ref().map(|b| side_dir(&b.path));
+        }
+        Some(Value::String(s)) if s == "union" => {
+            return Err(err(path, "`tokenizer_source: union` is not supported (it builds a new vocabulary); use `base` or a path"))
+        }
+        Some(v) => request.side_files_from = Some(side_dir(&model_path(path, v, "tokenizer_source")?)),
+    }
+    let chat_template = match get("chat_template") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(err(path, "`chat_template`: expected the template text")),
+    };
+    Ok((request, ConfigExtras { chat_template }))
+}
+
+fn side_dir(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.to_path_buf()
+    } else {
+        p.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("m.yml");
+        let e = parse_config(
+            &cfg,
+            "merge_method: linear\nmodels: []\nslerp_magic: 1\n",
+            Path::new("o"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("slerp_magic"), "{e}");
+    }
+
+    #[test]
+    fn hub_ids_say_there_is_no_network() {
+        let cfg = Path::new("/nonexistent/m.yml");
+        let e = parse_config(
+            cfg,
+            "merge_method: linear\nmodels:\n  - model: mistralai/Mistral-7B-v0.1\n",
+            Path::new("o"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("hub id") && e.contains("no network"), "{e}");
+    }
+
+    #[test]
+    fn settings_parse_gradients_and_filters() {
+        let cfg = Path::new("c.yml");
+        let v: Value =
+            serde_norway::from_str("[{filter: self_attn, value: [0, 0.5, 1]}, {value: 0.3}]")
+                .unwrap();
+        let s = setting(cfg, "t", &v).unwrap();
+        assert_eq!(
+            s.evaluate("layers.0.self_attn.q", 0.5),
+            Some(ParamValue::Num(0.5))
+        );
+        assert_eq!(s.evaluate("layers.0.mlp", 0.5), Some(ParamValue::Num(0.3)));
+    }
+}
