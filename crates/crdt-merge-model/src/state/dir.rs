@@ -334,6 +334,9 @@ impl StateDir {
                 self.path.display()
             )));
         }
+        state
+            .check_distinct_content()
+            .map_err(|e| ModelError::invalid(format!("{}: {e}", self.path.display())))?;
         let mut req = MergeRequest::new(state.strategy(), output);
         req.params = state
             .params()

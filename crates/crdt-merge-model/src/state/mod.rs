@@ -120,9 +120,42 @@ impl MergeState {
         &self.set
     }
 
-    /// Adds a contribution; returns its tag. See [`OrSet::add`].
+    /// Adds a contribution; returns its tag. See [`OrSet::add`]; also refused: content that is
+    /// live under another label (a merge takes each model once, so the resolve would fail).
     pub fn add(&mut self, entry: Entry) -> Result<Tag> {
+        if let Some(other) = self
+            .live()
+            .into_iter()
+            .find(|e| e.content == entry.content && e.label != entry.label)
+        {
+            return Err(ModelError::invalid(format!(
+                "contribution `{}` has the same content (id {}) as the live contribution `{}`; \
+                 a merge takes each model once",
+                entry.label,
+                hex(&entry.content),
+                other.label
+            )));
+        }
         self.set.add(entry)
+    }
+
+    /// An error if two live contributions have the same content (possible after merging states
+    /// that added one model under two labels): the driver takes each model once.
+    pub fn check_distinct_content(&self) -> Result<()> {
+        let live = self.live();
+        // `live` is sorted by content id, so equal contents are neighbours.
+        for w in live.windows(2) {
+            if w[0].content == w[1].content {
+                return Err(ModelError::invalid(format!(
+                    "contributions `{}` and `{}` have the same content (id {}); remove one \
+                     (`state remove DIR LABEL`) before resolving",
+                    w[0].label,
+                    w[1].label,
+                    hex(&w[0].content)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Tombstones every tag seen for `label`; returns how many. See [`OrSet::remove`].
