@@ -500,3 +500,22 @@ fn corrupt_manifest_is_named() {
     let e = StateDir::open(tmp.path()).unwrap_err().to_string();
     assert!(e.contains("manifest.json") && e.contains("format"), "{e}");
 }
+
+/// A committed version-1 manifest: it must parse (its tags pin the tag encoding), re-encode to
+/// the same bytes (pins the canonical form) and hash to blake3 of those bytes.
+#[test]
+fn golden_manifest_v1() {
+    let golden = include_bytes!("state_manifest_v1.json");
+    let s = Manifest::parse(golden).unwrap();
+    assert_eq!(Manifest::encode(&s), golden.to_vec());
+    assert_eq!(s.state_hash(), blake3::hash(golden).to_hex().to_string());
+    assert_eq!(s.seed(), 3);
+    assert_eq!(s.strategy(), "linear");
+    let live: Vec<(&str, u64, f64)> = s
+        .live()
+        .iter()
+        .map(|e| (e.label.as_str(), e.version, e.weight))
+        .collect();
+    assert_eq!(live, [("team-a", 2, 0.5), ("team-b", 1, 1.25)]);
+    assert_eq!(s.set().tombstones().len(), 1);
+}
