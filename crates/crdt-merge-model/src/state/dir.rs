@@ -1,6 +1,7 @@
 //! A state on disk: `DIR/manifest.json` (canonical JSON, [`super::manifest`]) plus
 //! `DIR/blobs/<content-id-hex>.safetensors`, one content-addressed blob per model, Fisher or
-//! Gram file.
+//! Gram file; and `DIR/side/`, the base's config and tokenizer files (when the base has any),
+//! copied into directory outputs.
 //!
 //! Every write goes to a temporary file that is renamed into place, under `DIR/.lock` (created
 //! with `create_new`, removed when the operation ends), so a reader never sees a half-written
@@ -30,6 +31,10 @@ pub const MANIFEST: &str = "manifest.json";
 pub const BLOBS: &str = "blobs";
 /// The lock file's name.
 pub const LOCK: &str = ".lock";
+/// The directory holding the base's side files (config, tokenizer), copied into directory
+/// outputs so `AutoModel.from_pretrained(OUT)` works. Not part of the state or its hash: they
+/// come with the base, whose content id is.
+pub const SIDE: &str = "side";
 
 /// Bytes copied per read when a model is stored as a blob (bounded memory for any model size).
 const COPY_CHUNK_BYTES: usize = 8 << 20;
@@ -184,6 +189,7 @@ impl StateDir {
                 Some(path) => {
                     let p = prepare(path)?;
                     store_blob(dir, &p)?;
+                    store_side_files(dir, &p.model)?;
                     Some(p.id)
                 }
                 None => None,
@@ -198,6 +204,7 @@ impl StateDir {
         if result.is_err() {
             // Leave the directory as it was found, so `init` can simply be run again.
             let _ = fs::remove_dir_all(dir.join(BLOBS));
+            let _ = fs::remove_dir_all(dir.join(SIDE));
             let _ = fs::remove_file(Self::manifest_path(dir));
             if created {
                 let _ = fs::remove_dir(dir);
@@ -307,6 +314,11 @@ impl StateDir {
             copy_blob(&source.path, dir, &id, &owner)?;
             copied.push(id);
         }
+        if !dir.join(SIDE).exists() {
+            if let Some(o) = opened.iter().find(|o| o.path.join(SIDE).is_dir()) {
+                copy_side_dir(&o.path.join(SIDE), &dir.join(SIDE))?;
+            }
+        }
         write_atomic(&Self::manifest_path(dir), &Manifest::encode(&me.state))?;
         Ok(MergeOutcome {
             copied,
@@ -345,6 +357,10 @@ impl StateDir {
             .map(|(k, v)| (k.clone(), Setting::Value(v.clone())))
             .collect();
         req.seed = state.seed();
+        let side = self.path.join(SIDE);
+        if !crate::io::is_file_output(output) && side.is_dir() {
+            req.side_files_from = Some(side);
+        }
         req.base = state.base().map(|id| ModelSpec {
             label: "base".to_string(),
             path: Self::blob_path(&self.path, id),
@@ -514,4 +530,42 @@ fn store_blob(dir: &Path, p: &Prepared) -> Result<()> {
     }
     writer.finish()?;
     Ok(())
+}
+
+/// Copies the side files of the base model (those of [`crate::io::SIDE_FILES`] next to it) into
+/// `DIR/side`, when there are any.
+fn store_side_files(dir: &Path, model: &ModelFiles) -> Result<()> {
+    let Some(from) = model.dir() else {
+        return Ok(());
+    };
+    let present = crate::io::SIDE_FILES
+        .iter()
+        .any(|name| from.join(name).is_file());
+    if !present {
+        return Ok(());
+    }
+    let side = dir.join(SIDE);
+    fs::create_dir(&side).map_err(|e| ModelError::io(&side, e))?;
+    crate::io::copy_side_files(from, &side)?;
+    Ok(())
+}
+
+/// Copies another state's side directory: into a temporary directory, renamed into place.
+fn copy_side_dir(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_file_name(format!(".{SIDE}.tmp"));
+    let _ = fs::remove_dir_all(&tmp);
+    let result = (|| {
+        fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+        for name in crate::io::SIDE_FILES {
+            let src = from.join(name);
+            if src.is_file() {
+                fs::copy(&src, tmp.join(name)).map_err(|e| ModelError::io(&src, e))?;
+            }
+        }
+        fs::rename(&tmp, to).map_err(|e| ModelError::io(to, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
 }
