@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # One cargo target dir outside the clone, kept between runs (scripts/env.sh says why).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/crdt-target
 .SHELLFLAGS := -euo pipefail -c
-.PHONY: demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt duckdb polars postgres dbt bench bench-hostile docs
+.PHONY: demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt duckdb polars postgres dbt bench bench-model bench-hostile docs
 
 ## The main job: the seed demo merge in embedded DuckDB, then a 1M-row merge with its rows/s.
 demo:
@@ -58,6 +58,12 @@ bench:
 	. scripts/env.sh && cargo bench -p crdt-merge-kernel --bench kernel_throughput
 	scripts/build-duckdb.sh >/dev/null && "$$(scripts/venv.sh | tail -n1)" benches/duckdb/bench.py --python-lib "$$(scripts/polars-venv.sh | tail -n1)"
 	scripts/build-polars.sh >/dev/null && .venv-polars/bin/pip install -q --force-reinstall --no-deps build/wheels/polars_crdt-*.whl && rm -f .venv-polars/.polars-crdt-wheel && .venv-polars/bin/python benches/polars/bench.py
+
+## Model merging: base + 3 synthetic 1B-parameter bf16 models; ours, mergekit 0.1.5, crdt-merge
+## 0.11.0 and the I/O floor (benches/results/model.md). Installs the heavy mergekit venv (~6 GB).
+bench-model:
+	. scripts/env.sh && cargo build --release -p crdt-merge-model --example model_merge
+	"$$(scripts/model-bench-venv.sh | tail -n1)" benches/model/bench.py
 
 ## The nightly-sized hostile-input suite (CRDT_HOSTILE_SCALE=20; about an hour).
 bench-hostile:

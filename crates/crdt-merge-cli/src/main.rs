@@ -9,6 +9,7 @@
 //! crdt-merge query "MERGE 'a.parquet', 'b.csv' ON id STRATEGY score='max'"
 //! crdt-merge sql "SELECT crdt_hlc(1, 2) AS h"
 //! crdt-merge inspect state.bin
+//! crdt-merge model merge a.safetensors b.safetensors --strategy linear -w a.safetensors=1 -w b.safetensors=1 -o out.safetensors
 //! ```
 //!
 //! Exit codes: 0 success; 1 a query failed while running; 2 a usage error (bad arguments, an
@@ -16,6 +17,7 @@
 //! Every error is one line on standard error, starting with `crdt-merge: error:`.
 
 mod inspect;
+mod model;
 mod output;
 
 use std::ops::ControlFlow;
@@ -110,6 +112,8 @@ enum Command {
     Sql(SqlArgs),
     /// Decode state bytes (a wire frame or a batch, raw or hex) and print them as JSON.
     Inspect(InspectArgs),
+    /// Merge ML models (safetensors): every mergekit and crdt-merge strategy, order-free.
+    Model(model::ModelArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -562,6 +566,7 @@ fn inputs_of(command: &Command) -> Vec<String> {
             .map(|st| file_relations(&st))
             .unwrap_or_default(),
         Command::Inspect(a) => vec![a.input.clone()],
+        Command::Model(_) => Vec::new(),
     }
 }
 
@@ -652,6 +657,7 @@ fn run_main() -> ExitCode {
                 Command::Query(a) => run_query(a).await,
                 Command::Sql(a) => run_sql(a).await,
                 Command::Inspect(a) => inspect::run(&a.input),
+                Command::Model(a) => model::run(a),
             }
         })
     }));

@@ -301,9 +301,89 @@ impl StrategySpec {
     }
 }
 
+impl BaseRule {
+    /// How tables show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            BaseRule::Required => "required",
+            BaseRule::Optional => "optional",
+            BaseRule::Unused => "no",
+        }
+    }
+}
+
+impl WeightRule {
+    /// How tables show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            WeightRule::Required => "required",
+            WeightRule::DefaultOne => "default 1",
+            WeightRule::Unused => "unused",
+        }
+    }
+}
+
+impl StrategySpec {
+    /// Its parameters with defaults, for tables (`density=1, lambda=1 (per model)`).
+    pub fn params_text(&self) -> String {
+        let list: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| {
+                let scope = if p.scope == Scope::PerModel { " (per model)" } else { "" };
+                format!("{}={}{scope}", p.name, p.default_text())
+            })
+            .collect();
+        if list.is_empty() {
+            "-".to_string()
+        } else {
+            list.join(", ")
+        }
+    }
+}
+
+/// The strategy table of `docs/model.md`, generated from the registry (a test checks the page
+/// holds exactly this; `UPDATE_DOCS=1 cargo test -p crdt-merge-model --lib docs` rewrites it).
+pub fn markdown_table() -> String {
+    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::from(
+        "| strategy | from | formula | parameters (defaults) | base | weights | guarantee | differs from crdt-merge 0.11.0 |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for s in registry() {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
+            s.name,
+            s.origin.label(),
+            cell(s.formula),
+            cell(&s.params_text()),
+            s.base.label(),
+            s.weights.label(),
+            cell(s.guarantee),
+            if s.differs.is_empty() { "-".to_string() } else { cell(s.differs) },
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docs_strategy_table_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/model.md");
+        let page = std::fs::read_to_string(&path).expect("docs/model.md");
+        let (begin, end) = ("<!-- strategies:begin -->\n", "<!-- strategies:end -->");
+        let start = page.find(begin).expect("strategies:begin marker") + begin.len();
+        let stop = page.find(end).expect("strategies:end marker");
+        let table = markdown_table();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{}{}", &page[..start], table, &page[stop..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert_eq!(&page[start..stop], table, "docs/model.md is stale: run UPDATE_DOCS=1 cargo test -p crdt-merge-model --lib docs");
+    }
 
     #[test]
     fn names_are_unique() {
