@@ -449,6 +449,7 @@ mod tests {
     #[test]
     fn params_round_trip_by_kind() {
         // Every ParamKind: a strategy's declared parameters decide how strings decode.
+        let mut checked = 0;
         for spec in strategy::registry() {
             let base = (spec.base == strategy::BaseRule::Required).then_some([9; 32]);
             let Ok(s) = MergeState::new(spec.name, &[], 1, base) else {
@@ -457,7 +458,12 @@ mod tests {
             let bytes = Manifest::encode(&s);
             let back = Manifest::parse(&bytes).unwrap();
             assert_eq!(back, s, "{}", spec.name);
+            checked += 1;
         }
+        assert!(
+            checked * 2 >= strategy::registry().len(),
+            "{checked} strategies checked"
+        );
     }
 
     #[test]
@@ -491,5 +497,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("parameter `p`"), "{e}");
+    }
+
+    #[test]
+    fn given_params_round_trip_for_every_strategy() {
+        use crate::params::Default as D;
+        let mut checked = 0;
+        for spec in strategy::registry() {
+            let mut given = Vec::new();
+            for p in spec.params {
+                let v = match (p.kind, p.default) {
+                    (ParamKind::Num, D::Num(x)) => ParamValue::Num(x / 3.0 + 0.1),
+                    (ParamKind::Num, _) => ParamValue::Num(0.7),
+                    (ParamKind::Bool, D::Bool(b)) => ParamValue::Bool(!b),
+                    (ParamKind::Bool, _) => ParamValue::Bool(true),
+                    (ParamKind::Choice(c), _) => match c.last() {
+                        Some(last) => ParamValue::Text((*last).to_string()),
+                        None => continue,
+                    },
+                    (ParamKind::NumList, _) => {
+                        ParamValue::List(vec![ParamValue::Num(0.25), ParamValue::Num(1e-9)])
+                    }
+                    (ParamKind::TextList, _) => {
+                        ParamValue::List(vec![ParamValue::Text("m1".into())])
+                    }
+                };
+                given.push((p.name.to_string(), v));
+            }
+            if given
+                .iter()
+                .any(|(n, _)| super::super::CALLABLE_PARAMS.contains(&n.as_str()))
+            {
+                given.retain(|(n, _)| !super::super::CALLABLE_PARAMS.contains(&n.as_str()));
+            }
+            let base = (spec.base == strategy::BaseRule::Required).then_some([9; 32]);
+            let s = MergeState::new(spec.name, &given, 11, base)
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            let back = Manifest::parse(&Manifest::encode(&s)).unwrap();
+            assert_eq!(back, s, "{}", spec.name);
+            for (name, v) in &given {
+                assert_eq!(back.params().get(name), Some(v), "{} {name}", spec.name);
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, strategy::registry().len());
     }
 }
