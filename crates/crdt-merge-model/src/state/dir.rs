@@ -385,10 +385,19 @@ impl StateDir {
     /// Resolves the state in `dir` into `output` (a `.safetensors` file or a directory), after
     /// checking every blob it reads.
     pub fn resolve(dir: &Path, output: &Path, progress: &dyn Progress) -> Result<MergeReport> {
+        let req = StateDir::resolve_request(dir, output)?;
+        merge_models(&req, progress)
+    }
+
+    /// The checked request [`StateDir::resolve`] runs (state opened, every blob it reads
+    /// verified), for callers that set output options (`dtype`, `shard_size`,
+    /// `allow_nonfinite` ...) before calling [`merge_models`]. The tensors depend on the state
+    /// alone as long as those options are the same.
+    pub fn resolve_request(dir: &Path, output: &Path) -> Result<MergeRequest> {
         let me = StateDir::open(dir)?;
         let req = me.request(output)?;
         me.verify()?;
-        merge_models(&req, progress)
+        Ok(req)
     }
 
     /// The state hash of `dir` (64 hex characters).
