@@ -22,18 +22,34 @@ fn main() {
         match a.as_str() {
             "--base" => {
                 let b = args.next().expect("--base B");
-                request.base = Some(ModelSpec { label: b.clone(), path: b.into(), ..ModelSpec::default() });
+                request.base = Some(ModelSpec {
+                    label: b.clone(),
+                    path: b.into(),
+                    ..ModelSpec::default()
+                });
             }
             "--param" => {
                 let kv = args.next().expect("--param K=V");
                 let (k, v) = kv.split_once('=').expect("K=V");
-                request.params.push((k.to_string(), Setting::Value(ParamValue::parse(v))));
+                request
+                    .params
+                    .push((k.to_string(), Setting::Value(ParamValue::parse(v))));
             }
-            "--weight" => weights.push(args.next().expect("--weight W").parse::<f64>().expect("a number")),
+            "--weight" => weights.push(
+                args.next()
+                    .expect("--weight W")
+                    .parse::<f64>()
+                    .expect("a number"),
+            ),
             "--shard-size" => {
-                request.shard_size = crdt_merge_model::io::parse_size(&args.next().expect("SIZE")).expect("size")
+                request.shard_size =
+                    crdt_merge_model::io::parse_size(&args.next().expect("SIZE")).expect("size")
             }
-            m => request.models.push(ModelSpec { label: m.to_string(), path: m.into(), ..ModelSpec::default() }),
+            m => request.models.push(ModelSpec {
+                label: m.to_string(),
+                path: m.into(),
+                ..ModelSpec::default()
+            }),
         }
     }
     for (m, w) in request.models.iter_mut().zip(weights) {
@@ -44,7 +60,10 @@ fn main() {
         Ok(report) => {
             let hwm = std::fs::read_to_string("/proc/self/status")
                 .ok()
-                .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string())))
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+                })
                 .unwrap_or_default();
             println!(
                 "{{\"seconds\": {:.3}, \"tensors\": {}, \"bytes\": {}, \"vmhwm\": \"{hwm}\"}}",

@@ -18,7 +18,11 @@ const SHARD: u64 = 128 << 20;
 /// Writes a model of TENSORS f32 tensors of pseudo-random values, chunk by chunk.
 fn generate(dir: &Path, seed: u64) {
     let tensors: Vec<OutputTensor> = (0..TENSORS)
-        .map(|i| OutputTensor { name: format!("model.layers.{i}.mlp.weight"), dtype: DType::F32, shape: vec![4096, ELEMS / 4096] })
+        .map(|i| OutputTensor {
+            name: format!("model.layers.{i}.mlp.weight"),
+            dtype: DType::F32,
+            shape: vec![4096, ELEMS / 4096],
+        })
         .collect();
     let w = OutputWriter::create(dir, tensors, Default::default(), SHARD).expect("create model");
     let mut x = seed | 1;
@@ -53,7 +57,9 @@ fn vm_hwm_kib() -> u64 {
 /// The child: merges the models named by the environment and prints its peak RSS.
 #[test]
 fn child_merge_for_peak_memory() {
-    let Ok(root) = std::env::var("CRDT_MODEL_MEMORY_CHILD") else { return };
+    let Ok(root) = std::env::var("CRDT_MODEL_MEMORY_CHILD") else {
+        return;
+    };
     let root = Path::new(&root);
     let mut request = MergeRequest::new("linear", root.join("out"));
     request.shard_size = SHARD;
@@ -75,19 +81,37 @@ fn merging_two_512_mib_models_stays_under_384_mib() {
     generate(&dir.path().join("a"), 1);
     generate(&dir.path().join("b"), 2);
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_merge_for_peak_memory", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_merge_for_peak_memory",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("CRDT_MODEL_MEMORY_CHILD", dir.path())
         .output()
         .expect("run the child");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kib: u64 = stdout
         .lines()
         .find_map(|l| l.split("VMHWM_KIB=").nth(1))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no VMHWM line in: {stdout}"));
     let shards: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
-    assert!(shards.len() >= 5, "4 shards and an index expected, got {}", shards.len());
+    assert!(
+        shards.len() >= 5,
+        "4 shards and an index expected, got {}",
+        shards.len()
+    );
     println!("peak RSS of the merge: {} MiB", kib / 1024);
-    assert!(kib < 384 * 1024, "peak RSS {} MiB is over 384 MiB", kib / 1024);
+    assert!(
+        kib < 384 * 1024,
+        "peak RSS {} MiB is over 384 MiB",
+        kib / 1024
+    );
 }

@@ -330,7 +330,11 @@ impl StrategySpec {
             .params
             .iter()
             .map(|p| {
-                let scope = if p.scope == Scope::PerModel { " (per model)" } else { "" };
+                let scope = if p.scope == Scope::PerModel {
+                    " (per model)"
+                } else {
+                    ""
+                };
                 format!("{}={}{scope}", p.name, p.default_text())
             })
             .collect();
@@ -359,7 +363,11 @@ pub fn markdown_table() -> String {
             s.base.label(),
             s.weights.label(),
             cell(s.guarantee),
-            if s.differs.is_empty() { "-".to_string() } else { cell(s.differs) },
+            if s.differs.is_empty() {
+                "-".to_string()
+            } else {
+                cell(s.differs)
+            },
         ));
     }
     out
@@ -382,7 +390,11 @@ mod tests {
             std::fs::write(&path, updated).unwrap();
             return;
         }
-        assert_eq!(&page[start..stop], table, "docs/model.md is stale: run UPDATE_DOCS=1 cargo test -p crdt-merge-model --lib docs");
+        assert_eq!(
+            &page[start..stop],
+            table,
+            "docs/model.md is stale: run UPDATE_DOCS=1 cargo test -p crdt-merge-model --lib docs"
+        );
     }
 
     #[test]
