@@ -1,7 +1,15 @@
 //! mergekit YAML configs (`merge_method`, `base_model`, `models[].model`, `models[].parameters`,
-//! `parameters`, `dtype`, `out_dtype`, `tokenizer_source`, `chat_template`), turned into a
-//! [`MergeRequest`] on local paths. Keys we do not support are an error naming them, never
-//! ignored; a Hugging Face hub id is an error saying there is no network.
+//! `slices[].sources[].{model, layer_range, parameters}`, `slices[].parameters`, `parameters`,
+//! `dtype`, `out_dtype`, `tokenizer_source`, `chat_template`), turned into a [`MergeRequest`] on
+//! local paths. Keys we do not support are an error naming them, never ignored; a Hugging Face
+//! hub id is an error saying there is no network.
+//!
+//! As in mergekit 0.1.5 (`plan.py`, `normalize_config`): with `models`, a `base_model` that is
+//! not listed is still an input of methods that do not treat it as a base (`linear`, `karcher`,
+//! `passthrough`: it is added with no parameters of its own, so it takes the global ones), and a
+//! listed one stays an input; methods with a base take it as the base either way. With
+//! `slices`, only the sources are inputs; a source that is the base model is the base for methods
+//! with one.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +17,7 @@ use serde_norway::Value;
 
 use crate::dtype::DType;
 use crate::error::{ModelError, Result};
-use crate::merge::{MergeRequest, ModelSpec, Setting};
+use crate::merge::{MergeRequest, ModelSpec, Setting, Slice, SliceSource};
 use crate::params::ParamValue;
 use crate::strategy::{self, BaseRule};
 
@@ -17,6 +25,7 @@ const TOP_KEYS: &[&str] = &[
     "merge_method",
     "base_model",
     "models",
+    "slices",
     "parameters",
     "dtype",
     "out_dtype",
@@ -107,7 +116,9 @@ fn setting(config: &Path, key: &str, v: &Value) -> Result<Setting> {
             }
         }
         let filter = match m.get(Value::String("filter".into())) {
+            // mergekit: no filter and `*` both match every tensor.
             None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "*" => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
                 return Err(err(
@@ -191,12 +202,26 @@ pub fn parse_config(
         None | Some(Value::Null) => None,
         Some(v) => Some(model_path(path, v, "base_model")?),
     };
-    let Some(Value::Sequence(models)) = get("models") else {
-        return Err(err(
-            path,
-            "`models` is required (a list of {model: PATH, parameters: {...}})",
-        ));
+    let models = match (get("models"), get("slices")) {
+        (Some(Value::Sequence(models)), None) => models,
+        (None, Some(Value::Sequence(slices))) => {
+            read_slices(path, slices, spec.base != BaseRule::Unused, base.as_deref(), &mut request)?;
+            &Vec::new()
+        }
+        (Some(_), Some(_)) => {
+            return Err(err(path, "give either `models` or `slices`, not both"));
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(err(path, "`models` and `slices` must be lists"));
+        }
+        (None, None) => {
+            return Err(err(
+                path,
+                "`models` (a list of {model: PATH, parameters: {...}}) or `slices` is required",
+            ));
+        }
     };
+    let mut base_listed = false;
     for (i, m) in models.iter().enumerate() {
         let what = format!("models[{i}]");
         let (p, params) = match m {
@@ -223,8 +248,10 @@ pub fn parse_config(
             }
             _ => return Err(err(path, format!("{what}: expected a map with `model`"))),
         };
+        let is_base = base.as_ref().is_some_and(|b| same_path(b, &p));
+        base_listed |= is_base;
         // mergekit lists the base among the models of base-using methods; it is the base there.
-        if spec.base != BaseRule::Unused && base.as_ref().is_some_and(|b| same_path(b, &p)) {
+        if spec.base != BaseRule::Unused && is_base {
             continue;
         }
         let label = p.display().to_string();
@@ -241,6 +268,17 @@ pub fn parse_config(
             }
         }
         request.models.push(ms);
+    }
+    // mergekit (`normalize_config`) adds an unlisted base to the models; for methods without a
+    // base rule that makes it one more input, taking the global parameters.
+    if let Some(b) = base.as_ref().filter(|_| {
+        !models.is_empty() && !base_listed && spec.base == BaseRule::Unused
+    }) {
+        request.models.push(ModelSpec {
+            label: b.display().to_string(),
+            path: b.clone(),
+            ..ModelSpec::default()
+        });
     }
     if let Some(b) = base {
         request.base = Some(ModelSpec {
@@ -279,6 +317,123 @@ pub fn parse_config(
         Some(_) => return Err(err(path, "`chat_template`: expected the template text")),
     };
     Ok((request, ConfigExtras { chat_template }))
+}
+
+/// mergekit `slices`: each source becomes a [`SliceSource`]; a model in several slices is one
+/// input model (listed once); the base is `None` for methods with a base.
+fn read_slices(
+    config: &Path,
+    slices: &[Value],
+    uses_base: bool,
+    base: Option<&Path>,
+    request: &mut MergeRequest,
+) -> Result<()> {
+    if slices.is_empty() {
+        return Err(err(config, "`slices` is empty"));
+    }
+    for (si, slice) in slices.iter().enumerate() {
+        let what = format!("slices[{si}]");
+        let Value::Mapping(map) = slice else {
+            return Err(err(config, format!("{what}: expected a map with `sources`")));
+        };
+        for k in map.keys() {
+            match k.as_str() {
+                Some("sources") | Some("parameters") | Some("base_model") => {}
+                Some("residual_weight") => {
+                    return Err(err(config, format!("{what}: `residual_weight` is not supported")))
+                }
+                other => {
+                    return Err(err(
+                        config,
+                        format!(
+                            "{what}: unsupported key `{}` (expected sources, parameters, base_model)",
+                            other.unwrap_or("?")
+                        ),
+                    ))
+                }
+            }
+        }
+        if let Some(v) = map.get(Value::String("base_model".into())) {
+            let b = model_path(config, v, &format!("{what}.base_model"))?;
+            if !base.is_some_and(|g| same_path(g, &b)) {
+                return Err(err(config, format!("{what}: a `base_model` per slice other than the top-level `base_model` is not supported")));
+            }
+        }
+        let Some(Value::Sequence(sources)) = map.get(Value::String("sources".into())) else {
+            return Err(err(
+                config,
+                format!("{what}: `sources` is required (a list of {{model: PATH, layer_range: [START, END]}})"),
+            ));
+        };
+        let mut out = Slice {
+            sources: Vec::new(),
+            params: parameters(
+                config,
+                map.get(Value::String("parameters".into())),
+                &format!("{what}.parameters"),
+            )?,
+        };
+        for (k, src) in sources.iter().enumerate() {
+            let what = format!("{what}.sources[{k}]");
+            let Value::Mapping(sm) = src else {
+                return Err(err(config, format!("{what}: expected a map with `model` and `layer_range`")));
+            };
+            for key in sm.keys() {
+                if !matches!(key.as_str(), Some("model") | Some("layer_range") | Some("parameters")) {
+                    return Err(err(
+                        config,
+                        format!(
+                            "{what}: unsupported key `{}` (expected model, layer_range, parameters)",
+                            key.as_str().unwrap_or("?")
+                        ),
+                    ));
+                }
+            }
+            let model = sm
+                .get(Value::String("model".into()))
+                .ok_or_else(|| err(config, format!("{what}: `model` is required")))?;
+            let p = model_path(config, model, &what)?;
+            let layers = match sm.get(Value::String("layer_range".into())) {
+                Some(Value::Sequence(r)) if r.len() == 2 => {
+                    let bound = |v: &Value| v.as_u64().and_then(|x| usize::try_from(x).ok());
+                    match (bound(&r[0]), bound(&r[1])) {
+                        (Some(a), Some(b)) if a < b => (a, b),
+                        _ => return Err(err(config, format!("{what}: `layer_range` must be [START, END] with whole numbers 0 <= START < END"))),
+                    }
+                }
+                _ => {
+                    return Err(err(
+                        config,
+                        format!("{what}: `layer_range: [START, END]` is required"),
+                    ))
+                }
+            };
+            let model = if uses_base && base.is_some_and(|b| same_path(b, &p)) {
+                None
+            } else {
+                let existing = request.models.iter().position(|m| same_path(&m.path, &p));
+                Some(existing.unwrap_or_else(|| {
+                    request.models.push(ModelSpec {
+                        label: p.display().to_string(),
+                        path: p.clone(),
+                        ..ModelSpec::default()
+                    });
+                    request.models.len() - 1
+                }))
+            };
+            out.sources.push(SliceSource {
+                model,
+                layers,
+                params: parameters(
+                    config,
+                    sm.get(Value::String("parameters".into())),
+                    &format!("{what}.parameters"),
+                )?,
+            });
+        }
+        request.slices.push(out);
+    }
+    Ok(())
 }
 
 fn side_dir(p: &Path) -> PathBuf {
