@@ -460,7 +460,14 @@ pub fn merge_models(request: &MergeRequest, progress: &dyn Progress) -> Result<M
         // With slices, weights come from each source's parameters; resolve_params checks them
         // per tensor and names the model.
         if spec.weights == WeightRule::Required && request.slices.is_empty() {
-            if let Some(m) = models.iter().find(|m| m.spec.weight.is_none()) {
+            // A weight may also come from the model's own or the shared parameters (mergekit's
+            // `parameters: {weight: ...}` at any level).
+            let shared_weight = request.params.iter().any(|(k, _)| k == "weight");
+            if let Some(m) = models.iter().find(|m| {
+                m.spec.weight.is_none()
+                    && !shared_weight
+                    && !m.spec.params.iter().any(|(k, _)| k == "weight")
+            }) {
                 return Err(ModelError::invalid(format!(
                     "strategy `{}` needs a weight for every model; model `{}` has none (--weight {}=W)",
                     spec.name, m.label, m.label
