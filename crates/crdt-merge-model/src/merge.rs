@@ -1404,7 +1404,7 @@ fn side_tensor(
                     ),
                 ));
             };
-            let inn = *shape.last().unwrap_or(&0);
+            let inn: usize = shape[1..].iter().product();
             if info.shape != [inn, inn] {
                 return Err(ModelError::tensor(
                     name,

@@ -225,6 +225,8 @@ impl ParamSpec {
 pub fn format_num(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e15 {
         format!("{}", v as i64)
+    } else if v.abs() < 1e-3 {
+        format!("{v:e}")
     } else {
         format!("{v}")
     }
