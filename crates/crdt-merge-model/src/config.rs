@@ -205,7 +205,13 @@ pub fn parse_config(
     let models = match (get("models"), get("slices")) {
         (Some(Value::Sequence(models)), None) => models,
         (None, Some(Value::Sequence(slices))) => {
-            read_slices(path, slices, spec.base != BaseRule::Unused, base.as_deref(), &mut request)?;
+            read_slices(
+                path,
+                slices,
+                spec.base != BaseRule::Unused,
+                base.as_deref(),
+                &mut request,
+            )?;
             &Vec::new()
         }
         (Some(_), Some(_)) => {
@@ -271,9 +277,10 @@ pub fn parse_config(
     }
     // mergekit (`normalize_config`) adds an unlisted base to the models; for methods without a
     // base rule that makes it one more input, taking the global parameters.
-    if let Some(b) = base.as_ref().filter(|_| {
-        !models.is_empty() && !base_listed && spec.base == BaseRule::Unused
-    }) {
+    if let Some(b) = base
+        .as_ref()
+        .filter(|_| !models.is_empty() && !base_listed && spec.base == BaseRule::Unused)
+    {
         request.models.push(ModelSpec {
             label: b.display().to_string(),
             path: b.clone(),
@@ -334,23 +341,27 @@ fn read_slices(
     for (si, slice) in slices.iter().enumerate() {
         let what = format!("slices[{si}]");
         let Value::Mapping(map) = slice else {
-            return Err(err(config, format!("{what}: expected a map with `sources`")));
+            return Err(err(
+                config,
+                format!("{what}: expected a map with `sources`"),
+            ));
         };
         for k in map.keys() {
             match k.as_str() {
                 Some("sources") | Some("parameters") | Some("base_model") => {}
                 Some("residual_weight") => {
-                    return Err(err(config, format!("{what}: `residual_weight` is not supported")))
-                }
-                other => {
                     return Err(err(
                         config,
-                        format!(
-                            "{what}: unsupported key `{}` (expected sources, parameters, base_model)",
-                            other.unwrap_or("?")
-                        ),
+                        format!("{what}: `residual_weight` is not supported"),
                     ))
                 }
+                other => return Err(err(
+                    config,
+                    format!(
+                        "{what}: unsupported key `{}` (expected sources, parameters, base_model)",
+                        other.unwrap_or("?")
+                    ),
+                )),
             }
         }
         if let Some(v) = map.get(Value::String("base_model".into())) {
@@ -376,10 +387,16 @@ fn read_slices(
         for (k, src) in sources.iter().enumerate() {
             let what = format!("{what}.sources[{k}]");
             let Value::Mapping(sm) = src else {
-                return Err(err(config, format!("{what}: expected a map with `model` and `layer_range`")));
+                return Err(err(
+                    config,
+                    format!("{what}: expected a map with `model` and `layer_range`"),
+                ));
             };
             for key in sm.keys() {
-                if !matches!(key.as_str(), Some("model") | Some("layer_range") | Some("parameters")) {
+                if !matches!(
+                    key.as_str(),
+                    Some("model") | Some("layer_range") | Some("parameters")
+                ) {
                     return Err(err(
                         config,
                         format!(

@@ -256,8 +256,10 @@ fn precedes_layers(name: &str) -> bool {
 fn rename_layer(name: &str, k: usize) -> String {
     let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
     if let Some(i) = (0..parts.len().saturating_sub(1)).find(|&i| {
-        matches!(parts[i].as_str(), "layers" | "h" | "blocks" | "layer" | "block")
-            && parts[i + 1].parse::<usize>().is_ok()
+        matches!(
+            parts[i].as_str(),
+            "layers" | "h" | "blocks" | "layer" | "block"
+        ) && parts[i + 1].parse::<usize>().is_ok()
     }) {
         parts[i + 1] = k.to_string();
     }
@@ -690,7 +692,8 @@ fn plan(
         let spec = specs[schema.strategy_for(name)];
         let have: Vec<usize> = entry.sources.iter().map(|(i, _)| *i).collect();
         // Every entry source names a tensor its model has (that is how entries are built).
-        let info_of = |k: usize| -> &TensorInfo { &models[have[k]].files.tensors()[&entry.sources[k].1] };
+        let info_of =
+            |k: usize| -> &TensorInfo { &models[have[k]].files.tensors()[&entry.sources[k].1] };
         let base_info = base
             .zip(entry.base.as_ref())
             .and_then(|(b, n)| b.files.tensors().get(n));
@@ -1024,35 +1027,33 @@ fn slice_entries(
     let mut entries = Vec::new();
     // Gathers, from each input of slice `si` (its start layer given to `pick`), the tensors
     // `pick` selects, under the output name `rename` gives them, at layer fraction `t`.
-    let mut gather = |si: usize,
-                      t: f64,
-                      pick: &dyn Fn(usize, &str) -> bool,
-                      rename: &dyn Fn(&str) -> String| {
-        let expected: Vec<usize> = inputs[si].iter().filter_map(|(i, _, _)| *i).collect();
-        let mut outs: BTreeMap<String, Entry> = BTreeMap::new();
-        for &(index, m, start) in &inputs[si] {
-            for tname in m.files.tensors().keys().filter(|n| pick(start, n)) {
-                let out = rename(tname);
-                let e = outs.entry(out.clone()).or_insert_with(|| Entry {
-                    name: out,
-                    sources: Vec::new(),
-                    expected: expected.clone(),
-                    base: None,
-                    t: Some(t),
-                    slice: Some(si),
-                });
-                match index {
-                    None => e.base = Some(tname.clone()),
-                    Some(j) => e.sources.push((j, tname.clone())),
+    let mut gather =
+        |si: usize, t: f64, pick: &dyn Fn(usize, &str) -> bool, rename: &dyn Fn(&str) -> String| {
+            let expected: Vec<usize> = inputs[si].iter().filter_map(|(i, _, _)| *i).collect();
+            let mut outs: BTreeMap<String, Entry> = BTreeMap::new();
+            for &(index, m, start) in &inputs[si] {
+                for tname in m.files.tensors().keys().filter(|n| pick(start, n)) {
+                    let out = rename(tname);
+                    let e = outs.entry(out.clone()).or_insert_with(|| Entry {
+                        name: out,
+                        sources: Vec::new(),
+                        expected: expected.clone(),
+                        base: None,
+                        t: Some(t),
+                        slice: Some(si),
+                    });
+                    match index {
+                        None => e.base = Some(tname.clone()),
+                        Some(j) => e.sources.push((j, tname.clone())),
+                    }
                 }
             }
-        }
-        for mut e in outs.into_values() {
-            e.sources.sort();
-            e.expected.sort_unstable();
-            entries.push(e);
-        }
-    };
+            for mut e in outs.into_values() {
+                e.sources.sort();
+                e.expected.sort_unstable();
+                entries.push(e);
+            }
+        };
     let last = request.slices.len().saturating_sub(1);
     gather(
         0,
@@ -1221,7 +1222,10 @@ fn run_tensor(
         let (src, src_name) = match p.copy_from {
             Some(i) => {
                 let k = p.models.iter().position(|&j| j == i).unwrap_or(0);
-                (&models[i], p.sources.get(k).map_or(p.name.as_str(), String::as_str))
+                (
+                    &models[i],
+                    p.sources.get(k).map_or(p.name.as_str(), String::as_str),
+                )
             }
             None => match base {
                 Some(b) => (b, p.base_source.as_str()),

@@ -22,7 +22,12 @@ fn load(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     st.tensors()
         .into_iter()
         .map(|(name, view)| {
-            assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name} in {}", path.display());
+            assert_eq!(
+                view.dtype(),
+                safetensors::Dtype::F32,
+                "{name} in {}",
+                path.display()
+            );
             let values = view
                 .data()
                 .chunks_exact(4)
