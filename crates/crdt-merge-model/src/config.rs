@@ -355,13 +355,15 @@ fn read_slices(
                         format!("{what}: `residual_weight` is not supported"),
                     ))
                 }
-                other => return Err(err(
-                    config,
-                    format!(
+                other => {
+                    return Err(err(
+                        config,
+                        format!(
                         "{what}: unsupported key `{}` (expected sources, parameters, base_model)",
                         other.unwrap_or("?")
                     ),
-                )),
+                    ))
+                }
             }
         }
         if let Some(v) = map.get(Value::String("base_model".into())) {
@@ -497,6 +499,107 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("hub id") && e.contains("no network"), "{e}");
+    }
+
+    /// A config directory with empty model directories `a`, `b`, `base`.
+    fn dirs() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for m in ["a", "b", "base"] {
+            std::fs::create_dir(dir.path().join(m)).unwrap();
+        }
+        dir
+    }
+
+    fn parse(dir: &tempfile::TempDir, yaml: &str) -> Result<MergeRequest> {
+        parse_config(&dir.path().join("m.yml"), yaml, Path::new("o")).map(|(r, _)| r)
+    }
+
+    #[test]
+    fn slices_become_sources_with_one_model_each() {
+        let dir = dirs();
+        let r = parse(
+            &dir,
+            "merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, 3]}]\n  - sources:\n      - model: b\n        layer_range: [1, 4]\n        parameters: {scale: 0.5}\n  - sources: [{model: a, layer_range: [3, 4]}]\n",
+        )
+        .unwrap();
+        assert_eq!(r.models.len(), 2, "a model in two slices is one input");
+        assert_eq!(r.slices.len(), 3);
+        assert_eq!(r.slices[0].sources[0].model, Some(0));
+        assert_eq!(r.slices[0].sources[0].layers, (0, 3));
+        assert_eq!(r.slices[1].sources[0].model, Some(1));
+        assert_eq!(
+            r.slices[1].sources[0].params,
+            vec![("scale".to_string(), Setting::Value(ParamValue::Num(0.5)))]
+        );
+        assert_eq!(r.slices[2].sources[0].model, Some(0));
+    }
+
+    #[test]
+    fn a_slice_source_that_is_the_base_is_the_base_only_for_methods_with_one() {
+        let dir = dirs();
+        let yaml = |m: &str| {
+            format!("merge_method: {m}\nbase_model: base\nslices:\n  - sources:\n      - {{model: base, layer_range: [0, 2]}}\n      - {{model: a, layer_range: [0, 2]}}\nparameters: {{t: 0.5, weight: 1}}\n")
+        };
+        let r = parse(&dir, &yaml("slerp")).unwrap();
+        assert_eq!(r.models.len(), 1);
+        assert_eq!(r.slices[0].sources[0].model, None);
+        let r = parse(&dir, &yaml("linear")).unwrap();
+        assert_eq!(r.models.len(), 2, "linear merges the base like any model");
+        assert_eq!(r.slices[0].sources[0].model, Some(0));
+    }
+
+    #[test]
+    fn an_unlisted_base_is_an_input_of_methods_without_a_base() {
+        let dir = dirs();
+        let r = parse(
+            &dir,
+            "merge_method: linear\nbase_model: base\nmodels:\n  - {model: a, parameters: {weight: 1}}\n",
+        )
+        .unwrap();
+        let labels: Vec<&str> = r.models.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert!(labels[1].ends_with("base"), "{labels:?}");
+        let r = parse(
+            &dir,
+            "merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - {model: a, parameters: {weight: 1}}\n  - {model: base}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            r.models.len(),
+            1,
+            "the base of task_arithmetic is not a model"
+        );
+        assert!(r.base.is_some());
+    }
+
+    #[test]
+    fn bad_slices_are_named() {
+        let dir = dirs();
+        let cases = [
+            ("merge_method: passthrough\nmodels: [a]\nslices: []\n", "not both"),
+            ("merge_method: passthrough\nslices: []\n", "`slices` is empty"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a}]\n", "slices[0].sources[0]: `layer_range"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [2, 2]}]\n", "START < END"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, -1]}]\n", "START < END"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, 1]}]\n    residual_weight: 0.5\n", "residual_weight"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, 1], weight: 2}]\n", "unsupported key `weight`"),
+            ("merge_method: passthrough\nslices:\n  - {model: a}\n", "slices[0]: unsupported key `model`"),
+            ("merge_method: slerp\nbase_model: base\nslices:\n  - sources: [{model: a, layer_range: [0, 1]}]\n    base_model: b\n", "per slice"),
+        ];
+        for (yaml, want) in cases {
+            let e = parse(&dir, yaml).unwrap_err().to_string();
+            assert!(e.contains(want), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_star_filter_matches_everything() {
+        let v: Value = serde_norway::from_str("[{filter: '*', value: 0.7}]").unwrap();
+        let s = setting(Path::new("c.yml"), "t", &v).unwrap();
+        assert_eq!(
+            s.evaluate("lm_head.weight", 0.0),
+            Some(ParamValue::Num(0.7))
+        );
     }
 
     #[test]

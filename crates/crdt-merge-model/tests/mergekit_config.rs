@@ -140,3 +140,89 @@ fn every_config_has_an_expected_output() {
     assert_eq!(configs, outputs);
     assert_eq!(configs.len(), 7);
 }
+
+/// Slice mistakes the config reader cannot see (they need the models' layer counts, or are
+/// about the method) are errors from the driver that name the slice and what was expected.
+#[test]
+fn slice_errors_name_the_slice() {
+    let cfg = PathBuf::from(DIR).join("inline.yml");
+    let cases = [
+        (
+            "merge_method: passthrough\nslices:\n  - sources: [{model: models/ft1, layer_range: [2, 5]}]\n",
+            "slices[0].sources[0]: layer_range [2, 5] but model",
+        ),
+        (
+            "merge_method: passthrough\nslices:\n  - sources: [{model: models/ft1, layer_range: [0, 2]}, {model: models/ft2, layer_range: [0, 2]}]\n",
+            "at most 1 model(s) besides the base in slices[0]",
+        ),
+        (
+            "merge_method: slerp\nbase_model: models/base\nparameters: {t: 0.5}\nslices:\n  - sources: [{model: models/base, layer_range: [0, 4]}, {model: models/ft1, layer_range: [0, 3]}]\n",
+            "slices[0]: every source must span the same number of layers",
+        ),
+        (
+            "merge_method: slerp\nbase_model: models/base\nparameters: {t: 0.5}\nslices:\n  - sources: [{model: models/ft1, layer_range: [0, 4]}]\n",
+            "slices[0]: strategy `slerp` needs the base model among the slice's sources",
+        ),
+        (
+            "merge_method: linear\nslices:\n  - sources: [{model: models/ft1, layer_range: [0, 4], parameters: {weight: 1}}, {model: models/ft2, layer_range: [0, 4]}]\n",
+            "needs a weight for every model",
+        ),
+        (
+            "merge_method: passthrough\nslices:\n  - sources: [{model: models/ft1, layer_range: [0, 4], parameters: {density: 0.5}}]\n",
+            "density",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let out = tempfile::tempdir().expect("tempdir");
+        let (request, _) =
+            crdt_merge_model::config::parse_config(&cfg, yaml, &out.path().join("m"))
+                .unwrap_or_else(|e| panic!("{yaml}: {e}"));
+        let e = merge_models(&request, &NoProgress)
+            .expect_err(yaml)
+            .to_string();
+        assert!(e.contains(want), "{yaml}\n  got: {e}\n  want: {want}");
+    }
+}
+
+/// Slices pick layers by model, not by position: the same slices with `models` listed in the
+/// other order (indices remapped) give the same bytes, and each output layer is the source
+/// layer it should be (non-layer tensors: embeddings from the first slice, the rest from the last).
+#[test]
+fn sliced_merges_pick_layers_by_model_not_position() {
+    let cfg = PathBuf::from(DIR).join("inline.yml");
+    let yaml = "merge_method: passthrough\nslices:\n  - sources: [{model: models/ft1, layer_range: [0, 2]}]\n  - sources: [{model: models/ft3, layer_range: [2, 4]}]\n  - sources: [{model: models/ft3, layer_range: [1, 2]}]\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut request, _) =
+        crdt_merge_model::config::parse_config(&cfg, yaml, &dir.path().join("a.safetensors"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    merge_models(&request, &NoProgress).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(request.models.len(), 2);
+    request.models.swap(0, 1);
+    for slice in &mut request.slices {
+        for src in &mut slice.sources {
+            src.model = src.model.map(|i| 1 - i);
+        }
+    }
+    request.output = dir.path().join("b.safetensors");
+    merge_models(&request, &NoProgress).unwrap_or_else(|e| panic!("{e}"));
+    let a = std::fs::read(dir.path().join("a.safetensors")).expect("a");
+    let b = std::fs::read(dir.path().join("b.safetensors")).expect("b");
+    assert!(a == b, "the model order changed the output");
+
+    let out = load(&dir.path().join("a.safetensors"));
+    let ft1 = load(&PathBuf::from(DIR).join("models/ft1/model.safetensors"));
+    let ft3 = load(&PathBuf::from(DIR).join("models/ft3/model.safetensors"));
+    let q = |l: usize| format!("model.layers.{l}.self_attn.q_proj.weight");
+    assert_eq!(out[&q(0)], ft1[&q(0)]);
+    assert_eq!(out[&q(1)], ft1[&q(1)]);
+    assert_eq!(out[&q(2)], ft3[&q(2)]);
+    assert_eq!(out[&q(3)], ft3[&q(3)]);
+    assert_eq!(out[&q(4)], ft3[&q(1)]);
+    assert!(!out.contains_key(&q(5)));
+    assert_eq!(
+        out["model.embed_tokens.weight"],
+        ft1["model.embed_tokens.weight"]
+    );
+    assert_eq!(out["lm_head.weight"], ft3["lm_head.weight"]);
+    assert_eq!(out["model.norm.weight"], ft3["model.norm.weight"]);
+}
