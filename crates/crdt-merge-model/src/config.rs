@@ -1,7 +1,15 @@
 //! mergekit YAML configs (`merge_method`, `base_model`, `models[].model`, `models[].parameters`,
-//! `parameters`, `dtype`, `out_dtype`, `tokenizer_source`, `chat_template`), turned into a
-//! [`MergeRequest`] on local paths. Keys we do not support are an error naming them, never
-//! ignored; a Hugging Face hub id is an error saying there is no network.
+//! `slices[].sources[].{model, layer_range, parameters}`, `slices[].parameters`, `parameters`,
+//! `dtype`, `out_dtype`, `tokenizer_source`, `chat_template`), turned into a [`MergeRequest`] on
+//! local paths. Keys we do not support are an error naming them, never ignored; a Hugging Face
+//! hub id is an error saying there is no network.
+//!
+//! As in mergekit 0.1.5 (`plan.py`, `normalize_config`): with `models`, a `base_model` that is
+//! not listed is still an input of methods that do not treat it as a base (`linear`, `karcher`,
+//! `passthrough`: it is added with no parameters of its own, so it takes the global ones), and a
+//! listed one stays an input; methods with a base take it as the base either way. With
+//! `slices`, only the sources are inputs; a source that is the base model is the base for methods
+//! with one.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +17,7 @@ use serde_norway::Value;
 
 use crate::dtype::DType;
 use crate::error::{ModelError, Result};
-use crate::merge::{MergeRequest, ModelSpec, Setting};
+use crate::merge::{MergeRequest, ModelSpec, Setting, Slice, SliceSource};
 use crate::params::ParamValue;
 use crate::strategy::{self, BaseRule};
 
@@ -17,6 +25,7 @@ const TOP_KEYS: &[&str] = &[
     "merge_method",
     "base_model",
     "models",
+    "slices",
     "parameters",
     "dtype",
     "out_dtype",
@@ -107,7 +116,9 @@ fn setting(config: &Path, key: &str, v: &Value) -> Result<Setting> {
             }
         }
         let filter = match m.get(Value::String("filter".into())) {
+            // mergekit: no filter and `*` both match every tensor.
             None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "*" => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
                 return Err(err(
@@ -191,12 +202,32 @@ pub fn parse_config(
         None | Some(Value::Null) => None,
         Some(v) => Some(model_path(path, v, "base_model")?),
     };
-    let Some(Value::Sequence(models)) = get("models") else {
-        return Err(err(
-            path,
-            "`models` is required (a list of {model: PATH, parameters: {...}})",
-        ));
+    let models = match (get("models"), get("slices")) {
+        (Some(Value::Sequence(models)), None) => models,
+        (None, Some(Value::Sequence(slices))) => {
+            read_slices(
+                path,
+                slices,
+                spec.base != BaseRule::Unused,
+                base.as_deref(),
+                &mut request,
+            )?;
+            &Vec::new()
+        }
+        (Some(_), Some(_)) => {
+            return Err(err(path, "give either `models` or `slices`, not both"));
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(err(path, "`models` and `slices` must be lists"));
+        }
+        (None, None) => {
+            return Err(err(
+                path,
+                "`models` (a list of {model: PATH, parameters: {...}}) or `slices` is required",
+            ));
+        }
     };
+    let mut base_listed = false;
     for (i, m) in models.iter().enumerate() {
         let what = format!("models[{i}]");
         let (p, params) = match m {
@@ -223,8 +254,10 @@ pub fn parse_config(
             }
             _ => return Err(err(path, format!("{what}: expected a map with `model`"))),
         };
+        let is_base = base.as_ref().is_some_and(|b| same_path(b, &p));
+        base_listed |= is_base;
         // mergekit lists the base among the models of base-using methods; it is the base there.
-        if spec.base != BaseRule::Unused && base.as_ref().is_some_and(|b| same_path(b, &p)) {
+        if spec.base != BaseRule::Unused && is_base {
             continue;
         }
         let label = p.display().to_string();
@@ -241,6 +274,18 @@ pub fn parse_config(
             }
         }
         request.models.push(ms);
+    }
+    // mergekit (`normalize_config`) adds an unlisted base to the models; for methods without a
+    // base rule that makes it one more input, taking the global parameters.
+    if let Some(b) = base
+        .as_ref()
+        .filter(|_| !models.is_empty() && !base_listed && spec.base == BaseRule::Unused)
+    {
+        request.models.push(ModelSpec {
+            label: b.display().to_string(),
+            path: b.clone(),
+            ..ModelSpec::default()
+        });
     }
     if let Some(b) = base {
         request.base = Some(ModelSpec {
@@ -279,6 +324,135 @@ pub fn parse_config(
         Some(_) => return Err(err(path, "`chat_template`: expected the template text")),
     };
     Ok((request, ConfigExtras { chat_template }))
+}
+
+/// mergekit `slices`: each source becomes a [`SliceSource`]; a model in several slices is one
+/// input model (listed once); the base is `None` for methods with a base.
+fn read_slices(
+    config: &Path,
+    slices: &[Value],
+    uses_base: bool,
+    base: Option<&Path>,
+    request: &mut MergeRequest,
+) -> Result<()> {
+    if slices.is_empty() {
+        return Err(err(config, "`slices` is empty"));
+    }
+    for (si, slice) in slices.iter().enumerate() {
+        let what = format!("slices[{si}]");
+        let Value::Mapping(map) = slice else {
+            return Err(err(
+                config,
+                format!("{what}: expected a map with `sources`"),
+            ));
+        };
+        for k in map.keys() {
+            match k.as_str() {
+                Some("sources") | Some("parameters") | Some("base_model") => {}
+                Some("residual_weight") => {
+                    return Err(err(
+                        config,
+                        format!("{what}: `residual_weight` is not supported"),
+                    ))
+                }
+                other => {
+                    return Err(err(
+                        config,
+                        format!(
+                        "{what}: unsupported key `{}` (expected sources, parameters, base_model)",
+                        other.unwrap_or("?")
+                    ),
+                    ))
+                }
+            }
+        }
+        if let Some(v) = map.get(Value::String("base_model".into())) {
+            let b = model_path(config, v, &format!("{what}.base_model"))?;
+            if !base.is_some_and(|g| same_path(g, &b)) {
+                return Err(err(config, format!("{what}: a `base_model` per slice other than the top-level `base_model` is not supported")));
+            }
+        }
+        let Some(Value::Sequence(sources)) = map.get(Value::String("sources".into())) else {
+            return Err(err(
+                config,
+                format!("{what}: `sources` is required (a list of {{model: PATH, layer_range: [START, END]}})"),
+            ));
+        };
+        let mut out = Slice {
+            sources: Vec::new(),
+            params: parameters(
+                config,
+                map.get(Value::String("parameters".into())),
+                &format!("{what}.parameters"),
+            )?,
+        };
+        for (k, src) in sources.iter().enumerate() {
+            let what = format!("{what}.sources[{k}]");
+            let Value::Mapping(sm) = src else {
+                return Err(err(
+                    config,
+                    format!("{what}: expected a map with `model` and `layer_range`"),
+                ));
+            };
+            for key in sm.keys() {
+                if !matches!(
+                    key.as_str(),
+                    Some("model") | Some("layer_range") | Some("parameters")
+                ) {
+                    return Err(err(
+                        config,
+                        format!(
+                            "{what}: unsupported key `{}` (expected model, layer_range, parameters)",
+                            key.as_str().unwrap_or("?")
+                        ),
+                    ));
+                }
+            }
+            let model = sm
+                .get(Value::String("model".into()))
+                .ok_or_else(|| err(config, format!("{what}: `model` is required")))?;
+            let p = model_path(config, model, &what)?;
+            let layers = match sm.get(Value::String("layer_range".into())) {
+                Some(Value::Sequence(r)) if r.len() == 2 => {
+                    let bound = |v: &Value| v.as_u64().and_then(|x| usize::try_from(x).ok());
+                    match (bound(&r[0]), bound(&r[1])) {
+                        (Some(a), Some(b)) if a < b => (a, b),
+                        _ => return Err(err(config, format!("{what}: `layer_range` must be [START, END] with whole numbers 0 <= START < END"))),
+                    }
+                }
+                _ => {
+                    return Err(err(
+                        config,
+                        format!("{what}: `layer_range: [START, END]` is required"),
+                    ))
+                }
+            };
+            let model = if uses_base && base.is_some_and(|b| same_path(b, &p)) {
+                None
+            } else {
+                let existing = request.models.iter().position(|m| same_path(&m.path, &p));
+                Some(existing.unwrap_or_else(|| {
+                    request.models.push(ModelSpec {
+                        label: p.display().to_string(),
+                        path: p.clone(),
+                        ..ModelSpec::default()
+                    });
+                    request.models.len() - 1
+                }))
+            };
+            out.sources.push(SliceSource {
+                model,
+                layers,
+                params: parameters(
+                    config,
+                    sm.get(Value::String("parameters".into())),
+                    &format!("{what}.parameters"),
+                )?,
+            });
+        }
+        request.slices.push(out);
+    }
+    Ok(())
 }
 
 fn side_dir(p: &Path) -> PathBuf {
@@ -325,6 +499,107 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("hub id") && e.contains("no network"), "{e}");
+    }
+
+    /// A config directory with empty model directories `a`, `b`, `base`.
+    fn dirs() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for m in ["a", "b", "base"] {
+            std::fs::create_dir(dir.path().join(m)).unwrap();
+        }
+        dir
+    }
+
+    fn parse(dir: &tempfile::TempDir, yaml: &str) -> Result<MergeRequest> {
+        parse_config(&dir.path().join("m.yml"), yaml, Path::new("o")).map(|(r, _)| r)
+    }
+
+    #[test]
+    fn slices_become_sources_with_one_model_each() {
+        let dir = dirs();
+        let r = parse(
+            &dir,
+            "merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, 3]}]\n  - sources:\n      - model: b\n        layer_range: [1, 4]\n        parameters: {scale: 0.5}\n  - sources: [{model: a, layer_range: [3, 4]}]\n",
+        )
+        .unwrap();
+        assert_eq!(r.models.len(), 2, "a model in two slices is one input");
+        assert_eq!(r.slices.len(), 3);
+        assert_eq!(r.slices[0].sources[0].model, Some(0));
+        assert_eq!(r.slices[0].sources[0].layers, (0, 3));
+        assert_eq!(r.slices[1].sources[0].model, Some(1));
+        assert_eq!(
+            r.slices[1].sources[0].params,
+            vec![("scale".to_string(), Setting::Value(ParamValue::Num(0.5)))]
+        );
+        assert_eq!(r.slices[2].sources[0].model, Some(0));
+    }
+
+    #[test]
+    fn a_slice_source_that_is_the_base_is_the_base_only_for_methods_with_one() {
+        let dir = dirs();
+        let yaml = |m: &str| {
+            format!("merge_method: {m}\nbase_model: base\nslices:\n  - sources:\n      - {{model: base, layer_range: [0, 2]}}\n      - {{model: a, layer_range: [0, 2]}}\nparameters: {{t: 0.5, weight: 1}}\n")
+        };
+        let r = parse(&dir, &yaml("slerp")).unwrap();
+        assert_eq!(r.models.len(), 1);
+        assert_eq!(r.slices[0].sources[0].model, None);
+        let r = parse(&dir, &yaml("linear")).unwrap();
+        assert_eq!(r.models.len(), 2, "linear merges the base like any model");
+        assert_eq!(r.slices[0].sources[0].model, Some(0));
+    }
+
+    #[test]
+    fn an_unlisted_base_is_an_input_of_methods_without_a_base() {
+        let dir = dirs();
+        let r = parse(
+            &dir,
+            "merge_method: linear\nbase_model: base\nmodels:\n  - {model: a, parameters: {weight: 1}}\n",
+        )
+        .unwrap();
+        let labels: Vec<&str> = r.models.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert!(labels[1].ends_with("base"), "{labels:?}");
+        let r = parse(
+            &dir,
+            "merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - {model: a, parameters: {weight: 1}}\n  - {model: base}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            r.models.len(),
+            1,
+            "the base of task_arithmetic is not a model"
+        );
+        assert!(r.base.is_some());
+    }
+
+    #[test]
+    fn bad_slices_are_named() {
+        let dir = dirs();
+        let cases = [
+            ("merge_method: passthrough\nmodels: [a]\nslices: []\n", "not both"),
+            ("merge_method: passthrough\nslices: []\n", "`slices` is empty"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a}]\n", "slices[0].sources[0]: `layer_range"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [2, 2]}]\n", "START < END"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, -1]}]\n", "START < END"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, 1]}]\n    residual_weight: 0.5\n", "residual_weight"),
+            ("merge_method: passthrough\nslices:\n  - sources: [{model: a, layer_range: [0, 1], weight: 2}]\n", "unsupported key `weight`"),
+            ("merge_method: passthrough\nslices:\n  - {model: a}\n", "slices[0]: unsupported key `model`"),
+            ("merge_method: slerp\nbase_model: base\nslices:\n  - sources: [{model: a, layer_range: [0, 1]}]\n    base_model: b\n", "per slice"),
+        ];
+        for (yaml, want) in cases {
+            let e = parse(&dir, yaml).unwrap_err().to_string();
+            assert!(e.contains(want), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_star_filter_matches_everything() {
+        let v: Value = serde_norway::from_str("[{filter: '*', value: 0.7}]").unwrap();
+        let s = setting(Path::new("c.yml"), "t", &v).unwrap();
+        assert_eq!(
+            s.evaluate("lm_head.weight", 0.0),
+            Some(ParamValue::Num(0.7))
+        );
     }
 
     #[test]

@@ -96,6 +96,34 @@ pub struct MergeRequest {
     /// Where side files (config, tokenizer) come from for a directory output (default: the
     /// base, else the first model by sorted path).
     pub side_files_from: Option<PathBuf>,
+    /// mergekit `slices` (empty: every tensor by its own name from every model). See [`Slice`].
+    pub slices: Vec<Slice>,
+}
+
+/// One of mergekit's output slices: its sources' layer ranges, layer-aligned, become the next
+/// output layers. Output layer `k` (counting on from the previous slices) merges, for each
+/// source, that source's layer `start + (k − first layer of this slice)` renamed to `k`
+/// (`model.layers.<j>.X` → `model.layers.<k>.X`). Tensors outside the layers come from the
+/// first slice's sources when they precede the layers (embeddings: `embed`, `wte`, `wpe`) and
+/// from the last slice's sources otherwise (final norm, `lm_head`), as in mergekit.
+#[derive(Clone, Debug, Default)]
+pub struct Slice {
+    /// The sources; every range has the same length.
+    pub sources: Vec<SliceSource>,
+    /// The slice's `parameters`: above [`MergeRequest::params`], below a source's own.
+    pub params: Vec<(String, Setting)>,
+}
+
+/// One source of a [`Slice`].
+#[derive(Clone, Debug, Default)]
+pub struct SliceSource {
+    /// `None`: the base model (for strategies that use one); `Some(i)`: `MergeRequest::models[i]`.
+    pub model: Option<usize>,
+    /// Its layers `start..end` (end exclusive, mergekit's `layer_range`).
+    pub layers: (usize, usize),
+    /// Its own `parameters` (highest precedence); per-model filters match the source tensor's
+    /// name, as mergekit's do.
+    pub params: Vec<(String, Setting)>,
 }
 
 impl MergeRequest {
@@ -115,6 +143,7 @@ impl MergeRequest {
             output: output.into(),
             metadata: BTreeMap::new(),
             side_files_from: None,
+            slices: Vec::new(),
         }
     }
 }
@@ -205,19 +234,41 @@ pub fn layer_index(name: &str) -> Option<usize> {
     })
 }
 
-/// The layer fraction t of tensor `name` among `layers` layers: index / (layers − 1); tensors
-/// outside the layers sit at 0 if they are embeddings (`embed`, `wte`, `wpe`), else at 1 (final
-/// norm, `lm_head`), as they come before or after the layers in a decoder.
+/// The layer fraction t of tensor `name` among `layers` layers, as mergekit 0.1.5's planner
+/// computes it (`plan.py`): index / (layers − 1), and 1 when there is a single layer; every tensor
+/// outside the layers (embeddings, final norm, `lm_head`) is planned at t = 0, before and after
+/// the layers alike (checked against `mergekit-yaml` in `tests/mergekit_config.rs`).
 pub fn layer_fraction(name: &str, layers: usize) -> f64 {
     match layer_index(name) {
         Some(i) if layers > 1 => i as f64 / (layers - 1) as f64,
-        Some(_) => 0.0,
-        None if name.contains("embed") || name.contains("wte") || name.contains("wpe") => 0.0,
-        None => 1.0,
+        Some(_) => 1.0,
+        None => 0.0,
     }
 }
 
+/// Whether a tensor outside the layers comes before them (embeddings) rather than after (final
+/// norm, `lm_head`): where mergekit's architectures put `pre_weights`.
+fn precedes_layers(name: &str) -> bool {
+    name.contains("embed") || name.contains("wte") || name.contains("wpe")
+}
+
+/// `name` with its layer index (the one [`layer_index`] finds) replaced by `k`.
+fn rename_layer(name: &str, k: usize) -> String {
+    let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
+    if let Some(i) = (0..parts.len().saturating_sub(1)).find(|&i| {
+        matches!(
+            parts[i].as_str(),
+            "layers" | "h" | "blocks" | "layer" | "block"
+        ) && parts[i + 1].parse::<usize>().is_ok()
+    }) {
+        parts[i + 1] = k.to_string();
+    }
+    parts.join(".")
+}
+
 struct Opened {
+    /// Its index in `MergeRequest::models` (`usize::MAX` for the base).
+    index: usize,
     label: String,
     files: ModelFiles,
     id: ContributionId,
@@ -226,7 +277,7 @@ struct Opened {
     gram: Option<ModelFiles>,
 }
 
-fn open_model(spec: &ModelSpec) -> Result<Opened> {
+fn open_model(index: usize, spec: &ModelSpec) -> Result<Opened> {
     let files = ModelFiles::open(&spec.path)?;
     let id = match spec.id {
         Some(id) => id,
@@ -235,6 +286,7 @@ fn open_model(spec: &ModelSpec) -> Result<Opened> {
     let fisher = spec.fisher.as_deref().map(ModelFiles::open).transpose()?;
     let gram = spec.gram.as_deref().map(ModelFiles::open).transpose()?;
     Ok(Opened {
+        index,
         label: spec.label.clone(),
         files,
         id,
@@ -265,6 +317,30 @@ struct TensorPlan {
     strategy: Option<&'static StrategySpec>,
     /// Copy source for a byte copy: None = base, Some(i) = model i.
     copy_from: Option<usize>,
+    /// Each model's tensor name, parallel to `models` (the output name unless slices rename).
+    sources: Vec<String>,
+    /// The base's tensor name.
+    base_source: String,
+    /// The layer fraction fixed by a slice; `None`: [`layer_fraction`].
+    t: Option<f64>,
+    /// The slice whose parameters apply.
+    slice: Option<usize>,
+}
+
+/// One output tensor before its checks: which tensor of which input it comes from.
+struct Entry {
+    /// The output name.
+    name: String,
+    /// (sorted model index, that model's tensor name), ascending, for the models that have it.
+    sources: Vec<(usize, String)>,
+    /// The models that should have it (a shortfall is [`Missing`]'s business).
+    expected: Vec<usize>,
+    /// The base's tensor name, if the base has it.
+    base: Option<String>,
+    /// The layer fraction fixed by a slice.
+    t: Option<f64>,
+    /// The slice whose parameters apply.
+    slice: Option<usize>,
 }
 
 /// Runs a merge: checks, plans, then streams every tensor into `request.output`.
@@ -312,6 +388,7 @@ pub fn merge_models(request: &MergeRequest, progress: &dyn Progress) -> Result<M
                 other => other,
             })?;
     }
+    check_slices(request, default_spec, &given)?;
     let mut seen = std::collections::BTreeSet::new();
     for m in &request.models {
         if !seen.insert(m.label.as_str()) {
@@ -322,11 +399,16 @@ pub fn merge_models(request: &MergeRequest, progress: &dyn Progress) -> Result<M
         }
     }
 
-    let base = request.base.as_ref().map(open_model).transpose()?;
+    let base = request
+        .base
+        .as_ref()
+        .map(|b| open_model(usize::MAX, b))
+        .transpose()?;
     let mut models: Vec<Opened> = request
         .models
         .par_iter()
-        .map(open_model)
+        .enumerate()
+        .map(|(i, m)| open_model(i, m))
         .collect::<Result<_>>()?;
     models.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.label.cmp(&b.label)));
     for w in models.windows(2) {
@@ -347,26 +429,47 @@ pub fn merge_models(request: &MergeRequest, progress: &dyn Progress) -> Result<M
                 spec.name
             )));
         }
-        if models.len() < spec.min_models {
-            return Err(ModelError::invalid(format!(
-                "strategy `{}` needs at least {} model(s) besides the base; got {}",
-                spec.name,
-                spec.min_models,
-                models.len()
-            )));
-        }
-        if let Some(max) = spec.max_models {
-            if models.len() > max {
+        // With slices, each slice is one merge: its sources are what the counts apply to.
+        let counts: Vec<(String, usize)> = if request.slices.is_empty() {
+            vec![(String::new(), models.len())]
+        } else {
+            request
+                .slices
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let n = s.sources.iter().filter(|x| x.model.is_some()).count();
+                    (format!(" in slices[{i}]"), n)
+                })
+                .collect()
+        };
+        for (place, n) in counts {
+            if n < spec.min_models {
                 return Err(ModelError::invalid(format!(
-                    "strategy `{}` takes at most {} model(s) besides the base; got {}",
-                    spec.name,
-                    max,
-                    models.len()
+                    "strategy `{}` needs at least {} model(s) besides the base{place}; got {n}",
+                    spec.name, spec.min_models,
                 )));
             }
+            if let Some(max) = spec.max_models {
+                if n > max {
+                    return Err(ModelError::invalid(format!(
+                        "strategy `{}` takes at most {max} model(s) besides the base{place}; got {n}",
+                        spec.name,
+                    )));
+                }
+            }
         }
-        if spec.weights == WeightRule::Required {
-            if let Some(m) = models.iter().find(|m| m.spec.weight.is_none()) {
+        // With slices, weights come from each source's parameters; resolve_params checks them
+        // per tensor and names the model.
+        if spec.weights == WeightRule::Required && request.slices.is_empty() {
+            // A weight may also come from the model's own or the shared parameters (mergekit's
+            // `parameters: {weight: ...}` at any level).
+            let shared_weight = request.params.iter().any(|(k, _)| k == "weight");
+            if let Some(m) = models.iter().find(|m| {
+                m.spec.weight.is_none()
+                    && !shared_weight
+                    && !m.spec.params.iter().any(|(k, _)| k == "weight")
+            }) {
                 return Err(ModelError::invalid(format!(
                     "strategy `{}` needs a weight for every model; model `{}` has none (--weight {}=W)",
                     spec.name, m.label, m.label
@@ -500,6 +603,9 @@ pub fn merge_models(request: &MergeRequest, progress: &dyn Progress) -> Result<M
             });
         if let Some(from) = from {
             for name in crate::io::copy_side_files(&from, &request.output)? {
+                if name == "config.json" && !request.slices.is_empty() {
+                    patch_layer_count(&request.output.join(&name), slice_layers(request))?;
+                }
                 files.push(request.output.join(name));
             }
         }
@@ -523,16 +629,36 @@ fn plan(
     base: Option<&Opened>,
     models: &[Opened],
 ) -> Result<Vec<TensorPlan>> {
-    let mut names: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    for m in models {
-        names.extend(m.files.tensors().keys().map(String::as_str));
-    }
     let uses_base = |spec: &StrategySpec| spec.base != BaseRule::Unused;
-    if let Some(b) = base {
-        if specs.values().any(|s| uses_base(s)) {
-            names.extend(b.files.tensors().keys().map(String::as_str));
+    let entries = if request.slices.is_empty() {
+        let mut names: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for m in models {
+            names.extend(m.files.tensors().keys().map(String::as_str));
         }
-    }
+        if let Some(b) = base {
+            if specs.values().any(|s| uses_base(s)) {
+                names.extend(b.files.tensors().keys().map(String::as_str));
+            }
+        }
+        names
+            .into_iter()
+            .map(|name| Entry {
+                name: name.to_string(),
+                sources: (0..models.len())
+                    .filter(|&i| models[i].files.tensors().contains_key(name))
+                    .map(|i| (i, name.to_string()))
+                    .collect(),
+                expected: (0..models.len()).collect(),
+                base: base
+                    .filter(|b| b.files.tensors().contains_key(name))
+                    .map(|_| name.to_string()),
+                t: None,
+                slice: None,
+            })
+            .collect()
+    } else {
+        slice_entries(request, specs, base, models)?
+    };
 
     // The output type when no --dtype and no base: the models' common float type.
     let mut common: Option<(DType, String, PathBuf)> = None;
@@ -560,15 +686,25 @@ fn plan(
         }
     }
 
-    let mut plans = Vec::with_capacity(names.len());
-    for name in names {
+    let mut plans = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let name = entry.name.as_str();
         let spec = specs[schema.strategy_for(name)];
-        let have: Vec<usize> = (0..models.len())
-            .filter(|&i| models[i].files.tensors().contains_key(name))
-            .collect();
-        let base_info = base.and_then(|b| b.files.tensors().get(name));
-        if have.len() < models.len() && request.missing == Missing::Error && !have.is_empty() {
-            let missing: Vec<&str> = (0..models.len())
+        let have: Vec<usize> = entry.sources.iter().map(|(i, _)| *i).collect();
+        // Every entry source names a tensor its model has (that is how entries are built).
+        let info_of =
+            |k: usize| -> &TensorInfo { &models[have[k]].files.tensors()[&entry.sources[k].1] };
+        let base_info = base
+            .zip(entry.base.as_ref())
+            .and_then(|(b, n)| b.files.tensors().get(n));
+        if have.len() < entry.expected.len()
+            && request.missing == Missing::Error
+            && !have.is_empty()
+        {
+            let missing: Vec<&str> = entry
+                .expected
+                .iter()
+                .copied()
                 .filter(|i| !have.contains(i))
                 .map(|i| models[i].label.as_str())
                 .collect();
@@ -578,10 +714,15 @@ fn plan(
             ));
         }
         // Reference info: the base's if it takes part, else the first model's.
-        let reference: (&Opened, &TensorInfo) = match (have.first(), base_info) {
-            (_, Some(bi)) if uses_base(spec) || have.is_empty() => (base.unwrap(), bi),
-            (Some(&i), _) => (&models[i], &models[i].files.tensors()[name]),
-            (None, _) => unreachable!("name came from some input"),
+        let reference: (&Opened, &TensorInfo) = match (have.first(), base.zip(base_info)) {
+            (_, Some((b, bi))) if uses_base(spec) || have.is_empty() => (b, bi),
+            (Some(&i), _) => (&models[i], info_of(0)),
+            (None, _) => {
+                return Err(ModelError::tensor(
+                    name,
+                    "internal error: planned without any input",
+                ))
+            }
         };
         let (ref_model, ref_info) = reference;
         if uses_base(spec)
@@ -598,8 +739,8 @@ fn plan(
                 ),
             ));
         }
-        for &i in &have {
-            let info = &models[i].files.tensors()[name];
+        for (k, &i) in have.iter().enumerate() {
+            let info = info_of(k);
             if info.shape != ref_info.shape
                 || info.dtype.is_computable() != ref_info.dtype.is_computable()
             {
@@ -634,10 +775,11 @@ fn plan(
             let mut first = Vec::new();
             ref_model
                 .files
-                .read_raw(name, 0, ref_info.numel(), &mut first)?;
+                .read_raw(&ref_info.name, 0, ref_info.numel(), &mut first)?;
             let mut others: Vec<(&Opened, &TensorInfo)> = have
                 .iter()
-                .map(|&i| (&models[i], &models[i].files.tensors()[name]))
+                .enumerate()
+                .map(|(k, &i)| (&models[i], info_of(k)))
                 .collect();
             if let (Some(b), Some(bi)) = (base, base_info) {
                 others.push((b, bi));
@@ -647,7 +789,7 @@ fn plan(
                 if info.dtype != ref_info.dtype {
                     return Err(ModelError::tensor(name, format!("is {} in {} but {} in {}; non-float tensors must be identical in every model", ref_info.dtype.safetensors_name(), file_of(ref_model, ref_info).display(), info.dtype.safetensors_name(), file_of(m, info).display())));
                 }
-                m.files.read_raw(name, 0, info.numel(), &mut bytes)?;
+                m.files.read_raw(&info.name, 0, info.numel(), &mut bytes)?;
                 if bytes != first {
                     return Err(ModelError::tensor(
                         name,
@@ -676,6 +818,10 @@ fn plan(
                 base: false,
                 strategy: None,
                 copy_from,
+                sources: entry.sources.iter().map(|(_, n)| n.clone()).collect(),
+                base_source: entry.base.clone().unwrap_or_default(),
+                t: entry.t,
+                slice: entry.slice,
             });
             continue;
         }
@@ -694,6 +840,10 @@ fn plan(
                 base: true,
                 strategy: None,
                 copy_from: None,
+                sources: Vec::new(),
+                base_source: entry.base.clone().unwrap_or_default(),
+                t: entry.t,
+                slice: entry.slice,
             });
             continue;
         }
@@ -705,9 +855,256 @@ fn plan(
             models: have,
             strategy: Some(spec),
             copy_from: None,
+            sources: entry.sources.iter().map(|(_, n)| n.clone()).collect(),
+            base_source: entry.base.clone().unwrap_or_default(),
+            t: entry.t,
+            slice: entry.slice,
         });
     }
     Ok(plans)
+}
+
+// ---- mergekit `slices` -------------------------------------------------------------------------
+
+/// Checks what can be checked of [`MergeRequest::slices`] before any file is opened: model
+/// references in range, no model twice in a slice, parameters known to the strategy.
+fn check_slices(
+    request: &MergeRequest,
+    spec: &StrategySpec,
+    given: &[(String, ParamValue)],
+) -> Result<()> {
+    let eval = |settings: &[(String, Setting)]| -> Vec<(String, ParamValue)> {
+        settings
+            .iter()
+            .filter_map(|(k, s)| s.evaluate("", 0.0).map(|v| (k.clone(), v)))
+            .collect()
+    };
+    for (si, slice) in request.slices.iter().enumerate() {
+        if slice.sources.is_empty() {
+            return Err(ModelError::invalid(format!("slices[{si}]: no sources")));
+        }
+        let mut shared = given.to_vec();
+        shared.extend(eval(&slice.params));
+        spec.resolve(&shared, None)?;
+        for (k, src) in slice.sources.iter().enumerate() {
+            if let Some(i) = src.model {
+                if i >= request.models.len() {
+                    return Err(ModelError::invalid(format!(
+                        "slices[{si}].sources[{k}]: model index {i}, but there are {} models",
+                        request.models.len()
+                    )));
+                }
+            }
+            if slice.sources[..k].iter().any(|o| o.model == src.model) {
+                return Err(ModelError::invalid(format!(
+                    "slices[{si}].sources[{k}]: model `{}` is a source twice in one slice",
+                    source_label(request, src.model)
+                )));
+            }
+            let (a, b) = src.layers;
+            if a >= b {
+                return Err(ModelError::invalid(format!(
+                    "slices[{si}].sources[{k}]: layer_range [{a}, {b}] of model `{}` is empty (expected start < end)",
+                    source_label(request, src.model)
+                )));
+            }
+            spec.resolve(&shared, Some(&eval(&src.params)))
+                .map_err(|e| match e {
+                    ModelError::Param {
+                        strategy,
+                        param,
+                        message,
+                    } => ModelError::Param {
+                        strategy,
+                        param,
+                        message: format!("{message} (slices[{si}].sources[{k}])"),
+                    },
+                    other => other,
+                })?;
+        }
+        let lens: Vec<usize> = slice
+            .sources
+            .iter()
+            .map(|s| s.layers.1 - s.layers.0)
+            .collect();
+        if lens.iter().any(|&l| l != lens[0]) {
+            return Err(ModelError::invalid(format!(
+                "slices[{si}]: every source must span the same number of layers; got {lens:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn source_label(request: &MergeRequest, model: Option<usize>) -> &str {
+    match model {
+        None => request.base.as_ref().map_or("base", |b| b.label.as_str()),
+        Some(i) => request.models.get(i).map_or("?", |m| m.label.as_str()),
+    }
+}
+
+/// The output layers of [`MergeRequest::slices`].
+fn slice_layers(request: &MergeRequest) -> usize {
+    request
+        .slices
+        .iter()
+        .filter_map(|s| s.sources.first())
+        .map(|s| s.layers.1.saturating_sub(s.layers.0))
+        .sum()
+}
+
+/// Expands [`MergeRequest::slices`] into output tensors, as mergekit's planner does
+/// (`plan.py`: `plan_module`, `plan_slice`): layer tensors renamed to their output layer with t =
+/// idx / (n − 1) within the slice (1 for a one-layer slice); tensors before the layers from the
+/// first slice's sources, those after from the last slice's, at t = 0.
+fn slice_entries(
+    request: &MergeRequest,
+    specs: &BTreeMap<&str, &'static StrategySpec>,
+    base: Option<&Opened>,
+    models: &[Opened],
+) -> Result<Vec<Entry>> {
+    let uses_base = specs.values().any(|s| s.base != BaseRule::Unused);
+    let needs_base = specs
+        .values()
+        .find(|s| s.base == BaseRule::Required)
+        .map(|s| s.name);
+    // Each slice's inputs: (sorted model index or None for the base, the opened input, start).
+    let mut inputs: Vec<Vec<(Option<usize>, &Opened, usize)>> = Vec::new();
+    for (si, slice) in request.slices.iter().enumerate() {
+        let mut these = Vec::new();
+        for (k, src) in slice.sources.iter().enumerate() {
+            let (index, m) = match src.model {
+                None => match base {
+                    Some(b) if uses_base => (None, b),
+                    Some(_) => {
+                        return Err(ModelError::invalid(format!(
+                            "slices[{si}].sources[{k}] is the base model, but strategy `{}` does not use a base; list it as a model",
+                            request.strategy
+                        )))
+                    }
+                    None => {
+                        return Err(ModelError::invalid(format!(
+                            "slices[{si}].sources[{k}] is the base model, but no base model is given"
+                        )))
+                    }
+                },
+                Some(i) => match models.iter().position(|m| m.index == i) {
+                    Some(j) => (Some(j), &models[j]),
+                    None => {
+                        return Err(ModelError::invalid(format!(
+                            "slices[{si}].sources[{k}]: model index {i}, but there are {} models",
+                            models.len()
+                        )))
+                    }
+                },
+            };
+            let have = m
+                .files
+                .tensors()
+                .keys()
+                .filter_map(|n| layer_index(n))
+                .max()
+                .map_or(0, |l| l + 1);
+            let (a, b) = src.layers;
+            if b > have {
+                return Err(ModelError::invalid(format!(
+                    "slices[{si}].sources[{k}]: layer_range [{a}, {b}] but model `{}` has {have} layer(s)",
+                    m.label
+                )));
+            }
+            these.push((index, m, a));
+        }
+        if let Some(name) = needs_base {
+            if these.iter().all(|(i, _, _)| i.is_some()) {
+                return Err(ModelError::invalid(format!(
+                    "slices[{si}]: strategy `{name}` needs the base model among the slice's sources"
+                )));
+            }
+        }
+        inputs.push(these);
+    }
+
+    let mut entries = Vec::new();
+    // Gathers, from each input of slice `si` (its start layer given to `pick`), the tensors
+    // `pick` selects, under the output name `rename` gives them, at layer fraction `t`.
+    let mut gather =
+        |si: usize, t: f64, pick: &dyn Fn(usize, &str) -> bool, rename: &dyn Fn(&str) -> String| {
+            let expected: Vec<usize> = inputs[si].iter().filter_map(|(i, _, _)| *i).collect();
+            let mut outs: BTreeMap<String, Entry> = BTreeMap::new();
+            for &(index, m, start) in &inputs[si] {
+                for tname in m.files.tensors().keys().filter(|n| pick(start, n)) {
+                    let out = rename(tname);
+                    let e = outs.entry(out.clone()).or_insert_with(|| Entry {
+                        name: out,
+                        sources: Vec::new(),
+                        expected: expected.clone(),
+                        base: None,
+                        t: Some(t),
+                        slice: Some(si),
+                    });
+                    match index {
+                        None => e.base = Some(tname.clone()),
+                        Some(j) => e.sources.push((j, tname.clone())),
+                    }
+                }
+            }
+            for mut e in outs.into_values() {
+                e.sources.sort();
+                e.expected.sort_unstable();
+                entries.push(e);
+            }
+        };
+    let last = request.slices.len().saturating_sub(1);
+    gather(
+        0,
+        0.0,
+        &|_, n| layer_index(n).is_none() && precedes_layers(n),
+        &|n| n.to_string(),
+    );
+    let mut out_layer = 0;
+    for si in 0..request.slices.len() {
+        let n = request.slices[si].sources[0].layers.1 - request.slices[si].sources[0].layers.0;
+        for idx in 0..n {
+            let t = if n > 1 {
+                idx as f64 / (n - 1) as f64
+            } else {
+                1.0
+            };
+            gather(
+                si,
+                t,
+                &|start, name| layer_index(name) == Some(start + idx),
+                &|name| rename_layer(name, out_layer),
+            );
+            out_layer += 1;
+        }
+    }
+    gather(
+        last,
+        0.0,
+        &|_, n| layer_index(n).is_none() && !precedes_layers(n),
+        &|n| n.to_string(),
+    );
+    Ok(entries)
+}
+
+/// After a sliced merge, the copied `config.json` gets the output's layer count, as mergekit
+/// writes it (`num_hidden_layers`, or `n_layer` / `num_layers` where a model spells it so).
+fn patch_layer_count(config: &Path, layers: usize) -> Result<()> {
+    let text = std::fs::read_to_string(config).map_err(|e| ModelError::io(config, e))?;
+    let mut doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ModelError::format(config, format!("not valid JSON: {e}")))?;
+    let Some(map) = doc.as_object_mut() else {
+        return Ok(());
+    };
+    for key in ["num_hidden_layers", "n_layer", "num_layers"] {
+        if map.contains_key(key) {
+            map.insert(key.to_string(), serde_json::json!(layers));
+        }
+    }
+    let out = serde_json::to_string_pretty(&doc)
+        .map_err(|e| ModelError::format(config, format!("cannot write JSON: {e}")))?;
+    std::fs::write(config, out + "\n").map_err(|e| ModelError::io(config, e))
 }
 
 fn read_checked(
@@ -735,33 +1132,50 @@ fn read_checked(
     Ok(())
 }
 
+/// The shared parameters (evaluated on the output name) and each model's (evaluated on that
+/// model's tensor name, as mergekit's `resolve_parameters` does), lowest precedence first:
+/// request, slice, model, slice source.
 fn resolve_params(
     request: &MergeRequest,
     spec: &StrategySpec,
     name: &str,
+    source_names: &[String],
     t: f64,
+    slice: Option<&Slice>,
     models: &[&Opened],
 ) -> Result<(Params, Vec<Params>, Vec<f64>)> {
     let declared = |k: &str| k == "weight" || spec.params.iter().any(|p| p.name == k);
-    let eval = |settings: &[(String, Setting)]| -> Vec<(String, ParamValue)> {
+    let eval = |settings: &[(String, Setting)], name: &str| -> Vec<(String, ParamValue)> {
         settings
             .iter()
             .filter(|(k, _)| declared(k))
             .filter_map(|(k, s)| s.evaluate(name, t).map(|v| (k.clone(), v)))
             .collect()
     };
-    let shared = eval(&request.params);
-    let params = spec.resolve(&shared, None)?;
+    let slice_params: &[(String, Setting)] = slice.map_or(&[], |s| &s.params);
+    let shared_at = |name: &str| {
+        let mut v = eval(&request.params, name);
+        v.extend(eval(slice_params, name));
+        v
+    };
+    let params = spec.resolve(&shared_at(name), None)?;
     let mut per_model = Vec::with_capacity(models.len());
     let mut weights = Vec::with_capacity(models.len());
-    for m in models {
-        let own = eval(&m.spec.params);
+    for (k, m) in models.iter().enumerate() {
+        let src = source_names.get(k).map_or(name, String::as_str);
+        let shared = shared_at(src);
+        let mut own = eval(&m.spec.params, src);
+        if let Some(source) =
+            slice.and_then(|s| s.sources.iter().find(|x| x.model == Some(m.index)))
+        {
+            own.extend(eval(&source.params, src));
+        }
         per_model.push(spec.resolve(&shared, Some(&own))?);
         let w = m
             .spec
             .weight
             .as_ref()
-            .and_then(|s| s.evaluate(name, t))
+            .and_then(|s| s.evaluate(src, t))
             .or_else(|| {
                 own.iter()
                     .rev()
@@ -805,21 +1219,35 @@ fn run_tensor(
     let numel: usize = p.shape.iter().product();
     let Some(spec) = p.strategy else {
         // A copy: raw bytes for non-float tensors, rounded values for base-only float tensors.
-        let src = match p.copy_from {
-            Some(i) => &models[i],
-            None => base.expect("copy without source"),
+        let (src, src_name) = match p.copy_from {
+            Some(i) => {
+                let k = p.models.iter().position(|&j| j == i).unwrap_or(0);
+                (
+                    &models[i],
+                    p.sources.get(k).map_or(p.name.as_str(), String::as_str),
+                )
+            }
+            None => match base {
+                Some(b) => (b, p.base_source.as_str()),
+                None => {
+                    return Err(ModelError::tensor(
+                        &p.name,
+                        "internal error: a copy without a source",
+                    ))
+                }
+            },
         };
-        let info = &src.files.tensors()[&p.name];
+        let info = &src.files.tensors()[src_name];
         let mut offset = 0;
         while offset < numel.max(1) && offset < numel {
             let n = CHUNK.min(numel - offset);
             let mut bytes = Vec::with_capacity(n * p.out_dtype.size());
             if info.dtype.is_computable() {
                 let mut vals = vec![0.0; n];
-                read_checked(request, src, &p.name, offset, &mut vals)?;
+                read_checked(request, src, src_name, offset, &mut vals)?;
                 narrow(p.out_dtype, &vals, &mut bytes);
             } else {
-                src.files.read_raw(&p.name, offset, n, &mut bytes)?;
+                src.files.read_raw(src_name, offset, n, &mut bytes)?;
             }
             writer.write(&p.name, offset, &bytes)?;
             advance(bytes.len() as u64);
@@ -828,21 +1256,23 @@ fn run_tensor(
         return Ok(());
     };
     let inputs: Vec<&Opened> = p.models.iter().map(|&i| &models[i]).collect();
-    let t = layer_fraction(&p.name, layers);
-    let (params, per_model, weights) = resolve_params(request, spec, &p.name, t, &inputs)?;
+    let t = p.t.unwrap_or_else(|| layer_fraction(&p.name, layers));
+    let slice = p.slice.and_then(|s| request.slices.get(s));
+    let (params, per_model, weights) =
+        resolve_params(request, spec, &p.name, &p.sources, t, slice, &inputs)?;
     let base_for = if p.base { base } else { None };
 
     let compute = |offset: usize, n: usize| -> Result<Vec<u8>> {
         let mut data: Vec<Vec<f64>> = Vec::with_capacity(inputs.len());
-        for m in &inputs {
+        for (k, m) in inputs.iter().enumerate() {
             let mut v = vec![0.0; n];
-            read_checked(request, m, &p.name, offset, &mut v)?;
+            read_checked(request, m, &p.sources[k], offset, &mut v)?;
             data.push(v);
         }
         let base_data = match base_for {
             Some(b) => {
                 let mut v = vec![0.0; n];
-                read_checked(request, b, &p.name, offset, &mut v)?;
+                read_checked(request, b, &p.base_source, offset, &mut v)?;
                 Some(v)
             }
             None => None,
@@ -1010,7 +1440,14 @@ mod tests {
         assert_eq!(layer_index("transformer.h.3.attn.c_attn.weight"), Some(3));
         assert_eq!(layer_fraction("model.layers.2.x", 5), 0.5);
         assert_eq!(layer_fraction("model.embed_tokens.weight", 5), 0.0);
-        assert_eq!(layer_fraction("lm_head.weight", 5), 1.0);
+        // mergekit plans every non-layer tensor at t = 0, and a single layer at t = 1.
+        assert_eq!(layer_fraction("lm_head.weight", 5), 0.0);
+        assert_eq!(layer_fraction("model.layers.0.x", 1), 1.0);
+        assert_eq!(
+            rename_layer("model.layers.12.mlp.up_proj.weight", 3),
+            "model.layers.3.mlp.up_proj.weight"
+        );
+        assert_eq!(rename_layer("lm_head.weight", 3), "lm_head.weight");
     }
 
     #[test]
