@@ -598,10 +598,10 @@ fn mergekit_yaml_config_runs() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    // `w` has no layer index and is not an embedding: t = 1, so b's weight is 1; λ = 0.5.
+    // `w` has no layer index: mergekit puts it at t = 0, so b's weight is 0; λ = 0.5.
     assert_eq!(
         read_f32(&dir.path().join("y.safetensors"), "w"),
-        vec![2.0, 2.0, 2.0, 2.0]
+        vec![0.5, 1.0, 1.5, 2.0]
     );
     std::fs::write(
         dir.path().join("bad.yml"),
