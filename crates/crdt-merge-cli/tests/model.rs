@@ -662,3 +662,109 @@ fn docs_model_examples_run() {
         assert_eq!(have, want, "docs/model.md: `{cmd}`");
     }
 }
+
+#[test]
+fn bad_input_states_corrupt_blob_mismatched_states_and_non_empty_dirs() {
+    let dir = models();
+    let p = dir.path();
+    let ok = |args: &[&str]| {
+        let r = run(p, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        r.stdout
+    };
+    ok(&["model", "state", "init", "s1", "--strategy", "linear"]);
+    ok(&[
+        "model",
+        "state",
+        "add",
+        "s1",
+        "a.safetensors",
+        "--id",
+        "team-a",
+    ]);
+    // A flipped byte in a blob is found before any tensor is merged.
+    let blob = std::fs::read_dir(p.join("s1/blobs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let r = run(
+        p,
+        &["model", "state", "resolve", "s1", "-o", "o.safetensors"],
+    );
+    fails(&r, &[blob.file_name().unwrap().to_str().unwrap(), "team-a"]);
+    // States with different strategies (or parameters) refuse to merge, naming the field.
+    ok(&[
+        "model",
+        "state",
+        "init",
+        "s2",
+        "--strategy",
+        "linear",
+        "--param",
+        "normalize=false",
+    ]);
+    let r = run(p, &["model", "state", "merge", "s2", "s1"]);
+    fails(&r, &["normalize"]);
+    // init refuses a non-empty directory; unknown strategies and parameters are named.
+    let r = run(p, &["model", "state", "init", "s1", "--strategy", "linear"]);
+    fails(&r, &["s1"]);
+    let r = run(
+        p,
+        &[
+            "model",
+            "state",
+            "init",
+            "s3",
+            "--strategy",
+            "ties",
+            "--param",
+            "fitness_fn=x",
+        ],
+    );
+    fails(&r, &["fitness_fn"]);
+    // Removing an unknown label and re-adding removed content at the same version are errors.
+    let r = run(p, &["model", "state", "remove", "s2", "nobody"]);
+    fails(&r, &["nobody"]);
+    ok(&[
+        "model",
+        "state",
+        "add",
+        "s2",
+        "b.safetensors",
+        "--id",
+        "team-b",
+    ]);
+    ok(&["model", "state", "remove", "s2", "team-b"]);
+    let r = run(
+        p,
+        &[
+            "model",
+            "state",
+            "add",
+            "s2",
+            "b.safetensors",
+            "--id",
+            "team-b",
+        ],
+    );
+    fails(&r, &["higher version"]);
+    ok(&[
+        "model",
+        "state",
+        "add",
+        "s2",
+        "b.safetensors",
+        "--id",
+        "team-b",
+        "--version",
+        "2",
+    ]);
+    let shown = ok(&["model", "state", "show", "s2"]);
+    assert!(shown.contains("team-b"), "{shown}");
+}
