@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the wire decoder fuzz target for a bounded time (outside CI).
+# Runs a fuzz target (the wire decoder by default) for a bounded time (outside CI).
 #
-#   scripts/fuzz.sh [SECONDS]     default 600
+#   scripts/fuzz.sh [SECONDS] [TARGET]     default 600 s, wire_decode; the model targets are
+#   model_safetensors_header, model_index and model_state_manifest (their crashers go to
+#   tests/golden/crashers/ too; the crate's io_fuzz and state tests replay seeded mutations)
 #
 # Needs the nightly toolchain; installs cargo-fuzz once. Seeds come from fuzz/corpus/wire_decode
 # and tests/golden/*.crdt; new corpus entries go to fuzz/target/corpus (not committed). Any crash,
@@ -11,7 +13,7 @@ set -euo pipefail
 
 secs="${1:-600}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target=wire_decode
+target="${2:-wire_decode}"
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
@@ -21,7 +23,7 @@ cd "$root/fuzz"
 # cargo-fuzz looks for its binaries under fuzz/target; a global target dir would hide them.
 unset CARGO_TARGET_DIR
 work="target/corpus/$target"
-mkdir -p "$work" "artifacts/$target" "$root/tests/golden/crashers"
+mkdir -p "$work" "artifacts/$target" "corpus/$target" "$root/tests/golden/crashers"
 cp "$root"/tests/golden/*.crdt "$work"/ 2>/dev/null || true
 
 status=0
