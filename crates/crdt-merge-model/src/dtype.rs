@@ -160,8 +160,10 @@ pub fn widen(dtype: DType, bytes: &[u8], out: &mut [f64]) {
             }
         }
         DType::BF16 => {
+            // bf16 is the top half of an f32: a shift is exact and vectorises (half's `to_f64`
+            // does not).
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *o = half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f64();
+                *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64;
             }
         }
         other => panic!("widen: {other} is not computable"),
@@ -176,20 +178,32 @@ pub fn widen(dtype: DType, bytes: &[u8], out: &mut [f64]) {
 /// # Panics
 /// If `dtype` is not computable.
 pub fn narrow(dtype: DType, values: &[f64], out: &mut Vec<u8>) {
-    out.reserve(values.len() * dtype.size());
+    let start = out.len();
+    let size = dtype.size();
+    // One resize, then fixed-width writes: no per-element capacity checks.
+    out.resize(start + values.len() * size, 0);
+    let dst = &mut out[start..];
     match dtype {
-        DType::F64 => values
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        DType::F32 => values
-            .iter()
-            .for_each(|v| out.extend_from_slice(&(*v as f32).to_le_bytes())),
-        DType::F16 => values
-            .iter()
-            .for_each(|v| out.extend_from_slice(&f64_to_f16(*v).to_bits().to_le_bytes())),
-        DType::BF16 => values
-            .iter()
-            .for_each(|v| out.extend_from_slice(&f64_to_bf16(*v).to_bits().to_le_bytes())),
+        DType::F64 => {
+            for (d, v) in dst.chunks_exact_mut(8).zip(values) {
+                d.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        DType::F32 => {
+            for (d, v) in dst.chunks_exact_mut(4).zip(values) {
+                d.copy_from_slice(&(*v as f32).to_le_bytes());
+            }
+        }
+        DType::F16 => {
+            for (d, v) in dst.chunks_exact_mut(2).zip(values) {
+                d.copy_from_slice(&f64_to_f16(*v).to_bits().to_le_bytes());
+            }
+        }
+        DType::BF16 => {
+            for (d, v) in dst.chunks_exact_mut(2).zip(values) {
+                d.copy_from_slice(&f64_to_bf16(*v).to_bits().to_le_bytes());
+            }
+        }
         other => panic!("narrow: {other} is not computable"),
     }
 }
@@ -197,6 +211,7 @@ pub fn narrow(dtype: DType, values: &[f64], out: &mut Vec<u8>) {
 /// f64 → f32 rounding to odd: exact values stay, inexact ones take the neighbour toward zero with
 /// its lowest mantissa bit set. A second rounding (RNE) to a format with at most 22 mantissa bits
 /// (bf16, f16) then equals one correct RNE rounding from f64.
+#[inline]
 fn f64_to_f32_round_odd(v: f64) -> f32 {
     let f = v as f32;
     if !f.is_finite() || f as f64 == v {
@@ -211,11 +226,13 @@ fn f64_to_f32_round_odd(v: f64) -> f32 {
 
 /// f64 → bf16, one correct round-to-nearest-even (`half`'s `from_f64` drops the low 32 bits first,
 /// which rounds some values twice).
+#[inline]
 pub fn f64_to_bf16(v: f64) -> half::bf16 {
     half::bf16::from_f32(f64_to_f32_round_odd(v))
 }
 
 /// f64 → f16, one correct round-to-nearest-even.
+#[inline]
 pub fn f64_to_f16(v: f64) -> half::f16 {
     half::f16::from_f32(f64_to_f32_round_odd(v))
 }

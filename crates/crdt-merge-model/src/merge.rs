@@ -1262,21 +1262,27 @@ fn run_tensor(
         resolve_params(request, spec, &p.name, &p.sources, t, slice, &inputs)?;
     let base_for = if p.base { base } else { None };
 
-    let compute = |offset: usize, n: usize| -> Result<Vec<u8>> {
-        let mut data: Vec<Vec<f64>> = Vec::with_capacity(inputs.len());
-        for (k, m) in inputs.iter().enumerate() {
-            let mut v = vec![0.0; n];
-            read_checked(request, m, &p.sources[k], offset, &mut v)?;
-            data.push(v);
+    // `scratch` holds one buffer per input plus the base, reused across the chunks a thread
+    // computes (fresh zeroed buffers per chunk cost a memset and page faults each time).
+    let compute = |offset: usize, n: usize, scratch: &mut Vec<Vec<f64>>| -> Result<Vec<u8>> {
+        scratch.resize_with(inputs.len() + 1, Vec::new);
+        for buf in scratch.iter_mut() {
+            buf.resize(n, 0.0);
         }
-        let base_data = match base_for {
-            Some(b) => {
-                let mut v = vec![0.0; n];
-                read_checked(request, b, &p.base_source, offset, &mut v)?;
-                Some(v)
-            }
-            None => None,
-        };
+        for (k, m) in inputs.iter().enumerate() {
+            read_checked(request, m, &p.sources[k], offset, &mut scratch[k][..n])?;
+        }
+        if let Some(b) = base_for {
+            read_checked(
+                request,
+                b,
+                &p.base_source,
+                offset,
+                &mut scratch[inputs.len()][..n],
+            )?;
+        }
+        let (data, rest) = scratch.split_at(inputs.len());
+        let base_data: Option<&[f64]> = base_for.map(|_| &rest[0][..n]);
         let fisher: Vec<Option<Vec<f64>>> = inputs
             .iter()
             .map(|m| side_tensor(spec, m, &p.name, &p.shape, offset, n, DataNeed::Fisher))
@@ -1291,7 +1297,7 @@ fn run_tensor(
             .map(|(i, m)| ModelInput {
                 label: &m.label,
                 id: &m.id,
-                data: &data[i],
+                data: &data[i][..n],
                 weight: weights[i],
                 params: &per_model[i],
                 fisher: fisher[i].as_deref(),
@@ -1303,7 +1309,7 @@ fn run_tensor(
             name: &p.name,
             shape: &p.shape,
             offset,
-            base: base_data.as_deref(),
+            base: base_data,
             models: &model_inputs,
             params: &params,
             seed: request.seed,
@@ -1327,17 +1333,19 @@ fn run_tensor(
     match spec.kind {
         Kind::Elementwise if numel > CHUNK => {
             let chunks: Vec<usize> = (0..numel.div_ceil(CHUNK)).collect();
-            chunks.par_iter().try_for_each(|&c| {
-                let offset = c * CHUNK;
-                let n = CHUNK.min(numel - offset);
-                let bytes = compute(offset, n)?;
-                writer.write(&p.name, offset, &bytes)?;
-                advance(bytes.len() as u64);
-                Ok(())
-            })
+            chunks
+                .par_iter()
+                .try_for_each_init(Vec::new, |scratch, &c| {
+                    let offset = c * CHUNK;
+                    let n = CHUNK.min(numel - offset);
+                    let bytes = compute(offset, n, scratch)?;
+                    writer.write(&p.name, offset, &bytes)?;
+                    advance(bytes.len() as u64);
+                    Ok(())
+                })
         }
         _ => {
-            let bytes = compute(0, numel)?;
+            let bytes = compute(0, numel, &mut Vec::new())?;
             writer.write(&p.name, 0, &bytes)?;
             advance(bytes.len() as u64);
             Ok(())
