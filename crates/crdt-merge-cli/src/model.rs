@@ -30,6 +30,100 @@ enum ModelCommand {
     Strategies(StrategiesArgs),
     /// Print a model's tensors (name, type, shape), optionally values and metadata.
     Show(ShowArgs),
+    /// A merge state: a CRDT of contributions that replicas merge by set union and resolve to
+    /// the same tensors in any order.
+    State(StateArgs),
+}
+
+#[derive(Args, Debug)]
+struct StateArgs {
+    #[command(subcommand)]
+    command: StateCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum StateCommand {
+    /// Create a state in DIR (missing or empty) for a strategy, base and parameters.
+    Init {
+        /// The state directory.
+        dir: PathBuf,
+        /// The strategy.
+        #[arg(long, short = 's')]
+        strategy: String,
+        /// The base model (stored in the state).
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// A parameter, K=V; repeatable. Every parameter's resolved value is part of the state.
+        #[arg(long, short = 'p')]
+        param: Vec<String>,
+        /// Seed of the random strategies.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Add a model as a contribution labelled ID.
+    Add {
+        /// The state directory.
+        dir: PathBuf,
+        /// A `.safetensors` file or a model directory.
+        model: PathBuf,
+        /// The contribution's label.
+        #[arg(long)]
+        id: String,
+        /// Its weight.
+        #[arg(long, default_value_t = 1.0)]
+        weight: f64,
+        /// Its version (re-adding removed content needs a higher one).
+        #[arg(long, default_value_t = 1)]
+        version: u64,
+        /// Fisher diagonals (for fisher_merge).
+        #[arg(long)]
+        fisher: Option<PathBuf>,
+        /// Gram matrices (for regression_mean).
+        #[arg(long)]
+        gram: Option<PathBuf>,
+    },
+    /// Remove every contribution seen under label ID (a tombstone that wins over it everywhere).
+    Remove {
+        /// The state directory.
+        dir: PathBuf,
+        /// The label.
+        id: String,
+    },
+    /// Merge other states into DIR (set union; missing blobs are copied and checked).
+    Merge {
+        /// The state directory merged into.
+        dir: PathBuf,
+        /// The states merged in.
+        #[arg(required = true)]
+        others: Vec<PathBuf>,
+    },
+    /// Compute the merged model of the state's live contributions.
+    Resolve {
+        /// The state directory.
+        dir: PathBuf,
+        /// Output: a `.safetensors` file or a directory.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        /// Output type (default: the base's, else the contributions').
+        #[arg(long)]
+        dtype: Option<String>,
+        /// Shard size of a directory output.
+        #[arg(long, alias = "out-shard-size", default_value = "5GB")]
+        shard_size: String,
+        /// No progress bar or summary line.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Print the state hash (64 hex characters): equal states, equal hashes.
+    Hash {
+        /// The state directory.
+        dir: PathBuf,
+    },
+    /// Print the strategy, parameters, seed, base and live contributions.
+    Show {
+        /// The state directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -127,6 +221,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
         ModelCommand::Merge(a) => run_merge(a),
         ModelCommand::Strategies(a) => run_strategies(a),
         ModelCommand::Show(a) => run_show(a),
+        ModelCommand::State(a) => run_state(a.command),
     }
 }
 
@@ -269,17 +364,7 @@ fn run_merge(a: MergeModelArgs) -> Result<()> {
     request.allow_nonfinite = a.allow_nonfinite;
     request.shard_size = shard_size;
 
-    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {binary_bytes}/{binary_total_bytes} {msg} {binary_bytes_per_sec} {elapsed}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let progress = Bar(bar);
+    let progress = bar(a.quiet);
     let report = merge_models(&request, &progress).map_err(model_error)?;
     if let Some(b) = &progress.0 {
         b.finish_and_clear();
@@ -322,6 +407,126 @@ fn human_bytes(b: u64) -> String {
     } else {
         format!("{v:.1} {}", units[u])
     }
+}
+
+fn bar(quiet: bool) -> Bar {
+    Bar((!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {binary_bytes}/{binary_total_bytes} {msg} {binary_bytes_per_sec} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    }))
+}
+
+fn run_state(command: StateCommand) -> Result<()> {
+    use crdt_merge_model::state::StateDir;
+    match command {
+        StateCommand::Init {
+            dir,
+            strategy,
+            base,
+            param,
+            seed,
+        } => {
+            let mut params = Vec::new();
+            for p in &param {
+                let (k, v) = p
+                    .split_once('=')
+                    .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                    .ok_or_else(|| {
+                        CliError::Usage(format!("--param `{p}`: expected NAME=VALUE"))
+                    })?;
+                params.push((k.to_string(), ParamValue::parse(v)));
+            }
+            let s = StateDir::init(&dir, &strategy, base.as_deref(), &params, seed)
+                .map_err(model_error)?;
+            println!("{}", s.state().state_hash());
+        }
+        StateCommand::Add {
+            dir,
+            model,
+            id,
+            weight,
+            version,
+            fisher,
+            gram,
+        } => {
+            if !weight.is_finite() {
+                return Err(CliError::Usage(format!(
+                    "--weight {weight}: expected a finite number"
+                )));
+            }
+            StateDir::add(
+                &dir,
+                &model,
+                &id,
+                weight,
+                version,
+                fisher.as_deref(),
+                gram.as_deref(),
+            )
+            .map_err(model_error)?;
+            println!("{}", StateDir::hash(&dir).map_err(model_error)?);
+        }
+        StateCommand::Remove { dir, id } => {
+            StateDir::remove(&dir, &id).map_err(model_error)?;
+            println!("{}", StateDir::hash(&dir).map_err(model_error)?);
+        }
+        StateCommand::Merge { dir, others } => {
+            let outcome = StateDir::merge(&dir, &others).map_err(model_error)?;
+            println!("{}", outcome.state_hash);
+        }
+        StateCommand::Resolve {
+            dir,
+            output,
+            dtype,
+            shard_size,
+            quiet,
+        } => {
+            let started = Instant::now();
+            let state = StateDir::open(&dir).map_err(model_error)?;
+            let mut request = state.request(&output).map_err(model_error)?;
+            state.verify().map_err(model_error)?;
+            if let Some(d) = &dtype {
+                request.dtype = Some(parse_dtype(d)?);
+            }
+            request.shard_size = crdt_merge_model::io::parse_size(&shard_size)
+                .map_err(|e| CliError::Usage(format!("--shard-size: {e}")))?;
+            let progress = bar(quiet);
+            let report = merge_models(&request, &progress).map_err(model_error)?;
+            if let Some(b) = &progress.0 {
+                b.finish_and_clear();
+            }
+            if !quiet {
+                eprintln!(
+                    "crdt-merge: resolved {} contribution(s) with {} into {} ({} tensors, {}) in {:.2} s",
+                    report.contributions.len(),
+                    request.strategy,
+                    display(&output),
+                    report.tensors,
+                    human_bytes(report.bytes),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        StateCommand::Hash { dir } => println!("{}", StateDir::hash(&dir).map_err(model_error)?),
+        StateCommand::Show { dir } => print!(
+            "{}",
+            ensure_newline(StateDir::show(&dir).map_err(model_error)?)
+        ),
+    }
+    Ok(())
+}
+
+fn ensure_newline(mut s: String) -> String {
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
 }
 
 fn run_show(a: ShowArgs) -> Result<()> {

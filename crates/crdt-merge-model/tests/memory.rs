@@ -83,8 +83,8 @@ fn merging_two_512_mib_models_stays_under_384_mib() {
     assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let kib: u64 = stdout
         .lines()
-        .find_map(|l| l.trim().strip_prefix("VMHWM_KIB="))
-        .and_then(|v| v.parse().ok())
+        .find_map(|l| l.split("VMHWM_KIB=").nth(1))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no VMHWM line in: {stdout}"));
     let shards: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
     assert!(shards.len() >= 5, "4 shards and an index expected, got {}", shards.len());

@@ -14,8 +14,10 @@ pub mod header;
 pub mod reader;
 pub mod writer;
 
+pub use header::{Header, HeaderTensor};
 pub use reader::ModelFiles;
-pub use writer::{OutputTensor, OutputWriter};
+pub use reader::{parse_index, Index};
+pub use writer::{write_safetensors, OutputTensor, OutputWriter};
 
 /// One tensor of a model: where its bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
