@@ -168,10 +168,11 @@ def load_tensor(entry, dtype=np.float32):
     return x.astype(dtype, copy=False).reshape(shape)
 
 
-def floor(inputs, out_bytes, out):
+def floor(inputs, out_bytes, out, sync=True):
     """Reads every input byte once (64 MiB buffers) and writes out_bytes: the I/O floor.
 
-    No fsync: neither ours nor mergekit syncs, so all three leave the write-back to the kernel.
+    With fsync by default, because ours fsyncs every output file before renaming it into place
+    (mergekit does not; `floor_nosync_s` is the floor without it).
     """
     buf = bytearray(64 << 20)
     mv = memoryview(buf)
@@ -187,6 +188,8 @@ def floor(inputs, out_bytes, out):
             n = min(left, len(buf))
             fh.write(mv[:n])
             left -= n
+        if sync:
+            os.fsync(fh.fileno())
     s = time.perf_counter() - t
     out.unlink()
     return s
@@ -261,13 +264,35 @@ def run_mergekit(method, paths, out, mk_bin):
     return s, rss
 
 
-def compare(ours, theirs, names):
-    """Max |ours - mergekit| in f32 over `names`, and the fraction of bf16 elements that differ
-    (and by more than one ulp)."""
+def round_bf16(x):
+    """float64 -> the nearest bf16 value (ties to even), in one rounding: an exact reference."""
+    m, e = np.frexp(x)
+    return np.ldexp(np.rint(m * 256.0), e - 8)
+
+
+def reference(method, paths, name):
+    """The exact (float64, one rounding) result of the deterministic element-wise methods, from
+    mergekit's formulas with the weights this benchmark passes; None for the others."""
+    base, models, _, w = method_setup(method, paths)
+    if method not in ("linear", "task_arithmetic"):
+        return None
+    xs = [load_tensor(read_index(m)[name], np.float64).ravel() for m in models]
+    if method == "linear":
+        # sum(w x) / sum(w) (mergekit normalises linear's weights).
+        return round_bf16(sum(w * x for x in xs) / (w * len(xs)))
+    b = load_tensor(read_index(base)[name], np.float64).ravel()
+    return round_bf16(b + sum(w * (x - b) for x in xs))
+
+
+def compare(method, paths, ours, theirs, names):
+    """Max |ours - mergekit| in f32 over `names`, the fraction of bf16 elements that differ (and
+    by more than one ulp), and for linear/task_arithmetic how many of each differ from the exact
+    result rounded once."""
     a_idx, b_idx = read_index(ours), read_index(theirs)
     missing = sorted(set(b_idx) ^ set(a_idx))
-    total = diff = over1 = 0
+    total = diff = over1 = ours_wrong = mk_wrong = 0
     worst = 0.0
+    has_ref = False
     for n in names:
         a = load_tensor(a_idx[n]).ravel()
         b = load_tensor(b_idx[n]).ravel()
@@ -279,7 +304,15 @@ def compare(ours, theirs, names):
         total += a.size
         diff += int(np.count_nonzero(ulps))
         over1 += int(np.count_nonzero(ulps > 1))
-    return {"tensors": list(names), "elements": total, "max_abs_diff": worst, "frac_differ": diff / total, "frac_over_1ulp": over1 / total, "names_only_in_one": missing[:5]}
+        ref = reference(method, paths, n)
+        if ref is not None:
+            has_ref = True
+            ours_wrong += int(np.count_nonzero(a != ref))
+            mk_wrong += int(np.count_nonzero(b != ref))
+    out = {"tensors": list(names), "elements": total, "max_abs_diff": worst, "frac_differ": diff / total, "frac_over_1ulp": over1 / total, "names_only_in_one": missing[:5]}
+    if has_ref:
+        out.update(ours_frac_off_exact=ours_wrong / total, mergekit_frac_off_exact=mk_wrong / total)
+    return out
 
 
 # The crdt-merge 0.11.0 strategy and keyword arguments that compute what mergekit's method does
@@ -408,7 +441,8 @@ def main():
         out_bytes = dir_bytes(paths[0])
         row = {"method": method, "loadavg_1m": os.getloadavg()[0], "params": params, "weight": w, "elements": elems, "input_bytes": sum(dir_bytes(p) for p in inputs), "output_bytes": out_bytes}
         # Warm the page cache the same way for everyone: the floor reads every input first.
-        floor(inputs, out_bytes, work / "floor.bin")
+        floor(inputs, out_bytes, work / "floor.bin", sync=False)
+        row["floor_nosync_s"] = floor(inputs, out_bytes, work / "floor.bin", sync=False)
         row["floor_s"] = floor(inputs, out_bytes, work / "floor.bin")
         ours_out, mk_out = work / f"ours-{method}", work / f"mk-{method}"
         for p in (ours_out, mk_out):
@@ -430,7 +464,7 @@ def main():
                 row["mergekit_error"] = str(e)[-500:]
                 print(f"{method}: mergekit failed: {e}", flush=True)
         if method in DETERMINISTIC and "ours_s" in row and "mergekit_s" in row:
-            row["ours_vs_mergekit"] = compare(ours_out, mk_out, check_names)
+            row["ours_vs_mergekit"] = compare(method, paths, ours_out, mk_out, check_names)
             print(f"{method}: ours vs mergekit {row['ours_vs_mergekit']}", flush=True)
         if not a.keep_outputs:
             for p in (ours_out, mk_out):
@@ -457,7 +491,7 @@ def write_results(out, a, elems, results):
              f"{elems / 1e9:.3f}B parameters each, sharded at 2 GB, in the page cache (the floor pass reads them first). "
              "Load average (1 min) at each method's start: " + ", ".join("%.1f" % r["loadavg_1m"] for r in results) + " (the machine is shared). "
              "Times are wall seconds; RSS is the child's peak resident set (MiB). Floor: one pass reading every input byte and "
-             "writing the output's bytes. mergekit 0.1.5 on CPU computes in float32 and writes bfloat16, as ours does. "
+             "writing the output's bytes, with an fsync as ours does (mergekit does not fsync; the floor without it is in model.json). mergekit 0.1.5 on CPU computes in float32 and writes bfloat16, as ours does. "
              "ns/elem is per output element.", "",
              "| method | floor s | ours s | ours ns/elem | ours / floor | ours RSS | mergekit s | mergekit RSS | mergekit / ours | crdt-merge 0.11.0 s (merge only) | crdt-merge RSS |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -486,10 +520,10 @@ def write_results(out, a, elems, results):
     cmp_rows = [r for r in results if "ours_vs_mergekit" in r]
     if cmp_rows:
         lines += ["", "Ours against mergekit's output (bf16 files read as f32) on " + ", ".join(f"`{n}`" for n in cmp_rows[0]["ours_vs_mergekit"]["tensors"]) + ":", "",
-                  "| method | elements | max abs diff | fraction differing | fraction > 1 ulp |", "|---|---|---|---|---|"]
+                  "| method | elements | max abs diff | fraction differing | fraction > 1 ulp | ours off exact | mergekit off exact |", "|---|---|---|---|---|---|---|"]
         for r in cmp_rows:
             c = r["ours_vs_mergekit"]
-            lines.append(f"| {r['method']} | {c['elements']} | {c['max_abs_diff']:.3g} | {c['frac_differ']:.2e} | {c['frac_over_1ulp']:.2e} |")
+            lines.append(f"| {r['method']} | {c['elements']} | {c['max_abs_diff']:.3g} | {c['frac_differ']:.2e} | {c['frac_over_1ulp']:.2e} | " + (f"{c['ours_frac_off_exact']:.2e} | {c['mergekit_frac_off_exact']:.2e} |" if "ours_frac_off_exact" in c else "- | - |"))
     (out / "model.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
