@@ -13,6 +13,7 @@ use crate::error::{ModelError, Result};
 use crate::io::{is_file_output, ModelFiles, OutputTensor, OutputWriter, TensorInfo};
 use crate::params::{ParamValue, Params};
 use crate::schema::Schema;
+use crate::strategy::mergekit::gta::{self, Streamed};
 use crate::strategy::{
     self, BaseRule, DataNeed, Kind, ModelInput, StrategySpec, TensorJob, WeightRule,
 };
@@ -1262,6 +1263,26 @@ fn run_tensor(
         resolve_params(request, spec, &p.name, &p.sources, t, slice, &inputs)?;
     let base_for = if p.base { base } else { None };
 
+    // Task-vector methods with whole-tensor statistics stream in a few passes instead of holding
+    // every input's tensor (bit-identical to the whole-tensor functions; see `streamed`).
+    if let (Kind::Tensor, Some(b)) = (spec.kind, base_for) {
+        if numel > CHUNK && !inputs.is_empty() {
+            if let Some((how, consensus)) = gta::streamed_plan(spec.name) {
+                let ctx = StreamCtx {
+                    request,
+                    p,
+                    spec,
+                    base: b,
+                    inputs: &inputs,
+                    params: &params,
+                    per_model: &per_model,
+                    weights: &weights,
+                };
+                return run_streamed(&ctx, how, consensus, writer, advance);
+            }
+        }
+    }
+
     // `scratch` holds one buffer per input plus the base, reused across the chunks a thread
     // computes (fresh zeroed buffers per chunk cost a memset and page faults each time).
     let compute = |offset: usize, n: usize, scratch: &mut Vec<Vec<f64>>| -> Result<Vec<u8>> {
@@ -1351,6 +1372,343 @@ fn run_tensor(
             Ok(())
         }
     }
+}
+
+/// What the streamed passes of one tensor share.
+struct StreamCtx<'a> {
+    request: &'a MergeRequest,
+    p: &'a TensorPlan,
+    spec: &'static StrategySpec,
+    base: &'a Opened,
+    inputs: &'a [&'a Opened],
+    params: &'a Params,
+    per_model: &'a [Params],
+    weights: &'a [f64],
+}
+
+/// How one model's task vector is thinned in the streamed path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Thin {
+    /// density ≥ 1: untouched, no rescale.
+    Untouched,
+    /// density ≤ 0 (magnitude): all zero, no rescale.
+    Zero,
+    /// Keep (|δ| bits, index) ≥ (bits, index): the k greatest in the total order.
+    TopK { bits: u64, index: usize },
+    /// DARE: keep where the Philox draw is below ⌊density·2³²⌋.
+    Random { density: f64 },
+}
+
+impl StreamCtx<'_> {
+    fn chunks(&self) -> usize {
+        self.numel().div_ceil(CHUNK)
+    }
+
+    fn numel(&self) -> usize {
+        self.p.shape.iter().product()
+    }
+
+    /// Reads chunk `c` into `scratch`: the models' task vectors δ = θ − b, then the base.
+    fn read(&self, c: usize, scratch: &mut Vec<Vec<f64>>) -> Result<(usize, usize)> {
+        let offset = c * CHUNK;
+        let n = CHUNK.min(self.numel() - offset);
+        let nm = self.inputs.len();
+        scratch.resize_with(nm + 1, Vec::new);
+        for buf in scratch.iter_mut() {
+            buf.resize(n, 0.0);
+        }
+        read_checked(
+            self.request,
+            self.base,
+            &self.p.base_source,
+            offset,
+            &mut scratch[nm][..n],
+        )?;
+        let (models, base) = scratch.split_at_mut(nm);
+        for (k, m) in self.inputs.iter().enumerate() {
+            let d = &mut models[k][..n];
+            read_checked(self.request, m, &self.p.sources[k], offset, d)?;
+            for (x, b) in d.iter_mut().zip(&base[0][..n]) {
+                *x -= b;
+            }
+        }
+        Ok((offset, n))
+    }
+
+    /// Whether element `offset + i` is kept under `thin`, given its δ (and the chunk's DARE mask).
+    fn keep(thin: Thin, mask: Option<&[bool]>, i: usize, offset: usize, delta: f64) -> bool {
+        match thin {
+            Thin::Untouched => true,
+            Thin::Zero => false,
+            Thin::TopK { bits, index } => {
+                let key = delta.abs().to_bits();
+                key > bits || (key == bits && offset + i >= index)
+            }
+            Thin::Random { .. } => mask.is_some_and(|m| m[i]),
+        }
+    }
+}
+
+/// Streams a task-vector merge (ties, dare_linear, dare_ties) in passes over fixed chunks:
+/// radix selection of each model's top-k key (four 16-bit digit passes over |δ| bit patterns,
+/// then one pass for the index among equal keys), the L1 sums for the rescale (block partials in
+/// block order, so they equal the whole-tensor sums), and the element-wise combination. Memory is
+/// a few chunks per thread whatever the tensor size; the result is bit-identical to the
+/// whole-tensor function.
+fn run_streamed(
+    ctx: &StreamCtx<'_>,
+    how: Streamed,
+    consensus: bool,
+    writer: &OutputWriter,
+    advance: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let nm = ctx.inputs.len();
+    let numel = ctx.numel();
+    let chunks = ctx.chunks();
+    let rescale = ctx.params.flag("rescale")?;
+    ctx.params.flag("normalize")?;
+    ctx.params.num("lambda")?;
+    let mut thin = Vec::with_capacity(nm);
+    for pm in ctx.per_model {
+        let density = pm.num("density")?;
+        thin.push(if density >= 1.0 {
+            Thin::Untouched
+        } else {
+            match how {
+                Streamed::Magnitude if density <= 0.0 => Thin::Zero,
+                // Placeholder until the selection below fills in the key.
+                Streamed::Magnitude => Thin::TopK { bits: 0, index: 0 },
+                Streamed::Random => Thin::Random { density },
+            }
+        });
+    }
+
+    // Radix selection of the k-th greatest key per magnitude model.
+    let selecting: Vec<usize> = (0..nm)
+        .filter(|&k| matches!(thin[k], Thin::TopK { .. }))
+        .collect();
+    if !selecting.is_empty() {
+        let mut need: Vec<u64> = selecting
+            .iter()
+            .map(|&k| {
+                let density = ctx.per_model[k].num("density").unwrap_or(1.0);
+                ((density * numel as f64) as usize).max(1).min(numel) as u64
+            })
+            .collect();
+        let mut prefix = vec![0u64; selecting.len()];
+        let mut equal = vec![0u64; selecting.len()];
+        for level in 0..4u32 {
+            let shift = 48 - 16 * level;
+            let high: u64 = if level == 0 { 0 } else { !0u64 << (shift + 16) };
+            let zero = || vec![vec![0u64; 1 << 16]; selecting.len()];
+            let hist = (0..chunks)
+                .into_par_iter()
+                .map_init(Vec::new, |scratch, c| -> Result<Vec<Vec<u64>>> {
+                    let (_, n) = ctx.read(c, scratch)?;
+                    let mut h = zero();
+                    for (j, &k) in selecting.iter().enumerate() {
+                        for d in &scratch[k][..n] {
+                            let key = d.abs().to_bits();
+                            if key & high == prefix[j] {
+                                h[j][((key >> shift) & 0xFFFF) as usize] += 1;
+                            }
+                        }
+                    }
+                    Ok(h)
+                })
+                .try_reduce(zero, |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        for (u, v) in x.iter_mut().zip(y) {
+                            *u += v;
+                        }
+                    }
+                    Ok(a)
+                })?;
+            for j in 0..selecting.len() {
+                let mut above = 0u64;
+                for digit in (0..1usize << 16).rev() {
+                    let h = hist[j][digit];
+                    if above + h >= need[j] {
+                        prefix[j] |= (digit as u64) << shift;
+                        need[j] -= above;
+                        equal[j] = h;
+                        break;
+                    }
+                    above += h;
+                }
+            }
+        }
+        // Among the `equal[j]` elements whose key is exactly prefix[j], the `need[j]` with the
+        // greatest indices are kept: find the index of the first kept one.
+        let counts: Vec<Vec<u64>> = (0..chunks)
+            .into_par_iter()
+            .map_init(Vec::new, |scratch, c| -> Result<Vec<u64>> {
+                let (_, n) = ctx.read(c, scratch)?;
+                Ok(selecting
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &k)| {
+                        scratch[k][..n]
+                            .iter()
+                            .filter(|d| d.abs().to_bits() == prefix[j])
+                            .count() as u64
+                    })
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
+        let mut scratch = Vec::new();
+        for (j, &k) in selecting.iter().enumerate() {
+            let skip = equal[j] - need[j];
+            let mut before = 0u64;
+            let mut index = 0usize;
+            for (c, cc) in counts.iter().enumerate() {
+                if before + cc[j] > skip {
+                    let (offset, n) = ctx.read(c, &mut scratch)?;
+                    let mut seen = before;
+                    for (i, d) in scratch[k][..n].iter().enumerate() {
+                        if d.abs().to_bits() == prefix[j] {
+                            if seen == skip {
+                                index = offset + i;
+                                break;
+                            }
+                            seen += 1;
+                        }
+                    }
+                    break;
+                }
+                before += cc[j];
+            }
+            thin[k] = Thin::TopK {
+                bits: prefix[j],
+                index,
+            };
+        }
+    }
+
+    let id_of = |k: usize| &ctx.inputs[k].id;
+    let masks = |k: usize, job: &TensorJob<'_>, offset: usize, n: usize| -> Option<Vec<bool>> {
+        match thin[k] {
+            Thin::Random { density } => {
+                Some(gta::dare_chunk_mask(job, id_of(k), density, offset, n))
+            }
+            _ => None,
+        }
+    };
+    // A job without models: the masks and `combine` read only its name, seed and parameters
+    // (and, for `combine`, the models' weights, which the element-wise pass fills in).
+    let job_for = |offset: usize| -> TensorJob<'_> {
+        TensorJob {
+            strategy: ctx.spec.name,
+            name: &ctx.p.name,
+            shape: &ctx.p.shape,
+            offset,
+            base: None,
+            models: &[],
+            params: ctx.params,
+            seed: ctx.request.seed,
+        }
+    };
+
+    // L1 rescale factors (mergekit's: the norm before over the norm after, both ≥ 1e-7).
+    let mut scale: Vec<Option<f64>> = vec![None; nm];
+    let rescaled: Vec<usize> = (0..nm)
+        .filter(|&k| rescale && matches!(thin[k], Thin::TopK { .. } | Thin::Random { .. }))
+        .collect();
+    if !rescaled.is_empty() {
+        let partials: Vec<Vec<(Vec<f64>, Vec<f64>)>> = (0..chunks)
+            .into_par_iter()
+            .map_init(
+                Vec::new,
+                |scratch, c| -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+                    let (offset, n) = ctx.read(c, scratch)?;
+                    let job = job_for(offset);
+                    Ok(rescaled
+                        .iter()
+                        .map(|&k| {
+                            let mask = masks(k, &job, offset, n);
+                            let d = &scratch[k][..n];
+                            let kept: Vec<f64> = d
+                                .iter()
+                                .enumerate()
+                                .map(|(i, &x)| {
+                                    if StreamCtx::keep(thin[k], mask.as_deref(), i, offset, x) {
+                                        x
+                                    } else {
+                                        0.0
+                                    }
+                                })
+                                .collect();
+                            (
+                                crate::reduce::l1_partials(d),
+                                crate::reduce::l1_partials(&kept),
+                            )
+                        })
+                        .collect())
+                },
+            )
+            .collect::<Result<_>>()?;
+        for (j, &k) in rescaled.iter().enumerate() {
+            let before: Vec<f64> = partials
+                .iter()
+                .flat_map(|c| c[j].0.iter().copied())
+                .collect();
+            let after: Vec<f64> = partials
+                .iter()
+                .flat_map(|c| c[j].1.iter().copied())
+                .collect();
+            let (b, a) = (
+                crate::reduce::combine_partials(&before),
+                crate::reduce::combine_partials(&after),
+            );
+            if b >= 1e-7 && a >= 1e-7 {
+                scale[k] = Some(b / a);
+            }
+        }
+    }
+
+    // The element-wise pass.
+    (0..chunks)
+        .into_par_iter()
+        .try_for_each_init(Vec::new, |scratch, c| -> Result<()> {
+            let (offset, n) = ctx.read(c, scratch)?;
+            let probe = job_for(offset);
+            let mut deltas: Vec<Vec<f64>> = Vec::with_capacity(nm);
+            for k in 0..nm {
+                let mask = masks(k, &probe, offset, n);
+                let mut d: Vec<f64> = scratch[k][..n].to_vec();
+                for (i, x) in d.iter_mut().enumerate() {
+                    if !StreamCtx::keep(thin[k], mask.as_deref(), i, offset, *x) {
+                        *x = 0.0;
+                    }
+                }
+                if let Some(s) = scale[k] {
+                    d.iter_mut().for_each(|x| *x *= s);
+                }
+                d.iter_mut().for_each(|x| *x *= ctx.weights[k]);
+                deltas.push(d);
+            }
+            let model_inputs: Vec<ModelInput<'_>> = (0..nm)
+                .map(|k| ModelInput {
+                    label: &ctx.inputs[k].label,
+                    id: &ctx.inputs[k].id,
+                    data: &deltas[k],
+                    weight: ctx.weights[k],
+                    params: &ctx.per_model[k],
+                    fisher: None,
+                    gram: None,
+                })
+                .collect();
+            let job = TensorJob {
+                models: &model_inputs,
+                ..probe
+            };
+            let out = gta::combine(&job, &scratch[nm][..n], &deltas, consensus)?;
+            let mut bytes = Vec::with_capacity(n * ctx.p.out_dtype.size());
+            narrow(ctx.p.out_dtype, &out, &mut bytes);
+            writer.write(&ctx.p.name, offset, &bytes)?;
+            advance(bytes.len() as u64);
+            Ok(())
+        })
 }
 
 /// A model's Fisher diagonal (same name and shape) or Gram matrix (`<name>.gram`, in × in) for

@@ -11,12 +11,13 @@ use rayon::prelude::*;
 /// Elements per reduction block (fixed: part of the bit-exact result).
 pub const BLOCK: usize = 4096;
 
-fn blocked<F>(n: usize, f: F) -> f64
+/// The per-block partial sums of f(0..n), in block order.
+fn block_partials<F>(n: usize, f: F) -> Vec<f64>
 where
     F: Fn(usize) -> f64 + Sync,
 {
     let blocks = n.div_ceil(BLOCK);
-    let partial: Vec<f64> = (0..blocks)
+    (0..blocks)
         .into_par_iter()
         .map(|b| {
             let mut acc = 0.0f64;
@@ -25,8 +26,27 @@ where
             }
             acc
         })
-        .collect();
-    partial.iter().sum()
+        .collect()
+}
+
+/// Combines block partials in block order (the one place that does, so a sum computed from
+/// chunks that start on block boundaries equals the whole-array sum bit for bit).
+pub fn combine_partials(partials: &[f64]) -> f64 {
+    partials.iter().sum()
+}
+
+fn blocked<F>(n: usize, f: F) -> f64
+where
+    F: Fn(usize) -> f64 + Sync,
+{
+    combine_partials(&block_partials(n, f))
+}
+
+/// The block partials of Σ|xᵢ| for a chunk of a larger array: with the chunk starting on a
+/// [`BLOCK`] boundary, concatenating every chunk's partials in order and combining them equals
+/// [`l1`] of the whole array.
+pub fn l1_partials(x: &[f64]) -> Vec<f64> {
+    block_partials(x.len(), |i| x[i].abs())
 }
 
 /// Σ xᵢ.

@@ -29,7 +29,7 @@
 //!   mergekit config that does so maps to listing that model among the models here).
 
 mod common;
-mod gta;
+pub(crate) mod gta;
 mod misc;
 mod sphere;
 

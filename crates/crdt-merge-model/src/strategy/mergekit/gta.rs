@@ -61,14 +61,16 @@ pub(super) fn della_linear(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 fn gta(job: &TensorJob<'_>, sparsifier: Sparsifier, consensus: bool) -> Result<Vec<f64>> {
     let base = job.require_base()?;
     // Sparsifiers see whole-tensor statistics; plain task arithmetic is element-wise.
-    let n = if sparsifier == Sparsifier::None {
-        common_len(job)?
+    // Length checks (errors name the model); sparsifiers need the whole tensor.
+    if sparsifier == Sparsifier::None {
+        common_len(job)?;
     } else {
-        whole_len(job)?
-    };
-    let normalize = job.params.flag("normalize")?;
+        whole_len(job)?;
+    }
     let rescale = job.params.flag("rescale")?;
-    let lambda = job.params.num("lambda")?;
+    // Checked here too, so a bad value fails before any work.
+    job.params.flag("normalize")?;
+    job.params.num("lambda")?;
     if job.models.is_empty() {
         // mergekit returns the base when no other model has the tensor.
         return Ok(base.to_vec());
@@ -90,11 +92,26 @@ fn gta(job: &TensorJob<'_>, sparsifier: Sparsifier, consensus: bool) -> Result<V
         deltas.push(delta);
     }
 
+    combine(job, base, &deltas, consensus)
+}
+
+/// mergekit's per-element combination of weighted, sparsified task vectors `deltas` (in the
+/// order given): sign consensus or a plain sum, normalised and scaled by λ, added to `base`.
+/// Shared by the whole-tensor path and the streamed one, so both give the same bits.
+pub(crate) fn combine(
+    job: &TensorJob<'_>,
+    base: &[f64],
+    deltas: &[Vec<f64>],
+    consensus: bool,
+) -> Result<Vec<f64>> {
+    let normalize = job.params.flag("normalize")?;
+    let lambda = job.params.num("lambda")?;
+    let n = base.len();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let (mixed, div) = if consensus {
             let mut s = 0.0;
-            for d in &deltas {
+            for d in deltas {
                 s += d[i];
             }
             let elected = if s >= 0.0 { 1.0 } else { -1.0 };
@@ -124,6 +141,39 @@ fn gta(job: &TensorJob<'_>, sparsifier: Sparsifier, consensus: bool) -> Result<V
         out.push(base[i] + v);
     }
     Ok(out)
+}
+
+/// How a streamed task-vector merge thins each task vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Streamed {
+    /// Keep the k greatest |δ| (ties): found by radix selection over chunks.
+    Magnitude,
+    /// DARE's Philox masks (keyed by element index, so drawn per chunk).
+    Random,
+}
+
+/// The streamed form of strategy `name`, if it has one: its sparsifier and whether it uses sign
+/// consensus. The driver runs these over chunks in a few passes instead of holding whole
+/// tensors (the results are bit-identical to the whole-tensor functions).
+pub(crate) fn streamed_plan(name: &str) -> Option<(Streamed, bool)> {
+    match name {
+        "ties" => Some((Streamed::Magnitude, true)),
+        "dare_linear" => Some((Streamed::Random, false)),
+        "dare_ties" => Some((Streamed::Random, true)),
+        _ => None,
+    }
+}
+
+/// DARE's keep mask for elements offset .. offset + n of model `id` (the driver's streamed path).
+pub(crate) fn dare_chunk_mask(
+    job: &TensorJob<'_>,
+    id: &[u8; 32],
+    density: f64,
+    offset: usize,
+    n: usize,
+) -> Vec<bool> {
+    let stream = Stream::for_mask(id, job.name, job.seed, Purpose::Dare);
+    dare_mask(&stream, offset as u64, n, threshold(density))
 }
 
 /// torch's `sign`: −1, 0 or +1 (0 for ±0; NaN is no sign and never agrees).
