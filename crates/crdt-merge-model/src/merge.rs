@@ -1267,6 +1267,19 @@ fn run_tensor(
     // every input's tensor (bit-identical to the whole-tensor functions; see `streamed`).
     if let (Kind::Tensor, Some(b)) = (spec.kind, base_for) {
         if numel > CHUNK && !inputs.is_empty() {
+            if spec.name == "slerp" && inputs.len() == 1 {
+                let ctx = StreamCtx {
+                    request,
+                    p,
+                    spec,
+                    base: b,
+                    inputs: &inputs,
+                    params: &params,
+                    per_model: &per_model,
+                    weights: &weights,
+                };
+                return run_streamed_slerp(&ctx, writer, advance);
+            }
             if let Some((how, consensus)) = gta::streamed_plan(spec.name) {
                 let ctx = StreamCtx {
                     request,
@@ -1447,6 +1460,73 @@ impl StreamCtx<'_> {
             Thin::Random { .. } => mask.is_some_and(|m| m[i]),
         }
     }
+}
+
+/// Streams mergekit's slerp: one pass gathers the block partials of v0·v0, v1·v1 and v0·v1
+/// (combined in block order, so they equal the whole-tensor sums), a second applies the
+/// coefficients. Bit-identical to the whole-tensor function.
+fn run_streamed_slerp(
+    ctx: &StreamCtx<'_>,
+    writer: &OutputWriter,
+    advance: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let t = ctx.params.num("t")?;
+    // Raw values (StreamCtx::read gives task vectors; slerp interpolates the models themselves).
+    let read_raw = |c: usize, scratch: &mut Vec<Vec<f64>>| -> Result<(usize, usize)> {
+        let offset = c * CHUNK;
+        let n = CHUNK.min(ctx.numel() - offset);
+        scratch.resize_with(2, Vec::new);
+        for buf in scratch.iter_mut() {
+            buf.resize(n, 0.0);
+        }
+        read_checked(
+            ctx.request,
+            ctx.base,
+            &ctx.p.base_source,
+            offset,
+            &mut scratch[0][..n],
+        )?;
+        read_checked(
+            ctx.request,
+            ctx.inputs[0],
+            &ctx.p.sources[0],
+            offset,
+            &mut scratch[1][..n],
+        )?;
+        Ok((offset, n))
+    };
+    let partials: Vec<[Vec<f64>; 3]> = (0..ctx.chunks())
+        .into_par_iter()
+        .map_init(Vec::new, |scratch, c| -> Result<[Vec<f64>; 3]> {
+            let (_, n) = read_raw(c, scratch)?;
+            let (a, b) = (&scratch[0][..n], &scratch[1][..n]);
+            Ok([
+                crate::reduce::dot_partials(a, a),
+                crate::reduce::dot_partials(b, b),
+                crate::reduce::dot_partials(a, b),
+            ])
+        })
+        .collect::<Result<_>>()?;
+    let sum = |j: usize| {
+        let all: Vec<f64> = partials.iter().flat_map(|p| p[j].iter().copied()).collect();
+        crate::reduce::combine_partials(&all)
+    };
+    let (ca, cb) = crate::strategy::mergekit::sphere::slerp_coefficients(t, sum(0), sum(1), sum(2));
+    (0..ctx.chunks())
+        .into_par_iter()
+        .try_for_each_init(Vec::new, |scratch, c| -> Result<()> {
+            let (offset, n) = read_raw(c, scratch)?;
+            let out: Vec<f64> = scratch[0][..n]
+                .iter()
+                .zip(&scratch[1][..n])
+                .map(|(a, b)| ca * a + cb * b)
+                .collect();
+            let mut bytes = Vec::with_capacity(n * ctx.p.out_dtype.size());
+            narrow(ctx.p.out_dtype, &out, &mut bytes);
+            writer.write(&ctx.p.name, offset, &bytes)?;
+            advance(bytes.len() as u64);
+            Ok(())
+        })
 }
 
 /// Streams a task-vector merge (ties, dare_linear, dare_ties) in passes over fixed chunks:

@@ -42,6 +42,12 @@ where
     combine_partials(&block_partials(n, f))
 }
 
+/// The block partials of Σ xᵢ·yᵢ for a chunk of larger arrays (see [`l1_partials`]).
+pub fn dot_partials(x: &[f64], y: &[f64]) -> Vec<f64> {
+    assert_eq!(x.len(), y.len());
+    block_partials(x.len(), |i| x[i] * y[i])
+}
+
 /// The block partials of Σ|xᵢ| for a chunk of a larger array: with the chunk starting on a
 /// [`BLOCK`] boundary, concatenating every chunk's partials in order and combining them equals
 /// [`l1`] of the whole array.

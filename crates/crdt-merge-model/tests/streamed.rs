@@ -149,3 +149,79 @@ fn streamed_equals_whole_tensor() {
         assert!(got == want, "{strategy} (densities {densities:?}, rescale {rescale}): streamed differs from whole-tensor");
     }
 }
+
+#[test]
+fn streamed_slerp_equals_whole_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = vec![N];
+    let a = vals(11, 1.0 / 1024.0);
+    let b: Vec<f64> = a
+        .iter()
+        .zip(vals(12, 1.0 / 1024.0))
+        .map(|(x, d)| x + 0.7 * d)
+        .collect();
+    let write = |name: &str, v: &[f64]| {
+        let path = dir.path().join(format!("{name}.safetensors"));
+        write_safetensors(
+            &path,
+            &[("w".to_string(), DType::F32, shape.clone(), f32_bytes(v))],
+            Default::default(),
+        )
+        .unwrap();
+        path
+    };
+    let (pa, pb) = (write("a", &a), write("b", &b));
+    for t in [0.0, 0.3, 1.0] {
+        let out = dir.path().join(format!("slerp-{t}.safetensors"));
+        let mut req = MergeRequest::new("slerp", &out);
+        req.base = Some(ModelSpec {
+            label: "a".into(),
+            path: pa.clone(),
+            ..ModelSpec::default()
+        });
+        req.models.push(ModelSpec {
+            label: "b".into(),
+            path: pb.clone(),
+            ..ModelSpec::default()
+        });
+        req.params
+            .push(("t".into(), Setting::Value(ParamValue::Num(t))));
+        let report = merge_models(&req, &NoProgress).unwrap();
+        let m = ModelFiles::open(&out).unwrap();
+        let mut got = Vec::new();
+        m.read_raw("w", 0, N, &mut got).unwrap();
+        let spec = lookup("slerp").unwrap();
+        let params = spec
+            .resolve(&[("t".to_string(), ParamValue::Num(t))], None)
+            .unwrap();
+        let per = spec.resolve(&[], Some(&[])).unwrap();
+        let widened = |v: &[f64]| v.iter().map(|x| *x as f32 as f64).collect::<Vec<f64>>();
+        let (wa, wb) = (widened(&a), widened(&b));
+        let id = report.contributions[0].1;
+        let inputs = [ModelInput {
+            label: "b",
+            id: &id,
+            data: &wb,
+            weight: 1.0,
+            params: &per,
+            fisher: None,
+            gram: None,
+        }];
+        let job = TensorJob {
+            strategy: "slerp",
+            name: "w",
+            shape: &shape,
+            offset: 0,
+            base: Some(&wa),
+            models: &inputs,
+            params: &params,
+            seed: 0,
+        };
+        let mut want = Vec::new();
+        narrow(DType::F32, &(spec.merge)(&job).unwrap(), &mut want);
+        assert!(
+            got == want,
+            "slerp t = {t}: streamed differs from whole-tensor"
+        );
+    }
+}

@@ -31,7 +31,7 @@
 mod common;
 pub(crate) mod gta;
 mod misc;
-mod sphere;
+pub(crate) mod sphere;
 
 use crate::error::Result;
 use crate::params::{Default as ParamDefault, ParamKind, ParamSpec, Scope};

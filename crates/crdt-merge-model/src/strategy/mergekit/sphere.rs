@@ -26,18 +26,30 @@ pub(super) fn slerp(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     if n == 0 {
         return Ok(Vec::new());
     }
+    let (ca, cb) = slerp_coefficients(
+        t,
+        reduce::dot(v0, v0),
+        reduce::dot(v1, v1),
+        reduce::dot(v0, v1),
+    );
+    Ok(v0.iter().zip(v1).map(|(a, b)| ca * a + cb * b).collect())
+}
+
+/// mergekit's slerp coefficients (out = ca·v0 + cb·v1) from the whole-tensor sums v0·v0, v1·v1
+/// and v0·v1: norms ≤ 1e-8 count as 1, |cos| > 0.9995 lerps. Shared with the driver's streamed
+/// slerp, which gathers the three sums over chunks.
+pub(crate) fn slerp_coefficients(t: f64, aa: f64, bb: f64, ab: f64) -> (f64, f64) {
     let guard = |x: f64| if x > 1e-8 { x } else { 1.0 };
-    let na = guard(reduce::l2(v0));
-    let nb = guard(reduce::l2(v1));
-    let dot = (reduce::dot(v0, v1) / na / nb).clamp(-1.0, 1.0);
-    let (ca, cb) = if dot.abs() > 0.9995 {
+    let na = guard(aa.sqrt());
+    let nb = guard(bb.sqrt());
+    let dot = (ab / na / nb).clamp(-1.0, 1.0);
+    if dot.abs() > 0.9995 {
         (1.0 - t, t)
     } else {
         let theta = dot.acos();
         let s = theta.sin();
         (((1.0 - t) * theta).sin() / s, (t * theta).sin() / s)
-    };
-    Ok(v0.iter().zip(v1).map(|(a, b)| ca * a + cb * b).collect())
+    }
 }
 
 /// Spherical interpolation of two vectors as nuslerp does it: unit vectors with norms clamped
