@@ -1462,6 +1462,22 @@ impl StreamCtx<'_> {
     }
 }
 
+/// Rounds a chunk's values once to `dtype` and writes them at element `offset` of `name`.
+fn emit(
+    writer: &OutputWriter,
+    advance: &(dyn Fn(u64) + Sync),
+    name: &str,
+    dtype: DType,
+    offset: usize,
+    values: &[f64],
+) -> Result<()> {
+    let mut bytes = Vec::with_capacity(values.len() * dtype.size());
+    narrow(dtype, values, &mut bytes);
+    writer.write(name, offset, &bytes)?;
+    advance(bytes.len() as u64);
+    Ok(())
+}
+
 /// Streams mergekit's slerp: one pass gathers the block partials of v0·v0, v1·v1 and v0·v1
 /// (combined in block order, so they equal the whole-tensor sums), a second applies the
 /// coefficients. Bit-identical to the whole-tensor function.
@@ -1521,11 +1537,7 @@ fn run_streamed_slerp(
                 .zip(&scratch[1][..n])
                 .map(|(a, b)| ca * a + cb * b)
                 .collect();
-            let mut bytes = Vec::with_capacity(n * ctx.p.out_dtype.size());
-            narrow(ctx.p.out_dtype, &out, &mut bytes);
-            writer.write(&ctx.p.name, offset, &bytes)?;
-            advance(bytes.len() as u64);
-            Ok(())
+            emit(writer, advance, &ctx.p.name, ctx.p.out_dtype, offset, &out)
         })
 }
 
@@ -1783,11 +1795,7 @@ fn run_streamed(
                 ..probe
             };
             let out = gta::combine(&job, &scratch[nm][..n], &deltas, consensus)?;
-            let mut bytes = Vec::with_capacity(n * ctx.p.out_dtype.size());
-            narrow(ctx.p.out_dtype, &out, &mut bytes);
-            writer.write(&ctx.p.name, offset, &bytes)?;
-            advance(bytes.len() as u64);
-            Ok(())
+            emit(writer, advance, &ctx.p.name, ctx.p.out_dtype, offset, &out)
         })
 }
 

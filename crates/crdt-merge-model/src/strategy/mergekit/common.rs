@@ -27,6 +27,17 @@ pub(super) fn common_len(job: &TensorJob<'_>) -> Result<usize> {
 
 /// Like [`common_len`], and also checks that the data is the whole tensor (methods of
 /// [`crate::strategy::Kind::Tensor`] need every element at once).
+/// The one non-base model's data, for strategies that take a base and exactly one other model.
+pub(super) fn only_model<'a>(job: &TensorJob<'a>) -> Result<&'a [f64]> {
+    match job.models {
+        [m] => Ok(m.data),
+        _ => Err(job.error(format!(
+            "needs a base and exactly one other model, got {} other models",
+            job.models.len()
+        ))),
+    }
+}
+
 pub(super) fn whole_len(job: &TensorJob<'_>) -> Result<usize> {
     let n = common_len(job)?;
     let expected: usize = job.shape.iter().product();

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::reduce;
 use crate::strategy::TensorJob;
 
-use super::common::{common_len, gather, sub, whole_len, Lines};
+use super::common::{common_len, gather, only_model, sub, whole_len, Lines};
 
 /// model_stock: t = N·cosθ/(1 + (N−1)·cosθ) from the mean pairwise cosine of the task vectors
 /// (whole tensor, or per line along the last axis with `filter_wise`); |denominator| < 1e-6
@@ -64,15 +64,7 @@ pub(super) fn model_stock(job: &TensorJob<'_>) -> Result<Vec<f64>> {
 pub(super) fn nearswap(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     let base = job.require_base()?;
     common_len(job)?;
-    let model = match job.models {
-        [m] => m.data,
-        _ => {
-            return Err(job.error(format!(
-                "needs a base and exactly one other model, got {} other models",
-                job.models.len()
-            )))
-        }
-    };
+    let model = only_model(job)?;
     let t = job.params.num("t")?;
     Ok(base
         .iter()
@@ -99,15 +91,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub(super) fn arcee_fusion(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     let base = job.require_base()?;
     let n = whole_len(job)?;
-    let model = match job.models {
-        [m] => m.data,
-        _ => {
-            return Err(job.error(format!(
-                "needs a base and exactly one other model, got {} other models",
-                job.models.len()
-            )))
-        }
-    };
+    let model = only_model(job)?;
     if n == 0 {
         return Ok(Vec::new());
     }

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::reduce;
 use crate::strategy::TensorJob;
 
-use super::common::{count_param, gather, scatter, sub, whole_len, Lines};
+use super::common::{count_param, gather, only_model, scatter, sub, whole_len, Lines};
 
 /// slerp(base, model, t) over the whole flattened tensor: norms ≤ 1e-8 count as 1; the cosine of
 /// the normalised vectors is clamped to [−1, 1]; |cos| > 0.9995 lerps, else
@@ -13,15 +13,7 @@ use super::common::{count_param, gather, scatter, sub, whole_len, Lines};
 pub(super) fn slerp(job: &TensorJob<'_>) -> Result<Vec<f64>> {
     let v0 = job.require_base()?;
     let n = whole_len(job)?;
-    let v1 = match job.models {
-        [m] => m.data,
-        _ => {
-            return Err(job.error(format!(
-                "needs a base and exactly one other model, got {} other models",
-                job.models.len()
-            )))
-        }
-    };
+    let v1 = only_model(job)?;
     let t = job.params.num("t")?;
     if n == 0 {
         return Ok(Vec::new());
