@@ -41,4 +41,9 @@ def test_every_sql_block_runs():
             continue
         rows = con.execute(last).fetchall()
         if expect:
-            assert rows == ast.literal_eval(expect.group(1)), (last, rows)
+            want = ast.literal_eval(expect.group(1))
+            if "order by" not in last.lower():
+                # Without ORDER BY the row order is DuckDB's (crdt_merge is unordered by
+                # default): compare the rows as a multiset.
+                rows, want = sorted(rows, key=repr), sorted(want, key=repr)
+            assert rows == want, (last, rows)

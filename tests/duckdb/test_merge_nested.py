@@ -76,7 +76,7 @@ def test_nested_and_decimal_columns_merge_in_their_own_types(inputs, with_max):
     # Duplicate keys within one input are allowed: they go through the GROUP BY branch.
     names = [load(t) for t in inputs]
     strategies = "{'s': 'max', 'll': 'min'}" if with_max else "NULL"
-    rel = c.sql(f"FROM crdt_merge({names}, 'k', strategies := {strategies})")
+    rel = c.sql(f"FROM crdt_merge({names}, 'k', strategies := {strategies}, ordered := true)")
     assert [str(t) for t in rel.types] == [t for _, t in COLS]
     got = rel.fetchall()
     if with_max:

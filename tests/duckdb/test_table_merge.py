@@ -222,3 +222,26 @@ def test_quoted_and_qualified_source_names(con):
     assert rows == [(1, 7, 2), (2, 1, 1)]
     with pytest.raises(duckdb.Error, match="unterminated quote"):
         con.execute("""FROM crdt_merge(['"open', 'main.plain'], 'id')""").fetchall()
+
+
+def test_rows_are_unordered_unless_asked(con):
+    """`ordered := false` is the default (no final sort: a table function's rows come in the
+    engine's order); the same rows either way; `ordered := true` and `row_limit` order by key."""
+    con.execute("CREATE TABLE ua AS SELECT i::BIGINT AS id, i % 7 AS v, (i % 5)::DOUBLE AS _ts FROM range(50000) t(i)")
+    con.execute("CREATE TABLE ub AS SELECT (49999 - i)::BIGINT AS id, i % 11 AS v, (i % 3)::DOUBLE AS _ts FROM range(70000) t(i)")
+    plain = con.execute("SELECT crdt_merge_sql(['ua', 'ub'], 'id', NULL, NULL, NULL, NULL, false, NULL, NULL, NULL, false, NULL, false)").fetchone()[0]
+    assert "ORDER BY \"id\"" not in plain
+    default = con.execute("FROM crdt_merge(['ua', 'ub'], 'id')").fetchall()
+    ordered = con.execute("FROM crdt_merge(['ua', 'ub'], 'id', ordered := true)").fetchall()
+    assert [r[0] for r in ordered] == sorted(r[0] for r in ordered)
+    assert sorted(default) == ordered
+    assert con.execute("FROM crdt_mergeql('MERGE ua, ub ON id')").fetchall() != []
+    assert sorted(con.execute("FROM crdt_mergeql('MERGE ua, ub ON id')").fetchall()) == ordered
+    assert con.execute("FROM crdt_mergeql('MERGE ua, ub ON id', ordered := true)").fetchall() == ordered
+    limited = con.execute("FROM crdt_merge(['ua', 'ub'], 'id', row_limit := 5)").fetchall()
+    assert limited == ordered[:5]
+    try:
+        con.execute("FROM crdt_merge(['ua', 'ub'], 'id', ordered := 'yes')").fetchall()
+        raise AssertionError("a VARCHAR `ordered` was accepted")
+    except duckdb.Error as e:
+        assert "ordered" in str(e)

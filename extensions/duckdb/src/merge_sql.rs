@@ -246,6 +246,17 @@ fn spec_at(args: &[ArrayRef], row: usize) -> Result<MergeSpec, String> {
             spec = spec.with_cell_clocks();
         }
     }
+    // `ordered` (the 13th argument): the table macro passes it, false unless asked; a direct
+    // call of the 10- or 12-argument renderer keeps the key order it always had.
+    if let Some(flag) = args.get(12).filter(|a| !null_at(a, row)) {
+        if flag.data_type() != &DataType::Boolean {
+            return Err(format!(
+                "{F}: argument `ordered`: expected type BOOLEAN, found {}",
+                crate::types::sql_name(flag.data_type())
+            ));
+        }
+        spec = spec.with_order(flag.as_boolean().value(row));
+    }
     Ok(spec)
 }
 
@@ -314,6 +325,22 @@ fn mergeql_sql(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, Str
         |i| q.is_null(i),
         |i| {
             let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
+            render_duckdb_dynamic(&spec).map_err(host_error)
+        },
+    )
+}
+
+/// `crdt_mergeql_sql(query, ordered)`: what the `crdt_mergeql(query, ordered := false)` macro
+/// calls.
+fn mergeql_sql_ordered(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
+    let q = args[0].as_string::<i32>();
+    let ordered = args[1].as_boolean();
+    per_row(
+        n,
+        |i| q.is_null(i),
+        |i| {
+            let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
+            let spec = spec.with_order(ordered.is_null(i) || ordered.value(i));
             render_duckdb_dynamic(&spec).map_err(host_error)
         },
     )
@@ -435,6 +462,11 @@ pub unsafe fn register(con: ffi::duckdb_connection) -> Result<(), String> {
                 returns: DataType::Utf8,
                 run: mergeql_sql_columns,
             },
+            ScalarOverload {
+                params: vec![text(), Param::Type(DataType::Boolean)],
+                returns: DataType::Utf8,
+                run: mergeql_sql_ordered,
+            },
         ],
         false,
         false,
@@ -453,6 +485,11 @@ pub unsafe fn register(con: ffi::duckdb_connection) -> Result<(), String> {
                 returns: DataType::Utf8,
                 run: merge_sql,
             },
+            ScalarOverload {
+                params: vec![Param::Any; 13],
+                returns: DataType::Utf8,
+                run: merge_sql,
+            },
         ],
         true,
         false,
@@ -461,12 +498,13 @@ pub unsafe fn register(con: ffi::duckdb_connection) -> Result<(), String> {
 
 /// The table macros that run a rendered merge in the caller's context.
 pub const MACROS: &[&str] = &[
-    "CREATE OR REPLACE MACRO crdt_mergeql(query) AS TABLE FROM query(crdt_mergeql_sql(query))",
+    "CREATE OR REPLACE MACRO crdt_mergeql(query, ordered := false) AS TABLE FROM \
+     query(crdt_mergeql_sql(query, ordered::BOOLEAN))",
     "CREATE OR REPLACE MACRO crdt_merge(sources, key, strategies := NULL, clock := '_ts', \
      replica := NULL, tombstone := NULL, provenance := false, clocks := NULL, where_sql := NULL, \
-     row_limit := NULL, cell_clocks := false, columns := NULL) AS TABLE FROM \
+     row_limit := NULL, cell_clocks := false, columns := NULL, ordered := false) AS TABLE FROM \
      query(crdt_merge_sql(sources, key, strategies, clock, replica, tombstone, provenance, clocks, \
-     where_sql, row_limit, cell_clocks, columns))",
+     where_sql, row_limit, cell_clocks, columns, ordered))",
 ];
 
 /// Installs [`MACROS`] in the database's default schema. A read-only database cannot take

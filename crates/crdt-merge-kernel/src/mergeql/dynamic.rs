@@ -7,7 +7,8 @@
 //! `COLUMNS('(?s)^__crdt_d_(.*)$')` selector, so DuckDB resolves the schemas when it binds the
 //! query. Each strategy computes what [`render_sql`](super::render_sql)'s aggregate computes
 //! (the table in the [module docs](super)); output columns keep the inputs' order (first
-//! appearance), rows are ordered by key, and provenance adds `<col>__source` per LWW column and
+//! appearance), rows are ordered by key unless [`MergeSpec::ordered`] is off (a limit always
+//! orders), and provenance adds `<col>__source` per LWW column and
 //! `__conflicts`. A NULL key raises an error naming the column (`error()`, DuckDB's), and so
 //! does a column that an argument names and no input has (DuckDB's binder error quotes the
 //! message) or a tombstone column that is not BOOLEAN.
@@ -173,12 +174,15 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
     }
     // The empty branches first, so that output columns keep the inputs' order.
     let mut sql = format!(
-        "{with}SELECT * EXCLUDE ({})\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  SELECT {}\n  FROM (\n  {merged}\n  ) AS m0\n) AS m\nORDER BY {}",
+        "{with}SELECT * EXCLUDE ({})\nFROM (\n  SELECT * FROM (\n  {}\n  )\n  UNION ALL BY NAME\n  SELECT {}\n  FROM (\n  {merged}\n  ) AS m0\n) AS m",
         drop.join(", "),
         r.empty_branches(),
         map.join(", "),
-        r.output_keys(),
     );
+    // A limit orders too, so that it keeps the same rows on every run.
+    if spec.ordered || spec.limit.is_some() {
+        sql.push_str(&format!("\nORDER BY {}", r.output_keys()));
+    }
     if let Some(n) = spec.limit {
         // DuckDB's LIMIT is a BIGINT; no input has 2^63 rows, so a larger limit is all rows.
         sql.push_str(&format!("\nLIMIT {}", n.min(i64::MAX as u64)));
@@ -274,8 +278,13 @@ pub fn render_duckdb_with_columns(spec: &MergeSpec, columns: &[Vec<String>]) -> 
         .map(|k| ident(k))
         .collect::<Vec<_>>()
         .join(", ");
+    let order = if spec.ordered || spec.limit.is_some() {
+        format!("\nORDER BY {keys}")
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "SELECT * FROM (\n{sql}\n) AS m\nWHERE {}\nORDER BY {keys}",
+        "SELECT * FROM (\n{sql}\n) AS m\nWHERE {}{order}",
         null_key_guard(spec, ident)
     ))
 }
