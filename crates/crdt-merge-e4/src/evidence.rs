@@ -402,7 +402,10 @@ impl Evidence {
             }
             Evidence::ClaimContradiction { claim, delta } => {
                 let (c, h) = (&claim.claim, &delta.header);
-                if c.ctx != h.ctx || c.author != h.author || c.head_seq != h.seq || c.head == h.id().0
+                if c.ctx != h.ctx
+                    || c.author != h.author
+                    || c.head_seq != h.seq
+                    || c.head == h.id().0
                 {
                     return bad("the claim does not contradict the delta");
                 }
@@ -514,13 +517,11 @@ impl Evidence {
                     _ => Evidence::regression(&a, &b),
                 };
                 match e {
-                    Some(e @ (Evidence::Equivocation { .. }
-                    | Evidence::ContributionEquivocation { .. }
-                    | Evidence::Regression { .. }))
-                        if e.halves() == Some((&a, &b)) =>
-                    {
-                        e
-                    }
+                    Some(
+                        e @ (Evidence::Equivocation { .. }
+                        | Evidence::ContributionEquivocation { .. }
+                        | Evidence::Regression { .. }),
+                    ) if e.halves() == Some((&a, &b)) => e,
                     _ => {
                         return Err(r.err(
                             at,

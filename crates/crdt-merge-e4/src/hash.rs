@@ -52,7 +52,10 @@ impl Context {
                 "the context string is empty; name the dataset/table/study and run".into(),
             ));
         }
-        Ok(Context(blake3::derive_key(contexts::CONTEXT, name.as_bytes())))
+        Ok(Context(blake3::derive_key(
+            contexts::CONTEXT,
+            name.as_bytes(),
+        )))
     }
 
     /// Hex of the 32 bytes.

@@ -104,7 +104,8 @@ fn get_key(r: &mut Reader<'_>, field: &str) -> Result<PublicKey> {
         .ok_or_else(|| r.err(at, format!("{field}: unknown algorithm {code}")))?;
     let bytes = r.take(alg.public_len(), field)?.to_vec();
     let key = PublicKey { alg, bytes };
-    key.validate().map_err(|e| r.err(at, format!("{field}: {e}")))?;
+    key.validate()
+        .map_err(|e| r.err(at, format!("{field}: {e}")))?;
     Ok(key)
 }
 
@@ -343,9 +344,7 @@ impl SignedKeyEvent {
                 .admins
                 .iter()
                 .position(|k| k == a.public())
-                .ok_or_else(|| {
-                    TrustError::Pki(format!("key {} is not a genesis admin", a.id()))
-                })?;
+                .ok_or_else(|| TrustError::Pki(format!("key {} is not a genesis admin", a.id())))?;
             ev.sigs.insert(i as u8, a.sign(SignKind::KeyEvent, &bytes));
         }
         Ok(ev)

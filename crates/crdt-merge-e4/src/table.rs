@@ -335,7 +335,8 @@ impl TablePayload {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for (i, (name, t)) in self.columns.iter().enumerate() {
             let cells = self.rows.iter().map(|r| &r[i]);
-            let wrong = || TrustError::Invalid(format!("a cell of column `{name}` has the wrong type"));
+            let wrong =
+                || TrustError::Invalid(format!("a cell of column `{name}` has the wrong type"));
             let array: ArrayRef = match t {
                 ColType::Int64 => Arc::new(Int64Array::from(
                     cells

@@ -58,7 +58,11 @@ pub(crate) fn read_magic(r: &mut Reader<'_>, object: Object) -> Result<()> {
     if got != object as u8 {
         return Err(r.err(
             5,
-            format!("object type {got}, expected {} ({})", object as u8, object.name()),
+            format!(
+                "object type {got}, expected {} ({})",
+                object as u8,
+                object.name()
+            ),
         ));
     }
     Ok(())
