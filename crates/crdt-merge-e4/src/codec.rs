@@ -109,7 +109,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Parses lower- or upper-case hex of even length.
 pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
