@@ -16,3 +16,7 @@ echo "== check: cargo clippy -D warnings (crdt-merge-model, all targets)"
 cargo clippy -p crdt-merge-model --all-targets -- -D warnings
 echo "== test: crdt-merge-model (strategies against mergekit and crdt-merge 0.11.0 fixtures, state laws, safetensors I/O, peak memory)"
 cargo test -p crdt-merge-model
+echo "== check: cargo clippy -D warnings (crdt-merge-e4, all targets)"
+cargo clippy -p crdt-merge-e4 --all-targets -- -D warnings
+echo "== test: crdt-merge-e4 (known answers, key validation, PKI, signed-delta tamper test)"
+cargo test -p crdt-merge-e4

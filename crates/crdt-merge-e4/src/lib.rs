@@ -1,0 +1,27 @@
+//! # crdt-merge-e4
+//!
+//! E4 trust for crdt-merge: signatures (Ed25519 under ZIP 215, ML-DSA-44/65/87, an
+//! Ed25519 + ML-DSA-65 hybrid), a PKI of admin-signed key events, signed deltas in the v1
+//! header format of `docs/trust.md`, and self-verifying evidence. No HMAC or "any 64 bytes"
+//! fallback exists anywhere: a missing key means reject.
+//!
+//! Status: the trust-state CRDT, the gates and the Byzantine simulator are not in this crate
+//! yet (see `docs/trust.md`).
+
+pub mod codec;
+pub mod delta;
+pub mod error;
+pub mod evidence;
+pub mod hash;
+pub mod keyfile;
+pub mod pki;
+pub mod sig;
+pub mod table;
+pub mod wire;
+
+pub use delta::{DeltaHeader, DeltaId, Kind, RoundParams, Rule, SignedDelta, SignedHeader};
+pub use error::{Result, TrustError};
+pub use evidence::{Evidence, EvidenceClass, SignedClaim, StateClaim};
+pub use hash::Context;
+pub use pki::{Genesis, KeyEventBody, Pki, RegisterLevel, SignedKeyEvent};
+pub use sig::{Alg, KeyId, PublicKey, SignKind, SigningKey};
