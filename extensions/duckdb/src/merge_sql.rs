@@ -325,23 +325,13 @@ fn mergeql_sql(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, Str
         |i| q.is_null(i),
         |i| {
             let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
-            render_duckdb_dynamic(&spec).map_err(host_error)
-        },
-    )
-}
-
-/// `crdt_mergeql_sql(query, ordered)`: what the `crdt_mergeql(query, ordered := false)` macro
-/// calls.
-fn mergeql_sql_ordered(_name: &str, args: &[ArrayRef], n: usize) -> Result<ArrayRef, String> {
-    let q = args[0].as_string::<i32>();
-    let ordered = args[1].as_boolean();
-    per_row(
-        n,
-        |i| q.is_null(i),
-        |i| {
-            let spec = parse(q.value(i)).map_err(|e| e.to_string())?;
-            let spec = spec.with_order(ordered.is_null(i) || ordered.value(i));
-            render_duckdb_dynamic(&spec).map_err(host_error)
+            // `crdt_mergeql_sql(query, ordered)` is what the `crdt_mergeql(query, ordered :=
+            // false)` macro calls; `crdt_mergeql_sql(query)` keeps the key order.
+            let ordered = args
+                .get(1)
+                .map(|a| a.as_boolean())
+                .is_none_or(|o| o.is_null(i) || o.value(i));
+            render_duckdb_dynamic(&spec.with_order(ordered)).map_err(host_error)
         },
     )
 }
@@ -465,7 +455,7 @@ pub unsafe fn register(con: ffi::duckdb_connection) -> Result<(), String> {
             ScalarOverload {
                 params: vec![text(), Param::Type(DataType::Boolean)],
                 returns: DataType::Utf8,
-                run: mergeql_sql_ordered,
+                run: mergeql_sql,
             },
         ],
         false,

@@ -179,10 +179,7 @@ pub fn render_duckdb_dynamic(spec: &MergeSpec) -> Result<String> {
         r.empty_branches(),
         map.join(", "),
     );
-    // A limit orders too, so that it keeps the same rows on every run.
-    if spec.ordered || spec.limit.is_some() {
-        sql.push_str(&format!("\nORDER BY {}", r.output_keys()));
-    }
+    sql.push_str(&order_by(spec, &r.output_keys()));
     if let Some(n) = spec.limit {
         // DuckDB's LIMIT is a BIGINT; no input has 2^63 rows, so a larger limit is all rows.
         sql.push_str(&format!("\nLIMIT {}", n.min(i64::MAX as u64)));
@@ -278,15 +275,21 @@ pub fn render_duckdb_with_columns(spec: &MergeSpec, columns: &[Vec<String>]) -> 
         .map(|k| ident(k))
         .collect::<Vec<_>>()
         .join(", ");
-    let order = if spec.ordered || spec.limit.is_some() {
+    Ok(format!(
+        "SELECT * FROM (\n{sql}\n) AS m\nWHERE {}{}",
+        null_key_guard(spec, ident),
+        order_by(spec, &keys)
+    ))
+}
+
+/// The final `ORDER BY keys` when the spec asks for order ([`MergeSpec::ordered`]) or has a
+/// limit (which orders, so that it keeps the same rows on every run); empty otherwise.
+fn order_by(spec: &MergeSpec, keys: &str) -> String {
+    if spec.ordered || spec.limit.is_some() {
         format!("\nORDER BY {keys}")
     } else {
         String::new()
-    };
-    Ok(format!(
-        "SELECT * FROM (\n{sql}\n) AS m\nWHERE {}{order}",
-        null_key_guard(spec, ident)
-    ))
+    }
 }
 
 /// Which argument gave a column its role (for the error when no input has the column).
