@@ -42,6 +42,8 @@ pub enum ArgType {
     Bytes,
     /// An integer.
     Integer,
+    /// A number (integer, float or decimal).
+    Float,
 }
 
 impl ArgType {
@@ -54,6 +56,7 @@ impl ArgType {
             ArgType::LevelsOf(_) => "list",
             ArgType::Bytes => "bytes",
             ArgType::Integer => "bigint",
+            ArgType::Float => "double",
         }
     }
 }
@@ -69,6 +72,12 @@ pub enum ReturnType {
     Bytes,
     /// BIGINT.
     Int64,
+    /// BOOLEAN.
+    Bool,
+    /// DOUBLE.
+    Float64,
+    /// A list of UBIGINT.
+    UInt64List,
 }
 
 impl ReturnType {
@@ -78,6 +87,9 @@ impl ReturnType {
             ReturnType::Text => "text".into(),
             ReturnType::Bytes => "bytes".into(),
             ReturnType::Int64 => "bigint".into(),
+            ReturnType::Bool => "boolean".into(),
+            ReturnType::Float64 => "double".into(),
+            ReturnType::UInt64List => "list of ubigint".into(),
         }
     }
 }
@@ -450,6 +462,178 @@ pub static CATALOGUE: &[FunctionDef] = &[
         example_result: "{\"counts\":{\"a\":3},\"type\":\"g_counter\"}",
     },
     FunctionDef {
+        name: "crdt_hll_agg",
+        kind: Agg,
+        signatures: &[
+            sig(&[a("value", Value)], RBytes),
+            sig(&[a("value", Value), c("precision", Integer)], RBytes),
+            sig(
+                &[a("value", Value), c("precision", Integer), c("family", Text)],
+                RBytes,
+            ),
+        ],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "HyperLogLog state (wire tag 0x30) of the distinct values; precision 4..18 (default 14, 0.81% error); family 'murmur3' (default, DataSketches' hash), 'pg_hll' or 'upstream'.",
+        example: "SELECT crdt_hll_count(crdt_hll_agg(v)) FROM (VALUES (1), (2), (2), (3)) AS t(v)",
+        example_result: "3",
+    },
+    FunctionDef {
+        name: "crdt_hll_count",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes)], RInt)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "Estimated number of distinct values in an HLL state.",
+        example: "SELECT crdt_hll_count(crdt_state_merge((SELECT crdt_hll_agg(v) FROM (VALUES ('a'), ('b')) AS t(v)), (SELECT crdt_hll_agg(v) FROM (VALUES ('b'), ('c')) AS t(v))))",
+        example_result: "3",
+    },
+    FunctionDef {
+        name: "crdt_theta_agg",
+        kind: Agg,
+        signatures: &[
+            sig(&[a("value", Value)], RBytes),
+            sig(&[a("value", Value), c("lg_k", Integer)], RBytes),
+        ],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Theta (KMV) state (wire tag 0x62) keeping the 2^lg_k smallest hashes (lg_k 5..26, default 12, 1.6% error); unions and intersections.",
+        example: "SELECT crdt_theta_count(crdt_theta_agg(v)) FROM (VALUES (1), (2), (2), (3)) AS t(v)",
+        example_result: "3",
+    },
+    FunctionDef {
+        name: "crdt_theta_count",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes)], RInt)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "Estimated number of distinct values in a Theta state.",
+        example: "SELECT crdt_theta_count((SELECT crdt_theta_agg(v) FROM (VALUES ('x'), ('y')) AS t(v)))",
+        example_result: "2",
+    },
+    FunctionDef {
+        name: "crdt_theta_union",
+        kind: Scalar,
+        signatures: &[sig(&[a("a", Bytes), a("b", Bytes)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Union of two Theta states (their join; NULL is bottom).",
+        example: "SELECT crdt_theta_count(crdt_theta_union((SELECT crdt_theta_agg(v) FROM (VALUES (1), (2)) AS t(v)), (SELECT crdt_theta_agg(v) FROM (VALUES (2), (3)) AS t(v))))",
+        example_result: "3",
+    },
+    FunctionDef {
+        name: "crdt_theta_intersect",
+        kind: Scalar,
+        signatures: &[sig(&[a("a", Bytes), a("b", Bytes)], RBytes)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "Intersection of two Theta states, as a Theta state (count it with crdt_theta_count).",
+        example: "SELECT crdt_theta_count(crdt_theta_intersect((SELECT crdt_theta_agg(v) FROM (VALUES (1), (2)) AS t(v)), (SELECT crdt_theta_agg(v) FROM (VALUES (2), (3)) AS t(v))))",
+        example_result: "1",
+    },
+    FunctionDef {
+        name: "crdt_bloom_agg",
+        kind: Agg,
+        signatures: &[
+            sig(&[a("value", Value)], RBytes),
+            sig(
+                &[a("value", Value), c("capacity", Integer), c("fp_rate", Float)],
+                RBytes,
+            ),
+        ],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Bloom filter state (wire tag 0x31) sized for capacity items (default 10000) at fp_rate (default 0.01); merges by OR.",
+        example: "SELECT crdt_bloom_contains(crdt_bloom_agg(v), 'b') FROM (VALUES ('a'), ('b')) AS t(v)",
+        example_result: "true",
+    },
+    FunctionDef {
+        name: "crdt_bloom_contains",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes), a("value", Value)], ReturnType::Bool)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "Whether a Bloom state may contain value (false: certainly not).",
+        example: "SELECT crdt_bloom_contains((SELECT crdt_bloom_agg(v) FROM (VALUES (1), (2)) AS t(v)), 3)",
+        example_result: "false",
+    },
+    FunctionDef {
+        name: "crdt_cms_agg",
+        kind: Agg,
+        signatures: &[
+            sig(&[a("value", Value), a("replica", Value)], RBytes),
+            sig(
+                &[a("value", Value), a("replica", Value), a("count", Integer)],
+                RBytes,
+            ),
+            sig(
+                &[
+                    a("value", Value),
+                    a("replica", Value),
+                    a("count", Integer),
+                    c("width", Integer),
+                    c("depth", Integer),
+                ],
+                RBytes,
+            ),
+        ],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Count-Min state (wire tag 0x32) with one sketch per replica (a G-Counter of sketches: merging never double counts or undercounts); count default 1, width 2000, depth 7.",
+        example: "SELECT crdt_cms_estimate(crdt_cms_agg(v, r), 'x') FROM (VALUES ('x', 'a'), ('x', 'b'), ('y', 'a')) AS t(v, r)",
+        example_result: "2",
+    },
+    FunctionDef {
+        name: "crdt_cms_estimate",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes), a("value", Value)], RInt)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "Estimated count of value in a Count-Min state (never below the true count).",
+        example: "SELECT crdt_cms_estimate((SELECT crdt_cms_agg(v, 'r1', n) FROM (VALUES ('x', 5), ('y', 2)) AS t(v, n)), 'x')",
+        example_result: "5",
+    },
+    FunctionDef {
+        name: "crdt_minhash_agg",
+        kind: Agg,
+        signatures: &[
+            sig(&[a("value", Value)], RBytes),
+            sig(&[a("value", Value), c("num_perm", Integer)], RBytes),
+            sig(
+                &[a("value", Value), c("num_perm", Integer), c("seed", Integer)],
+                RBytes,
+            ),
+        ],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "MinHash signature (wire tag 0x61) bit-identical to Python datasketch's default scheme; num_perm default 128, seed default 1.",
+        example: "SELECT crdt_jaccard(crdt_minhash_agg(v), crdt_minhash_agg(v)) FROM (VALUES ('a'), ('b')) AS t(v)",
+        example_result: "1.0",
+    },
+    FunctionDef {
+        name: "crdt_jaccard",
+        kind: Scalar,
+        signatures: &[sig(&[a("a", Bytes), a("b", Bytes)], ReturnType::Float64)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "Estimated Jaccard similarity of two MinHash states (the fraction of equal slots).",
+        example: "SELECT crdt_jaccard((SELECT crdt_minhash_agg(v, 4) FROM (VALUES ('a'), ('b')) AS t(v)), (SELECT crdt_minhash_agg(v, 4) FROM (VALUES ('b'), ('a')) AS t(v)))",
+        example_result: "1.0",
+    },
+    FunctionDef {
+        name: "crdt_minhash_bands",
+        kind: Scalar,
+        signatures: &[sig(
+            &[a("state", Bytes), a("b", Integer), a("r", Integer)],
+            ReturnType::UInt64List,
+        )],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "LSH band hashes of a MinHash state: b bands of r slots (b*r <= num_perm); equal band hashes mean equal slots.",
+        example: "SELECT crdt_minhash_bands((SELECT crdt_minhash_agg(v) FROM (VALUES ('a')) AS t(v)), 16, 8) IS NOT NULL",
+        example_result: "true",
+    },
+    FunctionDef {
         name: "crdt_hlc",
         kind: Scalar,
         signatures: &[sig(&[a("ms", Integer), a("counter", Integer)], RInt)],
@@ -535,6 +719,7 @@ pub fn scalar_return_type(name: &str, arg_types: &[DataType]) -> Result<DataType
                     DataType::Binary | DataType::LargeBinary | DataType::BinaryView
                 ),
                 Integer => dt.is_integer(),
+                Float => dt.is_numeric(),
                 _ => true,
             };
         if !ok {
@@ -545,6 +730,13 @@ pub fn scalar_return_type(name: &str, arg_types: &[DataType]) -> Result<DataType
         RBytes => DataType::Binary,
         RInt => DataType::Int64,
         RText => DataType::Utf8,
+        ReturnType::Bool => DataType::Boolean,
+        ReturnType::Float64 => DataType::Float64,
+        ReturnType::UInt64List => DataType::List(Arc::new(arrow_schema::Field::new(
+            "item",
+            DataType::UInt64,
+            true,
+        ))),
         SameAs(i) => arg_types[i].clone(),
     })
 }
@@ -587,6 +779,9 @@ pub fn invoke_scalar(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<A
         return pairwise::join(name, args);
     }
     arity(name, def.signatures[0].args.len(), args.len())?;
+    if let Some(&sk) = crate::sketch::sql::SCALARS.iter().find(|&&s| s == name) {
+        return crate::sketch::sql::invoke(sk, args, num_rows);
+    }
     let out: ArrayRef = match name {
         "crdt_version" => Arc::new(StringArray::from(vec![crate::VERSION; num_rows])),
         "crdt_state_merge" => {

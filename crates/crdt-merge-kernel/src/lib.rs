@@ -14,6 +14,7 @@
 //! * [`catalogue`] — the SQL function surface every host registers by iterating it;
 //! * [`hlc`] — hybrid logical clocks packed into a BIGINT;
 //! * [`state`] and [`wire`] — replicated state types and their byte format;
+//! * [`sketch`] — mergeable sketches (HLL, Theta, Bloom, Count-Min, MinHash);
 //! * [`mergeql`] — the MergeQL language;
 //! * [`error`] — the one error type.
 
@@ -23,6 +24,7 @@ pub mod hlc;
 pub mod mergeql;
 pub mod order;
 pub mod schema_map;
+pub mod sketch;
 pub mod sort_key;
 pub mod state;
 pub mod strategy;

@@ -33,10 +33,12 @@ pub use register::LwwRegister;
 
 use serde_json::Value as Json;
 
+use crate::sketch::Sketch;
+
 use crate::error::{Error, Result};
 
 /// Any state type, as carried by the wire format.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AnyState {
     /// Grow-only counter.
     GCounter(GCounter),
@@ -52,6 +54,8 @@ pub enum AnyState {
     VectorClock(VectorClock),
     /// Dotted version vector.
     DottedVersionVector(DottedVersionVector),
+    /// A mergeable sketch (HLL, Bloom, Count-Min, MinHash, Theta).
+    Sketch(Sketch),
 }
 
 impl AnyState {
@@ -69,6 +73,7 @@ impl AnyState {
             (AnyState::LwwMap(a), AnyState::LwwMap(b)) => a.join(b),
             (AnyState::VectorClock(a), AnyState::VectorClock(b)) => a.join(b),
             (AnyState::DottedVersionVector(a), AnyState::DottedVersionVector(b)) => a.join(b),
+            (AnyState::Sketch(a), AnyState::Sketch(b)) => a.join(b, "crdt_state_merge")?,
             _ => {
                 return Err(Error::type_mismatch(
                     "crdt_state_merge",
@@ -92,6 +97,7 @@ impl AnyState {
             AnyState::LwwMap(_) => "lww_map",
             AnyState::VectorClock(_) => "vector_clock",
             AnyState::DottedVersionVector(_) => "dotted_version_vector",
+            AnyState::Sketch(s) => s.type_name(),
         }
     }
 
@@ -105,6 +111,7 @@ impl AnyState {
             AnyState::LwwMap(s) => s.to_json(),
             AnyState::VectorClock(s) => s.to_json(),
             AnyState::DottedVersionVector(s) => s.to_json(),
+            AnyState::Sketch(s) => s.to_json(),
         }
     }
 }
@@ -125,7 +132,8 @@ from_state!(
     OrSet,
     LwwMap,
     VectorClock,
-    DottedVersionVector
+    DottedVersionVector,
+    Sketch
 );
 
 #[cfg(test)]

@@ -27,12 +27,14 @@ use arrow_array::{Array, ArrayRef, BinaryArray, StringArray};
 use arrow_schema::{DataType, Field};
 use serde::{Deserialize, Serialize};
 
+use super::sketch_agg::{self, SketchKind};
 use super::slim::{
     slim_clock_column, slim_clock_type, slim_column, slim_value_type, Slim, SlimCell, SlimClock,
 };
 use super::StrategyKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::order::Column;
+use crate::sketch::Sketch;
 use crate::value::{is_supported, Value};
 
 /// The separator `crdt_concat` uses when none is given.
@@ -45,6 +47,8 @@ pub enum AggregateKind {
     Strategy(StrategyKind),
     /// `crdt_state_merge_agg(bytes)`: the join of state bytes of any state type.
     StateMerge,
+    /// A sketch constructor (`crdt_hll_agg`, ...).
+    Sketch(SketchKind),
 }
 
 /// A configured aggregate: the function, its argument types and its return type.
@@ -95,6 +99,9 @@ pub enum State {
     /// Winner so far of LWW / Max / Min over a scalar with no replica, stored inline. Last
     /// variant, so that states serialised before it existed still decode.
     Slim(SlimCell),
+    /// A sketch under construction (boxed: a `State` stays 40 bytes). After `Slim`, so that
+    /// states serialised before sketches existed still decode.
+    Sketch(Box<Sketch>),
 }
 
 /// The state of Union / Concat.
@@ -229,6 +236,10 @@ impl Aggregate {
     pub fn new(name: &str, arg_types: &[DataType]) -> Result<Aggregate> {
         let (name, kind): (&'static str, AggregateKind) = match name {
             "crdt_state_merge_agg" => ("crdt_state_merge_agg", AggregateKind::StateMerge),
+            _ if SketchKind::parse(name).is_some() => {
+                let k = SketchKind::parse(name).unwrap_or(SketchKind::Hll);
+                (k.aggregate_name(), AggregateKind::Sketch(k))
+            }
             _ => {
                 let k = StrategyKind::ALL
                     .into_iter()
@@ -277,6 +288,10 @@ impl Aggregate {
                     is_binary(&arg_types[0]),
                     "state bytes (BLOB/BYTEA)",
                 )?;
+                DataType::Binary
+            }
+            AggregateKind::Sketch(k) => {
+                k.check(name, arg_types)?;
                 DataType::Binary
             }
             AggregateKind::Strategy(k) => match k {
@@ -455,6 +470,7 @@ impl Aggregate {
                 }
                 Ok(())
             }
+            AggregateKind::Sketch(k) => sketch_agg::update(k, self.name, args, n, states),
             AggregateKind::Strategy(k) => match k {
                 StrategyKind::Lww
                 | StrategyKind::LwwNullable
@@ -950,6 +966,7 @@ impl Aggregate {
                     super::bridge::merge_state_bytes(a, b).map_err(|e| e.in_function(self.name))?;
                 Ok(())
             }
+            (State::Sketch(a), State::Sketch(b)) => sketch_agg::combine(self.name, a, b),
             _ => Err(Error::internal(
                 self.name,
                 "combining states of different aggregates",
@@ -973,6 +990,16 @@ impl Aggregate {
             AggregateKind::StateMerge => Ok(Arc::new(BinaryArray::from_iter(states.iter().map(
                 |s| match s {
                     State::Bytes(b) => Some(b.as_slice()),
+                    _ => None,
+                },
+            )))),
+            AggregateKind::Sketch(_) => Ok(Arc::new(BinaryArray::from_iter(states.iter().map(
+                |s| match s {
+                    State::Sketch(k) => {
+                        let mut k = (**k).clone();
+                        k.settle();
+                        Some(crate::wire::encode(&crate::state::AnyState::Sketch(k)))
+                    }
                     _ => None,
                 },
             )))),

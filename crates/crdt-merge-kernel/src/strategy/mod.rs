@@ -6,6 +6,7 @@ mod bridge;
 mod columnar;
 mod kind;
 pub mod pairwise;
+mod sketch_agg;
 mod slim;
 
 pub use aggregate::{
@@ -15,4 +16,5 @@ pub use aggregate::{
 pub(crate) use bridge::{counter_value, merge_state_bytes, state_to_json, state_type_name};
 pub use columnar::Columnar;
 pub use kind::StrategyKind;
+pub use sketch_agg::SketchKind;
 pub use slim::{Slim, SlimCell, SlimClock};

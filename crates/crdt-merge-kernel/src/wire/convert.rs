@@ -107,6 +107,7 @@ pub(crate) fn write_binary(w: &mut Writer, state: &AnyState) {
                 timestamp(w, *t);
             }
         }
+        AnyState::Sketch(k) => super::sketch::write(w, k),
         // JSON payloads are written by `write_json`.
         AnyState::VectorClock(_) | AnyState::DottedVersionVector(_) => {}
     }
@@ -150,11 +151,11 @@ pub(crate) struct Ctx<'r, 'a> {
 }
 
 impl Ctx<'_, '_> {
-    fn err(&self, path: &str, reason: impl std::fmt::Display) -> Error {
+    pub(crate) fn err(&self, path: &str, reason: impl std::fmt::Display) -> Error {
         self.reader.error_at(0, format!("{path}: {reason}"))
     }
 
-    fn dict<'d>(&self, d: &'d Datum, path: &str) -> Result<&'d BTreeMap<Datum, Datum>> {
+    pub(crate) fn dict<'d>(&self, d: &'d Datum, path: &str) -> Result<&'d BTreeMap<Datum, Datum>> {
         match d {
             Datum::Dict(m) => Ok(m),
             other => Err(self.err(
@@ -164,7 +165,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn str_key<'d>(&self, k: &'d Datum, path: &str) -> Result<&'d str> {
+    pub(crate) fn str_key<'d>(&self, k: &'d Datum, path: &str) -> Result<&'d str> {
         match k {
             Datum::Str(s) => Ok(s),
             other => Err(self.err(
@@ -175,7 +176,11 @@ impl Ctx<'_, '_> {
     }
 
     /// The top-level dict, after checking its optional `"type"` field.
-    fn top<'d>(&self, d: &'d Datum, type_name: &str) -> Result<&'d BTreeMap<Datum, Datum>> {
+    pub(crate) fn top<'d>(
+        &self,
+        d: &'d Datum,
+        type_name: &str,
+    ) -> Result<&'d BTreeMap<Datum, Datum>> {
         let m = self.dict(d, type_name)?;
         match m.get(&Datum::str("type")) {
             None => {}
@@ -190,7 +195,7 @@ impl Ctx<'_, '_> {
         Ok(m)
     }
 
-    fn count(&self, v: &Datum, path: &str) -> Result<u64> {
+    pub(crate) fn count(&self, v: &Datum, path: &str) -> Result<u64> {
         match v {
             Datum::Int(i) if *i < 0 => Err(self.err(path, format!("negative count {i}"))),
             _ => v.as_u64().ok_or_else(|| {
@@ -366,6 +371,11 @@ impl Ctx<'_, '_> {
             super::TAG_LWW_REGISTER => AnyState::LwwRegister(self.register(d, "lww_register")?),
             super::TAG_OR_SET => AnyState::OrSet(self.orset(d)?),
             super::TAG_LWW_MAP => AnyState::LwwMap(self.lwwmap(d)?),
+            super::TAG_HLL
+            | super::TAG_BLOOM
+            | super::TAG_CMS
+            | super::TAG_MINHASH
+            | super::TAG_THETA => AnyState::Sketch(self.sketch(tag, d)?),
             other => {
                 return Err(Error::internal(
                     "crdt_decode",

@@ -19,6 +19,8 @@
 //! | 0x05 | `lww_map` | binary: `{"type", "registers": {k: lww_register}, "tombstones": {k: ts}}` |
 //! | 0x40 | `vector_clock` | JSON: `{"type", "clocks": {node: n}}` |
 //! | 0x41 | `dotted_version_vector` | JSON: `{"type", "base": vector_clock, "dot"?: [node, n]}` |
+//! | 0x30, 0x31, 0x32 | `hll`, `bloom`, `cms` | binary: the Python library's layouts plus `family` (see `sketch.rs`) |
+//! | 0x61, 0x62 | `minhash`, `theta` | binary: ours (see `sketch.rs`) |
 //!
 //! Writes are canonical: no compression, maps and sets sorted, one encoding per number, so
 //! equal states give identical bytes. Reads accept what the Python library writes (insertion
@@ -30,10 +32,12 @@
 mod codec;
 mod convert;
 mod pyjson;
+mod sketch;
 
 use std::io::Read;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::sketch::Sketch;
 use crate::state::AnyState;
 
 use codec::{Reader, Writer};
@@ -55,6 +59,11 @@ pub(crate) const TAG_OR_SET: u8 = 0x04;
 pub(crate) const TAG_LWW_MAP: u8 = 0x05;
 pub(crate) const TAG_VECTOR_CLOCK: u8 = 0x40;
 pub(crate) const TAG_DVV: u8 = 0x41;
+pub(crate) const TAG_HLL: u8 = 0x30;
+pub(crate) const TAG_BLOOM: u8 = 0x31;
+pub(crate) const TAG_CMS: u8 = 0x32;
+pub(crate) const TAG_MINHASH: u8 = 0x61;
+pub(crate) const TAG_THETA: u8 = 0x62;
 
 /// Function name for errors from plain decoding (SQL functions re-attribute them).
 const DECODE: &str = "crdt_decode";
@@ -69,6 +78,13 @@ pub fn type_tag(state: &AnyState) -> u8 {
         AnyState::LwwMap(_) => TAG_LWW_MAP,
         AnyState::VectorClock(_) => TAG_VECTOR_CLOCK,
         AnyState::DottedVersionVector(_) => TAG_DVV,
+        AnyState::Sketch(k) => match k {
+            Sketch::Hll(_) => TAG_HLL,
+            Sketch::Bloom(_) => TAG_BLOOM,
+            Sketch::Cms(_) => TAG_CMS,
+            Sketch::MinHash(_) => TAG_MINHASH,
+            Sketch::Theta(_) => TAG_THETA,
+        },
     }
 }
 
@@ -77,9 +93,6 @@ fn python_only_type(tag: u8) -> Option<&'static str> {
     Some(match tag {
         0x10 => "delta",
         0x20 => "generic",
-        0x30 => "hll",
-        0x31 => "bloom",
-        0x32 => "cms",
         0x42 => "merkle_tree",
         0x43 => "gossip_state",
         0x44 => "gossip_entry",
@@ -207,7 +220,8 @@ fn decode_frame(bytes: &[u8], opts: &DecodeOptions, function: &'static str) -> R
     }
     let tag = header(6);
     let json = match tag {
-        TAG_G_COUNTER | TAG_PN_COUNTER | TAG_LWW_REGISTER | TAG_OR_SET | TAG_LWW_MAP => false,
+        TAG_G_COUNTER | TAG_PN_COUNTER | TAG_LWW_REGISTER | TAG_OR_SET | TAG_LWW_MAP | TAG_HLL
+        | TAG_BLOOM | TAG_CMS | TAG_MINHASH | TAG_THETA => false,
         TAG_VECTOR_CLOCK | TAG_DVV => true,
         other => {
             return Err(err(
