@@ -110,6 +110,7 @@ fn representative(ty: ArgType) -> DataType {
         ArgType::Clock | ArgType::Integer => DataType::Int64,
         ArgType::List | ArgType::LevelsOf(_) => list_of(DataType::Utf8),
         ArgType::Bytes => DataType::Binary,
+        ArgType::Float => DataType::Float64,
     }
 }
 
