@@ -1,4 +1,5 @@
-"""Runs every ```sql block of docs/duckdb.md, in order, on one fresh database.
+"""Runs every ```sql block of docs/duckdb.md and docs/sketches.md, in order, on one fresh database
+per page.
 
 A block's statements are split on `;` at line ends. `-- expect: <python literal>` checks the rows
 of the block's last statement; `-- error: <text>` expects the last statement to fail with a
@@ -13,10 +14,11 @@ import pytest
 from conftest import ROOT, connect
 
 DOC = ROOT / "docs" / "duckdb.md"
+PAGES = [DOC, ROOT / "docs" / "sketches.md"]
 
 
-def blocks():
-    text = DOC.read_text(encoding="utf-8")
+def blocks(doc=DOC):
+    text = doc.read_text(encoding="utf-8")
     return re.findall(r"```sql\n(.*?)```", text, flags=re.S)
 
 
@@ -24,9 +26,10 @@ def test_docs_have_examples():
     assert len(blocks()) >= 10
 
 
-def test_every_sql_block_runs():
+@pytest.mark.parametrize("doc", PAGES, ids=lambda p: p.name)
+def test_every_sql_block_runs(doc):
     con = connect()
-    for block in blocks():
+    for block in blocks(doc):
         expect = re.search(r"^-- expect: (.*)$", block, flags=re.M)
         error = re.search(r"^-- error: (.*)$", block, flags=re.M)
         body = "\n".join(l for l in block.splitlines() if not l.startswith("-- "))
