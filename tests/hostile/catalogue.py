@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "sql-functions.md"
 
 # The argument kinds render_markdown() writes (ArgType::describe).
-KINDS = {"any", "clock", "text", "list", "bytes", "bigint"}
+KINDS = {"any", "clock", "text", "list", "bytes", "bigint", "double"}
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,8 @@ REFUSE = {
     "bigint": _NON_NUMBER | {"float", "decimal", "date", "timestamp", "timestamptz"},
     # number, decimal, date, timestamp or packed HLC.
     "clock": _NON_NUMBER,
+    # A number (a sketch's fp_rate).
+    "double": _NON_NUMBER | {"date", "timestamp", "timestamptz"},
     # Any orderable value; VARINT, TIMETZ, BIT and UNION are refused "with an error naming the type".
     "any": {"varint", "timetz", "bit", "union"},
     "text": {"int", "uint", "hugeint", "float", "decimal", "blob", "bool", "date", "timestamp",
@@ -305,6 +307,12 @@ class Dialect:
             return f"make_array({', '.join(items)})"
         return f"[{', '.join(items)}]"
 
+    def double(self, x: float) -> str:
+        return {"postgres": f"{x}::float8"}.get(self.engine, f"CAST({x} AS DOUBLE)")
+
+    def type_double(self) -> str:
+        return {"postgres": "float8"}.get(self.engine, "DOUBLE")
+
     def type_bigint(self) -> str:
         return {"postgres": "int8"}.get(self.engine, "BIGINT")
 
@@ -316,6 +324,20 @@ class Dialect:
 
     def type_bigint_list(self) -> str:
         return {"postgres": "int8[]", "duckdb": "BIGINT[]"}.get(self.engine, "BIGINT[]")
+
+
+# A valid sketch state for the sketch readers (built in SQL: the states are the engine's own).
+SKETCH_STATE = {
+    "crdt_hll_count": "crdt_hll_agg",
+    "crdt_theta_count": "crdt_theta_agg", "crdt_theta_union": "crdt_theta_agg",
+    "crdt_theta_intersect": "crdt_theta_agg",
+    "crdt_bloom_contains": "crdt_bloom_agg",
+    "crdt_cms_estimate": "crdt_cms_agg",
+    "crdt_jaccard": "crdt_minhash_agg", "crdt_minhash_bands": "crdt_minhash_agg",
+}
+# A valid value of each sketch parameter (the generic good bigint, 1, is out of range for most).
+SKETCH_PARAM = {"precision": 10, "lg_k": 10, "capacity": 100, "width": 100, "depth": 3,
+                "num_perm": 16, "seed": 1, "b": 2, "r": 2}
 
 
 def _valid_gcounter() -> bytes:
@@ -347,10 +369,17 @@ class Generator:
         if kind == "clock":
             return d.bigint(1)
         if kind == "bigint":
-            return d.bigint(1)
+            return d.bigint(SKETCH_PARAM.get(sig.args[pos].name, 1) if fn.startswith(("crdt_hll", "crdt_theta", "crdt_bloom", "crdt_cms", "crdt_minhash")) else 1)
+        if kind == "double":
+            return d.double(0.01)
         if kind == "text":
+            if sig.args[pos].name == "family":
+                return d.text("murmur3")
             return d.text(",") if sig.args[pos].const else d.text("a,b")
         if kind == "bytes":
+            if fn in SKETCH_STATE:
+                extra = f", {d.text('r')}" if SKETCH_STATE[fn] == "crdt_cms_agg" else ""
+                return f"(SELECT {SKETCH_STATE[fn]}({d.bigint(1)}{extra}))"
             return d.blob(self.good_state)
         if kind == "list":
             if "priority" in fn:
@@ -385,6 +414,7 @@ class Generator:
         self.add(f"{tag}/arity+1", f, self.select(f, base + [d.bigint(1)]), "any")
         # NULLs in every position, and everywhere
         null_types = {"any": d.type_bigint(), "clock": d.type_bigint(), "bigint": d.type_bigint(),
+                      "double": d.type_double(),
                       "text": d.type_text(), "bytes": d.type_blob(), "list": d.type_bigint_list()}
         for i, a in enumerate(sig.args):
             for label, lit in (("null", d.null()), ("typed-null", d.null(null_types[a.kind]))):

@@ -9,6 +9,9 @@
 //! crdt-merge query "MERGE 'a.parquet', 'b.csv' ON id STRATEGY score='max'"
 //! crdt-merge sql "SELECT crdt_hlc(1, 2) AS h"
 //! crdt-merge inspect state.bin
+//! crdt-merge sketch build events.parquet --column user_id --kind hll -o day1.hll
+//! crdt-merge sketch merge day1.hll day2.hll -o week.hll && crdt-merge sketch query week.hll --count
+//! crdt-merge dedup people.csv --key id --method minhash --threshold 0.8 -o unique.csv
 //! crdt-merge model merge a.safetensors b.safetensors --strategy linear -w a.safetensors=1 -w b.safetensors=1 -o out.safetensors
 //! ```
 //!
@@ -19,6 +22,7 @@
 mod inspect;
 mod model;
 mod output;
+mod sketch;
 
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
@@ -114,6 +118,10 @@ enum Command {
     Inspect(InspectArgs),
     /// Merge ML models (safetensors): every mergekit and crdt-merge strategy, order-free.
     Model(model::ModelArgs),
+    /// Build, merge and query mergeable sketches (HLL, Theta, Bloom, Count-Min, MinHash).
+    Sketch(sketch::SketchArgs),
+    /// Drop duplicate and near-duplicate rows (exact or MinHash), keeping the smallest key.
+    Dedup(sketch::DedupArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -566,7 +574,8 @@ fn inputs_of(command: &Command) -> Vec<String> {
             .map(|st| file_relations(&st))
             .unwrap_or_default(),
         Command::Inspect(a) => vec![a.input.clone()],
-        Command::Model(_) => Vec::new(),
+        Command::Model(_) | Command::Sketch(_) => Vec::new(),
+        Command::Dedup(a) => vec![a.file.clone()],
     }
 }
 
@@ -658,6 +667,8 @@ fn run_main() -> ExitCode {
                 Command::Sql(a) => run_sql(a).await,
                 Command::Inspect(a) => inspect::run(&a.input),
                 Command::Model(a) => model::run(a),
+                Command::Sketch(a) => sketch::run(a).await,
+                Command::Dedup(a) => sketch::run_dedup(a).await,
             }
         })
     }));

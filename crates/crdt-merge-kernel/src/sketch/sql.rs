@@ -1,5 +1,11 @@
 //! The sketch scalars of the catalogue: counts, membership, estimates, similarity, bands.
 
+// Casts that fail on overflow instead of giving NULL (a silently skipped row).
+const STRICT: arrow_cast::CastOptions<'static> = arrow_cast::CastOptions {
+    safe: false,
+    format_options: arrow_cast::display::FormatOptions::new(),
+};
+
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, UInt64Builder};
@@ -60,7 +66,7 @@ fn ints(name: &str, arg: &str, a: &ArrayRef) -> Result<Int64Array> {
     if !(a.data_type().is_integer() || a.data_type() == &DataType::Null) {
         return Err(Error::type_mismatch(name, arg, "an integer", a.data_type()));
     }
-    Ok(arrow_cast::cast(a, &DataType::Int64)
+    Ok(arrow_cast::cast_with_options(a, &DataType::Int64, &STRICT)
         .map_err(|_| Error::invalid(name, arg, "a value that fits BIGINT", "a larger integer"))?
         .as_primitive::<arrow_array::types::Int64Type>()
         .clone())

@@ -1,6 +1,12 @@
 //! The sketch aggregates (`crdt_hll_agg`, `crdt_theta_agg`, `crdt_bloom_agg`, `crdt_cms_agg`,
 //! `crdt_minhash_agg`): argument checks, constant parameters, and the per-row update.
 
+// Casts that fail on overflow instead of giving NULL (a silently skipped row).
+const STRICT: arrow_cast::CastOptions<'static> = arrow_cast::CastOptions {
+    safe: false,
+    format_options: arrow_cast::display::FormatOptions::new(),
+};
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, ArrayRef};
@@ -168,7 +174,7 @@ fn constant(name: &'static str, arg: &'static str, a: &ArrayRef) -> Result<Param
             Ok(Param::Text(first))
         }
         dt if dt.is_integer() => {
-            let c = arrow_cast::cast(a, &DataType::Int64).map_err(|_| {
+            let c = arrow_cast::cast_with_options(a, &DataType::Int64, &STRICT).map_err(|_| {
                 Error::invalid(name, arg, "a value that fits BIGINT", "a larger integer")
             })?;
             let c = c.as_primitive::<Int64Type>();
@@ -294,16 +300,16 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
         None
     };
     let counts = match (kind, args.get(2)) {
-        (SketchKind::Cms, Some(a)) => {
-            Some(arrow_cast::cast(a, &DataType::Int64).map_err(|_| {
+        (SketchKind::Cms, Some(a)) => Some(
+            arrow_cast::cast_with_options(a, &DataType::Int64, &STRICT).map_err(|_| {
                 Error::invalid(
                     name,
                     "count",
                     "a value that fits BIGINT",
                     "a larger integer",
                 )
-            })?)
-        }
+            })?,
+        ),
         _ => None,
     };
     let counts = counts.as_ref().map(|c| c.as_primitive::<Int64Type>());
