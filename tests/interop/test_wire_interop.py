@@ -303,3 +303,74 @@ def test_python_rejects_nothing_we_write_and_we_reject_trailing_bytes(tmp_path):
     f.write_bytes(data)
     with pytest.raises(ToolError, match="trailing"):
         tool("decode", f)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sketches (docs/sketches.md): crdt-merge 0.11.0 reads our 0x30-0x32 frames, we read theirs,
+# and our MinHash is datasketch's.
+
+from crdt_merge import probabilistic as _prob  # noqa: E402
+from crdt_merge import wire as _pywire  # noqa: E402
+
+
+def _our_sketch(tmp_path, kind, values):
+    out = tmp_path / f"{kind}.crdt"
+    tool("sketch", kind, out, *values)
+    return out.read_bytes()
+
+
+def test_python_reads_our_hll_and_counts_it(tmp_path):
+    values = [f"k{i}" for i in range(3000)]
+    ours = _our_sketch(tmp_path, "hll", values)
+    theirs = _pywire.deserialize(ours)
+    assert isinstance(theirs, _prob.MergeableHLL)
+    assert theirs.to_dict()["registers"] == json.loads(tool("decode", tmp_path / "hll.crdt"))["registers"]
+    assert abs(theirs.cardinality() - 3000) < 3000 * 0.05
+
+
+def test_our_upstream_family_hll_equals_theirs(tmp_path):
+    values = [f"k{i}" for i in range(2000)]
+    ours = _our_sketch(tmp_path, "hll-upstream", values)
+    h = _prob.MergeableHLL(precision=14)
+    for v in values:
+        h.add(v)
+    assert _pywire.deserialize(ours).to_dict()["registers"] == h.to_dict()["registers"]
+    # And theirs decodes here as family upstream, merging with ours to ours.
+    (tmp_path / "py.crdt").write_bytes(_pywire.serialize(h))
+    merged = json.loads(tool("merge", tmp_path / "py.crdt", tmp_path / "hll-upstream.crdt"))
+    assert merged["family"] == "upstream"
+    assert merged["registers"] == h.to_dict()["registers"]
+
+
+def test_python_reads_our_bloom_and_cms(tmp_path):
+    values = [f"k{i}" for i in range(40)]
+    b = _pywire.deserialize(_our_sketch(tmp_path, "bloom", values))
+    mine = json.loads(tool("decode", tmp_path / "bloom.crdt"))
+    assert list(b.bits) == mine["bits"] and b.size == mine["size"] and b.num_hashes == mine["num_hashes"]
+    c = _pywire.deserialize(_our_sketch(tmp_path, "cms", values))
+    mine = json.loads(tool("decode", tmp_path / "cms.crdt"))
+    assert c.table == mine["table"] and c.total == mine["total"] == 40
+
+
+def test_we_read_python_bloom_and_cms(tmp_path):
+    b = _prob.MergeableBloom(capacity=100, fp_rate=0.01)
+    c = _prob.MergeableCMS(width=50, depth=3)
+    for i in range(30):
+        b.add(f"x{i}")
+        c.add(f"x{i % 7}", count=2)
+    (tmp_path / "b.crdt").write_bytes(_pywire.serialize(b))
+    (tmp_path / "c.crdt").write_bytes(_pywire.serialize(c))
+    jb = json.loads(tool("decode", tmp_path / "b.crdt"))
+    assert jb["family"] == "upstream" and jb["bits"] == list(b.bits)
+    jc = json.loads(tool("decode", tmp_path / "c.crdt"))
+    assert jc["replicas"]["_upstream"]["table"] == c.table and jc["total"] == 60
+
+
+def test_minhash_equals_datasketch(tmp_path):
+    import datasketch
+    values = [f"w{i}" for i in range(200)]
+    m = datasketch.MinHash(num_perm=128, seed=1)
+    for v in values:
+        m.update(v.encode("utf-8"))
+    _our_sketch(tmp_path, "minhash", values)
+    assert json.loads(tool("decode", tmp_path / "minhash.crdt"))["hashvalues"] == [int(x) for x in m.hashvalues]

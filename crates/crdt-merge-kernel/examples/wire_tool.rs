@@ -9,6 +9,8 @@
 //! wire_tool samples DIR            write the sample states as DIR/NAME.crdt + DIR/NAME.json
 //! wire_tool golden DIR             write the samples and DIR/README.md (also lists any other
 //!                                  .crdt files already in DIR, such as Python-written ones)
+//! wire_tool sketch KIND OUT V...   build a sketch of the text values V (KIND: hll, hll-upstream,
+//!                                  bloom, cms, minhash) as the SQL aggregate does; write it to OUT
 //! ```
 //! Errors go to stderr with exit status 2.
 
@@ -254,6 +256,48 @@ fn run(args: &[String]) -> Result<(), String> {
             }
         }
         "golden" => golden(Path::new(s(1)?))?,
+        "sketch" => {
+            use std::sync::Arc;
+            let values: Vec<&str> = args[3.min(args.len())..]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let n = values.len();
+            let v: arrow_array::ArrayRef = Arc::new(arrow_array::StringArray::from(values));
+            let int = |x: i64| -> arrow_array::ArrayRef {
+                Arc::new(arrow_array::Int64Array::from(vec![x; n]))
+            };
+            let text = |x: &str| -> arrow_array::ArrayRef {
+                Arc::new(arrow_array::StringArray::from(vec![x; n]))
+            };
+            let (name, cols) = match s(1)? {
+                "hll" => ("crdt_hll_agg", vec![v]),
+                "hll-upstream" => ("crdt_hll_agg", vec![v, int(14), text("upstream")]),
+                "bloom" => (
+                    "crdt_bloom_agg",
+                    vec![
+                        v,
+                        int(100),
+                        Arc::new(arrow_array::Float64Array::from(vec![0.01; n])) as _,
+                    ],
+                ),
+                "cms" => ("crdt_cms_agg", vec![v.clone(), v, int(1), int(50), int(3)]),
+                "minhash" => ("crdt_minhash_agg", vec![v]),
+                other => return Err(format!("unknown sketch kind {other:?}")),
+            };
+            let types: Vec<_> = cols.iter().map(|c| c.data_type().clone()).collect();
+            let agg =
+                crdt_merge_kernel::catalogue::aggregate(name, &types).map_err(|e| e.to_string())?;
+            let mut st = agg.new_state();
+            agg.update(&cols, &mut crdt_merge_kernel::strategy::Single(&mut st))
+                .map_err(|e| e.to_string())?;
+            let out = agg.finish(&[&st]).map_err(|e| e.to_string())?;
+            let b = out
+                .as_any()
+                .downcast_ref::<arrow_array::BinaryArray>()
+                .ok_or("not bytes")?;
+            write(Path::new(s(2)?), b.value(0))?;
+        }
         other => return Err(format!("unknown command {other:?}")),
     }
     Ok(())
