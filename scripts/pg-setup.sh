@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the Postgres extension needs, idempotently (recipes.md §4):
-#   - Debian packages postgresql (15), postgresql-server-dev-all, libclang-dev, clang, sudo
+#   - Debian packages postgresql (15), postgresql-15-hll (the interop tests union with its `hll`
+#     type), postgresql-server-dev-all, libclang-dev, clang, sudo
 #     (apt-get update runs only when one of them is missing);
 #   - cargo-pgrx 0.18.1 (the last pgrx that builds on Rust 1.95), only if not already that version;
 #   - `cargo pgrx init --pg15` against the Debian server, only if ~/.pgrx/config.toml lacks pg15.
@@ -14,7 +15,7 @@ PG_MAJOR="${PG_MAJOR:-15}"
 pg_config="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
 
 missing=()
-for pkg in "postgresql-$PG_MAJOR" postgresql-server-dev-all libclang-dev clang sudo; do
+for pkg in "postgresql-$PG_MAJOR" "postgresql-$PG_MAJOR-hll" postgresql-server-dev-all libclang-dev clang sudo; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
         missing+=("$pkg")
     fi

@@ -489,6 +489,26 @@ pub static CATALOGUE: &[FunctionDef] = &[
         example_result: "3",
     },
     FunctionDef {
+        name: "crdt_hll_to_pg_hll",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes)], RBytes)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "An HLL state of family 'pg_hll' as postgresql-hll bytes (cast to hll in Postgres; hash values there with hll_hash_bigint / hll_hash_text).",
+        example: "SELECT octet_length(crdt_hll_to_pg_hll((SELECT crdt_hll_agg(v, 11, 'pg_hll') FROM (VALUES (1), (2)) AS t(v))))",
+        example_result: "1283",
+    },
+    FunctionDef {
+        name: "crdt_hll_from_pg_hll",
+        kind: Scalar,
+        signatures: &[sig(&[a("bytes", Bytes)], RBytes)],
+        nulls: Strict,
+        volatility: Volatility::Immutable,
+        doc: "postgresql-hll bytes (register width 5, log2m 4..18) as an HLL state of family 'pg_hll'.",
+        example: "SELECT crdt_hll_count(crdt_hll_from_pg_hll(crdt_hll_to_pg_hll((SELECT crdt_hll_agg(v, 11, 'pg_hll') FROM (VALUES (1), (2), (3)) AS t(v)))))",
+        example_result: "3",
+    },
+    FunctionDef {
         name: "crdt_theta_agg",
         kind: Agg,
         signatures: &[

@@ -155,6 +155,112 @@ CREATE AGGREGATE crdt_state_merge_agg(bytea) (
   PARALLEL = SAFE
 );
 
+-- Sketch constructors (docs/sketches.md): parameters are constants; the state is the sketch.
+CREATE FUNCTION _crdt_hll_agg_sfunc(internal, "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_agg_sfunc';
+CREATE FUNCTION _crdt_hll_agg_sfunc(internal, "any", bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_agg_sfunc';
+CREATE FUNCTION _crdt_hll_agg_sfunc(internal, "any", bigint, text) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_agg_sfunc';
+CREATE AGGREGATE crdt_hll_agg("any") (
+  SFUNC = _crdt_hll_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_hll_agg("any", bigint) (
+  SFUNC = _crdt_hll_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_hll_agg("any", bigint, text) (
+  SFUNC = _crdt_hll_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_theta_agg_sfunc(internal, "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_theta_agg_sfunc';
+CREATE FUNCTION _crdt_theta_agg_sfunc(internal, "any", bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_theta_agg_sfunc';
+CREATE AGGREGATE crdt_theta_agg("any") (
+  SFUNC = _crdt_theta_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_theta_agg("any", bigint) (
+  SFUNC = _crdt_theta_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_bloom_agg_sfunc(internal, "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_bloom_agg_sfunc';
+CREATE FUNCTION _crdt_bloom_agg_sfunc(internal, "any", bigint, double precision) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_bloom_agg_sfunc';
+CREATE AGGREGATE crdt_bloom_agg("any") (
+  SFUNC = _crdt_bloom_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_bloom_agg("any", bigint, double precision) (
+  SFUNC = _crdt_bloom_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_cms_agg_sfunc(internal, "any", "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_cms_agg_sfunc';
+CREATE FUNCTION _crdt_cms_agg_sfunc(internal, "any", "any", bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_cms_agg_sfunc';
+CREATE FUNCTION _crdt_cms_agg_sfunc(internal, "any", "any", bigint, bigint, bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_cms_agg_sfunc';
+CREATE AGGREGATE crdt_cms_agg("any", "any") (
+  SFUNC = _crdt_cms_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_cms_agg("any", "any", bigint) (
+  SFUNC = _crdt_cms_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_cms_agg("any", "any", bigint, bigint, bigint) (
+  SFUNC = _crdt_cms_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_minhash_agg_sfunc(internal, "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_minhash_agg_sfunc';
+CREATE FUNCTION _crdt_minhash_agg_sfunc(internal, "any", bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_minhash_agg_sfunc';
+CREATE FUNCTION _crdt_minhash_agg_sfunc(internal, "any", bigint, bigint) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_minhash_agg_sfunc';
+CREATE AGGREGATE crdt_minhash_agg("any") (
+  SFUNC = _crdt_minhash_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_minhash_agg("any", bigint) (
+  SFUNC = _crdt_minhash_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE AGGREGATE crdt_minhash_agg("any", bigint, bigint) (
+  SFUNC = _crdt_minhash_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_bytea,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+
 -- Scalars.
 CREATE FUNCTION crdt_lww_join(v1 anycompatible, ts1 "any", v2 anycompatible, ts2 "any") RETURNS anycompatible
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_lww_join';
@@ -190,6 +296,28 @@ CREATE FUNCTION crdt_typeof(state bytea) RETURNS text
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_typeof';
 CREATE FUNCTION crdt_to_json(state bytea) RETURNS text
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_to_json';
+CREATE FUNCTION crdt_hll_count(state bytea) RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_count';
+-- bytea, not hll: the hll type exists only where CREATE EXTENSION hll ran; cast there (::hll).
+CREATE FUNCTION crdt_hll_to_pg_hll(state bytea) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_to_pg_hll';
+CREATE FUNCTION crdt_hll_from_pg_hll(bytes bytea) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_from_pg_hll';
+CREATE FUNCTION crdt_theta_count(state bytea) RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_theta_count';
+CREATE FUNCTION crdt_theta_union(a bytea, b bytea) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_theta_union';
+CREATE FUNCTION crdt_theta_intersect(a bytea, b bytea) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_theta_intersect';
+CREATE FUNCTION crdt_bloom_contains(state bytea, value "any") RETURNS boolean
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_bloom_contains';
+CREATE FUNCTION crdt_cms_estimate(state bytea, value "any") RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_cms_estimate';
+CREATE FUNCTION crdt_jaccard(a bytea, b bytea) RETURNS double precision
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_jaccard';
+-- Band hashes are UBIGINT elsewhere; Postgres has no unsigned type, so numeric[].
+CREATE FUNCTION crdt_minhash_bands(state bytea, b bigint, r bigint) RETURNS numeric[]
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_minhash_bands';
 CREATE FUNCTION crdt_hlc(ms bigint, counter bigint) RETURNS bigint
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hlc';
 CREATE FUNCTION crdt_hlc_ms(h bigint) RETURNS bigint

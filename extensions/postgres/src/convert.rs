@@ -377,6 +377,11 @@ pub fn from_value(function: &str, value: &Value, ty: &PgType) -> Option<Datum> {
                 .unwrap_or_else(|_| mismatch());
             n.into_datum()?
         }
+        // UBIGINT results (MinHash band hashes) as numeric: Postgres has no unsigned type.
+        (Kind::Numeric, Value::UInt(u)) => {
+            let n = AnyNumeric::try_from(u.to_string().as_str()).unwrap_or_else(|_| mismatch());
+            n.into_datum()?
+        }
         (Kind::Text | Kind::Unknown, Value::Str(s)) => s.as_str().into_datum()?,
         (Kind::Bytea, Value::Bin(b)) => b.as_slice().into_datum()?,
         (Kind::Date, Value::Int(d)) => Datum::from((*d - DAYS_1970_TO_2000) as i32),

@@ -87,6 +87,16 @@ scalars!(
     crdt_counter_value / pg_finfo_crdt_counter_value,
     crdt_typeof / pg_finfo_crdt_typeof,
     crdt_to_json / pg_finfo_crdt_to_json,
+    crdt_hll_count / pg_finfo_crdt_hll_count,
+    crdt_hll_to_pg_hll / pg_finfo_crdt_hll_to_pg_hll,
+    crdt_hll_from_pg_hll / pg_finfo_crdt_hll_from_pg_hll,
+    crdt_theta_count / pg_finfo_crdt_theta_count,
+    crdt_theta_union / pg_finfo_crdt_theta_union,
+    crdt_theta_intersect / pg_finfo_crdt_theta_intersect,
+    crdt_bloom_contains / pg_finfo_crdt_bloom_contains,
+    crdt_cms_estimate / pg_finfo_crdt_cms_estimate,
+    crdt_jaccard / pg_finfo_crdt_jaccard,
+    crdt_minhash_bands / pg_finfo_crdt_minhash_bands,
     crdt_hlc / pg_finfo_crdt_hlc,
     crdt_hlc_ms / pg_finfo_crdt_hlc_ms,
     crdt_hlc_counter / pg_finfo_crdt_hlc_counter,
@@ -105,6 +115,11 @@ aggregates!(
     crdt_gcounter => crdt_gcounter_sfunc / pg_finfo_crdt_gcounter_sfunc,
     crdt_pncounter => crdt_pncounter_sfunc / pg_finfo_crdt_pncounter_sfunc,
     crdt_state_merge_agg => crdt_state_merge_agg_sfunc / pg_finfo_crdt_state_merge_agg_sfunc,
+    crdt_hll_agg => crdt_hll_agg_sfunc / pg_finfo_crdt_hll_agg_sfunc,
+    crdt_theta_agg => crdt_theta_agg_sfunc / pg_finfo_crdt_theta_agg_sfunc,
+    crdt_bloom_agg => crdt_bloom_agg_sfunc / pg_finfo_crdt_bloom_agg_sfunc,
+    crdt_cms_agg => crdt_cms_agg_sfunc / pg_finfo_crdt_cms_agg_sfunc,
+    crdt_minhash_agg => crdt_minhash_agg_sfunc / pg_finfo_crdt_minhash_agg_sfunc,
 );
 
 c_function!(crdt_agg_combine, pg_finfo_crdt_agg_combine, |f| {

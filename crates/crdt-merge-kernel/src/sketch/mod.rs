@@ -19,6 +19,7 @@ pub mod dedup;
 pub mod hash;
 pub mod hll;
 pub mod minhash;
+pub mod pg_hll;
 pub mod sql;
 pub mod theta;
 

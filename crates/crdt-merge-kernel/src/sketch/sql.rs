@@ -29,6 +29,8 @@ pub const SCALARS: &[&str] = &[
     "crdt_cms_estimate",
     "crdt_jaccard",
     "crdt_minhash_bands",
+    "crdt_hll_to_pg_hll",
+    "crdt_hll_from_pg_hll",
 ];
 
 fn binaries(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
@@ -214,6 +216,32 @@ pub fn invoke(name: &'static str, args: &[ArrayRef], n: usize) -> Result<ArrayRe
                 out.append(true);
             }
             Arc::new(out.finish())
+        }
+        "crdt_hll_to_pg_hll" => {
+            let out: Vec<Option<Vec<u8>>> = (0..n)
+                .map(|i| {
+                    s0.is_valid(i)
+                        .then(|| match sketch(name, "state", s0.value(i), Some("hll"))? {
+                            Sketch::Hll(h) => super::pg_hll::to_pg_hll(&h),
+                            _ => Err(Error::internal(name, "sketch of another type")),
+                        })
+                        .transpose()
+                })
+                .collect::<Result<_>>()?;
+            Arc::new(BinaryArray::from_iter(out))
+        }
+        "crdt_hll_from_pg_hll" => {
+            let out: Vec<Option<Vec<u8>>> = (0..n)
+                .map(|i| {
+                    s0.is_valid(i)
+                        .then(|| {
+                            super::pg_hll::from_pg_hll(s0.value(i))
+                                .map(|h| wire::encode(&AnyState::Sketch(Sketch::Hll(h))))
+                        })
+                        .transpose()
+                })
+                .collect::<Result<_>>()?;
+            Arc::new(BinaryArray::from_iter(out))
         }
         other => return Err(Error::internal(other, "not a sketch scalar")),
     })
