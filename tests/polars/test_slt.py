@@ -110,6 +110,16 @@ FUNCS = {
     "crdt_max_join": (crdt.max_join, ()), "crdt_min_join": (crdt.min_join, ()),
     "crdt_priority_join": (crdt.priority_join, (2,)), "crdt_union_join": (crdt.union_join, (2,)),
     "crdt_concat_join": (crdt.concat_join, (2,)),
+    "crdt_hll_agg": (crdt.hll_agg, (1, 2)), "crdt_hll_count": (crdt.hll_count, ()),
+    "crdt_theta_agg": (crdt.theta_agg, (1,)), "crdt_theta_count": (crdt.theta_count, ()),
+    "crdt_theta_union": (crdt.theta_union, ()), "crdt_theta_intersect": (crdt.theta_intersect, ()),
+    "crdt_bloom_agg": (crdt.bloom_agg, (1, 2)), "crdt_bloom_contains": (crdt.bloom_contains, ()),
+    "crdt_cms_agg": (crdt.cms_agg, (3, 4)), "crdt_cms_estimate": (crdt.cms_estimate, ()),
+    "crdt_minhash_agg": (crdt.minhash_agg, (1, 2)), "crdt_jaccard": (crdt.jaccard, ()),
+    "crdt_minhash_bands": (crdt.minhash_bands, (1, 2)),
+    "crdt_hll_to_pg_hll": (crdt.hll_to_pg_hll, ()), "crdt_hll_from_pg_hll": (crdt.hll_from_pg_hll, ()),
+    "crdt_hll_to_datasketches": (crdt.hll_to_datasketches, ()),
+    "crdt_hll_from_datasketches": (crdt.hll_from_datasketches, ()),
 }
 
 

@@ -303,6 +303,10 @@ CREATE FUNCTION crdt_hll_to_pg_hll(state bytea) RETURNS bytea
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_to_pg_hll';
 CREATE FUNCTION crdt_hll_from_pg_hll(bytes bytea) RETURNS bytea
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_from_pg_hll';
+CREATE FUNCTION crdt_hll_to_datasketches(state bytea) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_to_datasketches';
+CREATE FUNCTION crdt_hll_from_datasketches(bytes bytea) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hll_from_datasketches';
 CREATE FUNCTION crdt_theta_count(state bytea) RETURNS bigint
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_theta_count';
 CREATE FUNCTION crdt_theta_union(a bytea, b bytea) RETURNS bytea

@@ -90,6 +90,8 @@ scalars!(
     crdt_hll_count / pg_finfo_crdt_hll_count,
     crdt_hll_to_pg_hll / pg_finfo_crdt_hll_to_pg_hll,
     crdt_hll_from_pg_hll / pg_finfo_crdt_hll_from_pg_hll,
+    crdt_hll_to_datasketches / pg_finfo_crdt_hll_to_datasketches,
+    crdt_hll_from_datasketches / pg_finfo_crdt_hll_from_datasketches,
     crdt_theta_count / pg_finfo_crdt_theta_count,
     crdt_theta_union / pg_finfo_crdt_theta_union,
     crdt_theta_intersect / pg_finfo_crdt_theta_intersect,

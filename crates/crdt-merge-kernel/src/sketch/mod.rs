@@ -15,6 +15,7 @@
 
 pub mod bloom;
 pub mod cms;
+pub mod datasketches;
 pub mod dedup;
 pub mod hash;
 pub mod hll;

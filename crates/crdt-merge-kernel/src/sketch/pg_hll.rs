@@ -101,7 +101,7 @@ pub fn from_pg_hll(bytes: &[u8]) -> Result<Hll> {
             }
         }
         2 => {
-            if data.len() % 8 != 0 {
+            if !data.len().is_multiple_of(8) {
                 return Err(bad(format!(
                     "an EXPLICIT set of {} bytes (a multiple of 8)",
                     data.len()

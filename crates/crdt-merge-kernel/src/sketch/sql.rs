@@ -31,6 +31,8 @@ pub const SCALARS: &[&str] = &[
     "crdt_minhash_bands",
     "crdt_hll_to_pg_hll",
     "crdt_hll_from_pg_hll",
+    "crdt_hll_to_datasketches",
+    "crdt_hll_from_datasketches",
 ];
 
 fn binaries(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
@@ -217,12 +219,15 @@ pub fn invoke(name: &'static str, args: &[ArrayRef], n: usize) -> Result<ArrayRe
             }
             Arc::new(out.finish())
         }
-        "crdt_hll_to_pg_hll" => {
+        "crdt_hll_to_pg_hll" | "crdt_hll_to_datasketches" => {
             let out: Vec<Option<Vec<u8>>> = (0..n)
                 .map(|i| {
                     s0.is_valid(i)
                         .then(|| match sketch(name, "state", s0.value(i), Some("hll"))? {
-                            Sketch::Hll(h) => super::pg_hll::to_pg_hll(&h),
+                            Sketch::Hll(h) if name == "crdt_hll_to_pg_hll" => {
+                                super::pg_hll::to_pg_hll(&h)
+                            }
+                            Sketch::Hll(h) => super::datasketches::to_datasketches(&h),
                             _ => Err(Error::internal(name, "sketch of another type")),
                         })
                         .transpose()
@@ -230,13 +235,17 @@ pub fn invoke(name: &'static str, args: &[ArrayRef], n: usize) -> Result<ArrayRe
                 .collect::<Result<_>>()?;
             Arc::new(BinaryArray::from_iter(out))
         }
-        "crdt_hll_from_pg_hll" => {
+        "crdt_hll_from_pg_hll" | "crdt_hll_from_datasketches" => {
             let out: Vec<Option<Vec<u8>>> = (0..n)
                 .map(|i| {
                     s0.is_valid(i)
                         .then(|| {
-                            super::pg_hll::from_pg_hll(s0.value(i))
-                                .map(|h| wire::encode(&AnyState::Sketch(Sketch::Hll(h))))
+                            if name == "crdt_hll_from_pg_hll" {
+                                super::pg_hll::from_pg_hll(s0.value(i))
+                            } else {
+                                super::datasketches::from_datasketches(s0.value(i))
+                            }
+                            .map(|h| wire::encode(&AnyState::Sketch(Sketch::Hll(h))))
                         })
                         .transpose()
                 })

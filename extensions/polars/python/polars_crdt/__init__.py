@@ -38,6 +38,10 @@ __all__ = [
     "lww_join", "lww_nullable_join", "max_join", "min_join", "priority_join", "longest_join",
     "union_join", "concat_join", "state_merge_join",
     "typeof", "to_json", "counter_value", "hlc", "hlc_ms", "hlc_counter", "kernel_version",
+    "hll_agg", "hll_count", "theta_agg", "theta_count", "theta_union", "theta_intersect",
+    "bloom_agg", "bloom_contains", "cms_agg", "cms_estimate", "minhash_agg", "jaccard",
+    "minhash_bands", "hll_to_pg_hll", "hll_from_pg_hll", "hll_to_datasketches",
+    "hll_from_datasketches",
     "merge", "mergeql", "SUPPORTED_POLARS",
 ]
 
@@ -450,6 +454,158 @@ def hlc_counter(h: IntoExpr) -> pl.Expr:
     2
     """
     return _scalar("crdt_hlc_counter", "hlc_counter", [_col("hlc_counter", "h", h)])
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Sketches (docs/sketches.md): the same bytes as the SQL engines' crdt_*_agg for the same values.
+
+
+def _int_const(function: str, argument: str, x: Any) -> pl.Expr:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise _err(function, argument, "an integer constant", x)
+    return pl.lit(x, dtype=pl.Int64)
+
+
+def _value(x: Any) -> pl.Expr:
+    # A probe value: an expression, or a Python constant (a str is a constant here, not a
+    # column name: pass pl.col("c") for a column).
+    return x if isinstance(x, pl.Expr) else pl.lit(x)
+
+
+def hll_agg(value: IntoExpr, precision: int = 14, family: str = "murmur3") -> pl.Expr:
+    """HyperLogLog state of the distinct values (SQL ``crdt_hll_agg``).
+
+    >>> df = pl.DataFrame({"v": [1, 2, 2, 3]})
+    >>> df.select(crdt.hll_count(crdt.hll_agg("v"))).item()
+    3
+    """
+    return _aggregate("crdt_hll_agg", "hll_agg", [
+        _col("hll_agg", "value", value),
+        _int_const("hll_agg", "precision", precision),
+        _text_const("hll_agg", "family", family),
+    ])
+
+
+def hll_count(state: IntoExpr) -> pl.Expr:
+    """Estimated distinct count of an HLL state (SQL ``crdt_hll_count``)."""
+    return _scalar("crdt_hll_count", "hll_count", [_col("hll_count", "state", state)])
+
+
+def theta_agg(value: IntoExpr, lg_k: int = 12) -> pl.Expr:
+    """Theta (KMV) state keeping the 2^lg_k smallest hashes (SQL ``crdt_theta_agg``).
+
+    >>> pl.DataFrame({"v": ["x", "y", "x"]}).select(crdt.theta_count(crdt.theta_agg("v"))).item()
+    2
+    """
+    return _aggregate("crdt_theta_agg", "theta_agg", [
+        _col("theta_agg", "value", value), _int_const("theta_agg", "lg_k", lg_k),
+    ])
+
+
+def theta_count(state: IntoExpr) -> pl.Expr:
+    """Estimated distinct count of a Theta state (SQL ``crdt_theta_count``)."""
+    return _scalar("crdt_theta_count", "theta_count", [_col("theta_count", "state", state)])
+
+
+def theta_union(a: IntoExpr, b: IntoExpr) -> pl.Expr:
+    """Union of two Theta states (SQL ``crdt_theta_union``)."""
+    return _scalar("crdt_theta_union", "theta_union", [_col("theta_union", "a", a), _col("theta_union", "b", b)])
+
+
+def theta_intersect(a: IntoExpr, b: IntoExpr) -> pl.Expr:
+    """Intersection of two Theta states, as a Theta state (SQL ``crdt_theta_intersect``)."""
+    return _scalar("crdt_theta_intersect", "theta_intersect", [
+        _col("theta_intersect", "a", a), _col("theta_intersect", "b", b),
+    ])
+
+
+def bloom_agg(value: IntoExpr, capacity: int = 10000, fp_rate: float = 0.01) -> pl.Expr:
+    """Bloom filter state (SQL ``crdt_bloom_agg``).
+
+    >>> df = pl.DataFrame({"v": ["a", "b"]})
+    >>> df.select(crdt.bloom_contains(crdt.bloom_agg("v"), "b")).item()
+    True
+    """
+    if isinstance(fp_rate, bool) or not isinstance(fp_rate, (int, float)):
+        raise _err("bloom_agg", "fp_rate", "a number", fp_rate)
+    return _aggregate("crdt_bloom_agg", "bloom_agg", [
+        _col("bloom_agg", "value", value),
+        _int_const("bloom_agg", "capacity", capacity),
+        pl.lit(float(fp_rate), dtype=pl.Float64),
+    ])
+
+
+def bloom_contains(state: IntoExpr, value: Any) -> pl.Expr:
+    """Whether a Bloom state may contain ``value`` (SQL ``crdt_bloom_contains``)."""
+    return _scalar("crdt_bloom_contains", "bloom_contains", [_col("bloom_contains", "state", state), _value(value)])
+
+
+def cms_agg(value: IntoExpr, replica: IntoExpr, count: Optional[IntoExpr] = None,
+            width: int = 2000, depth: int = 7) -> pl.Expr:
+    """Count-Min state, one sketch per replica (SQL ``crdt_cms_agg``).
+
+    >>> df = pl.DataFrame({"v": ["x", "x", "y"], "r": ["a", "b", "a"]})
+    >>> df.select(crdt.cms_estimate(crdt.cms_agg("v", "r"), "x")).item()
+    2
+    """
+    c = pl.lit(1, dtype=pl.Int64) if count is None else _col("cms_agg", "count", count)
+    return _aggregate("crdt_cms_agg", "cms_agg", [
+        _col("cms_agg", "value", value), _col("cms_agg", "replica", replica), c,
+        _int_const("cms_agg", "width", width), _int_const("cms_agg", "depth", depth),
+    ])
+
+
+def cms_estimate(state: IntoExpr, value: Any) -> pl.Expr:
+    """Estimated count of ``value`` in a Count-Min state (SQL ``crdt_cms_estimate``)."""
+    return _scalar("crdt_cms_estimate", "cms_estimate", [_col("cms_estimate", "state", state), _value(value)])
+
+
+def minhash_agg(value: IntoExpr, num_perm: int = 128, seed: int = 1) -> pl.Expr:
+    """MinHash signature, bit-identical to datasketch's default (SQL ``crdt_minhash_agg``).
+
+    >>> df = pl.DataFrame({"v": ["a", "b"]})
+    >>> df.select(crdt.jaccard(crdt.minhash_agg("v"), crdt.minhash_agg("v"))).item()
+    1.0
+    """
+    return _aggregate("crdt_minhash_agg", "minhash_agg", [
+        _col("minhash_agg", "value", value),
+        _int_const("minhash_agg", "num_perm", num_perm),
+        _int_const("minhash_agg", "seed", seed),
+    ])
+
+
+def jaccard(a: IntoExpr, b: IntoExpr) -> pl.Expr:
+    """Estimated Jaccard similarity of two MinHash states (SQL ``crdt_jaccard``)."""
+    return _scalar("crdt_jaccard", "jaccard", [_col("jaccard", "a", a), _col("jaccard", "b", b)])
+
+
+def minhash_bands(state: IntoExpr, b: int, r: int) -> pl.Expr:
+    """LSH band hashes of a MinHash state (SQL ``crdt_minhash_bands``)."""
+    return _scalar("crdt_minhash_bands", "minhash_bands", [
+        _col("minhash_bands", "state", state),
+        _int_const("minhash_bands", "b", b), _int_const("minhash_bands", "r", r),
+    ])
+
+
+def hll_to_pg_hll(state: IntoExpr) -> pl.Expr:
+    """A ``pg_hll``-family HLL state as postgresql-hll bytes (SQL ``crdt_hll_to_pg_hll``)."""
+    return _scalar("crdt_hll_to_pg_hll", "hll_to_pg_hll", [_col("hll_to_pg_hll", "state", state)])
+
+
+def hll_from_pg_hll(b: IntoExpr) -> pl.Expr:
+    """postgresql-hll bytes as an HLL state (SQL ``crdt_hll_from_pg_hll``)."""
+    return _scalar("crdt_hll_from_pg_hll", "hll_from_pg_hll", [_col("hll_from_pg_hll", "bytes", b)])
+
+
+def hll_to_datasketches(state: IntoExpr) -> pl.Expr:
+    """A ``murmur3`` HLL state as Apache DataSketches HLL_8 bytes (SQL ``crdt_hll_to_datasketches``)."""
+    return _scalar("crdt_hll_to_datasketches", "hll_to_datasketches", [_col("hll_to_datasketches", "state", state)])
+
+
+def hll_from_datasketches(b: IntoExpr) -> pl.Expr:
+    """Apache DataSketches HLL bytes as an HLL state (SQL ``crdt_hll_from_datasketches``)."""
+    return _scalar("crdt_hll_from_datasketches", "hll_from_datasketches", [_col("hll_from_datasketches", "bytes", b)])
 
 
 def kernel_version() -> str:
