@@ -12,7 +12,7 @@ py="$venv/bin/python"
 
 if [[ -x "$py" ]] && "$py" - <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
-import crdt_merge, datasketch, pytest  # noqa: F401  (all must import, not just be listed)
+import crdt_merge, datasketch, datasketches, pytest  # noqa: F401  (all must import, not just be listed)
 sys.exit(0 if m.version("crdt-merge") == "0.11.0" else 1)
 PY
 then
@@ -22,7 +22,7 @@ else
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$py" -m pip install --quiet --upgrade pip
-    "$py" -m pip install --quiet "crdt-merge==0.11.0" "datasketch==2.0.0" "pytest>=7"
+    "$py" -m pip install --quiet "crdt-merge==0.11.0" "datasketch==2.0.0" "datasketches==5.2.0" "pytest>=7"
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"

@@ -11,6 +11,8 @@
 //!                                  .crdt files already in DIR, such as Python-written ones)
 //! wire_tool sketch KIND OUT V...   build a sketch of the text values V (KIND: hll, hll-upstream,
 //!                                  bloom, cms, minhash) as the SQL aggregate does; write it to OUT
+//! wire_tool scalar NAME IN OUT     apply a one-argument bytes scalar (crdt_hll_to_datasketches,
+//!                                  ...) to the bytes in IN; write the result to OUT
 //! ```
 //! Errors go to stderr with exit status 2.
 
@@ -256,6 +258,19 @@ fn run(args: &[String]) -> Result<(), String> {
             }
         }
         "golden" => golden(Path::new(s(1)?))?,
+        "scalar" => {
+            let name = s(1)?;
+            let input: arrow_array::ArrayRef = std::sync::Arc::new(arrow_array::BinaryArray::from(
+                vec![read(s(2)?)?.as_slice()],
+            ));
+            let out = crdt_merge_kernel::catalogue::invoke_scalar(name, &[input], 1)
+                .map_err(|e| e.to_string())?;
+            let b = out
+                .as_any()
+                .downcast_ref::<arrow_array::BinaryArray>()
+                .ok_or("not a bytes scalar")?;
+            write(Path::new(s(3)?), b.value(0))?;
+        }
         "sketch" => {
             use std::sync::Arc;
             let values: Vec<&str> = args[3.min(args.len())..]
