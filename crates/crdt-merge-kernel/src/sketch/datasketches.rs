@@ -75,6 +75,13 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32> {
 /// # Errors
 /// Bytes the `datasketches` crate cannot read, or a lgK outside 4..18.
 pub fn from_datasketches(bytes: &[u8]) -> Result<Hll> {
+    // A third-party decoder of untrusted bytes: a panic in it is an error here, never a crash
+    // of the host.
+    std::panic::catch_unwind(|| decode(bytes))
+        .unwrap_or_else(|_| Err(bad("bytes the datasketches decoder could not read")))
+}
+
+fn decode(bytes: &[u8]) -> Result<Hll> {
     let sketch = HllSketch::deserialize(bytes).map_err(bad)?;
     let p = sketch.lg_config_k();
     if !(4..=18).contains(&p) {
