@@ -215,6 +215,35 @@ impl Sketch {
         Ok(())
     }
 
+    /// The seed of the MurmurHash3 pair this sketch's family hashes rows with, when it uses one
+    /// (`murmur3`: 9001, `pg_hll`: 0); `None` for the per-row families (`upstream`, MinHash).
+    pub fn batch_seed(&self) -> Option<u64> {
+        let f = match self {
+            Sketch::Hll(h) => h.family(),
+            Sketch::Bloom(b) => b.family(),
+            Sketch::Cms(c) => c.family(),
+            Sketch::Theta(_) => Family::Murmur3,
+            Sketch::MinHash(_) => return None,
+        };
+        match f {
+            Family::Murmur3 => Some(MURMUR3_SEED),
+            Family::PgHll => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Adds one row by its precomputed MurmurHash3 pair ([`Sketch::batch_seed`]).
+    #[inline]
+    pub fn add_pair(&mut self, (h1, h2): (u64, u64), replica: &str, count: u64) {
+        match self {
+            Sketch::Hll(h) => h.add_hash(h1, h2),
+            Sketch::Bloom(b) => b.add_hash(h1, h2),
+            Sketch::Cms(c) => c.add_hash(replica, h1, h2, count),
+            Sketch::Theta(t) => t.add_hash(h1),
+            Sketch::MinHash(_) => {}
+        }
+    }
+
     /// Whether a Bloom filter may contain row `row` of `items`.
     ///
     /// # Errors

@@ -313,6 +313,11 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
         _ => None,
     };
     let counts = counts.as_ref().map(|c| c.as_primitive::<Int64Type>());
+    let seed = template.batch_seed();
+    let mut pairs = Vec::new();
+    if let Some(seed) = seed {
+        items.murmur_all(seed, &mut pairs)?;
+    }
     let mut buf = Vec::new();
     let mut id = String::new();
     for row in 0..n {
@@ -355,7 +360,11 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
                         "parameters that differ between batches",
                     ));
                 }
-                s.add(&items, row, &mut buf, &id, count)?;
+                if seed.is_some() {
+                    s.add_pair(pairs[row], &id, count);
+                } else {
+                    s.add(&items, row, &mut buf, &id, count)?;
+                }
             }
             _ => return Err(Error::internal(name, "state of another aggregate")),
         }

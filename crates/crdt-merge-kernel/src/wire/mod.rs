@@ -269,6 +269,11 @@ fn decode_frame(bytes: &[u8], opts: &DecodeOptions, function: &'static str) -> R
         raw
     };
     let compressed = flags & FLAG_ZLIB != 0;
+    if tag == TAG_HLL {
+        if let Some(h) = sketch::fast_hll(payload) {
+            return Ok(AnyState::Sketch(Sketch::Hll(h)));
+        }
+    }
     let mut reader =
         Reader::with_budget(payload, HEADER_LEN, compressed, function, opts.max_decoded);
     if json {

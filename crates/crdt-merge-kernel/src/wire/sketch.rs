@@ -365,3 +365,97 @@ impl Ctx<'_, '_> {
         })
     }
 }
+
+/// A direct reader for the HLL payloads we and the Python library write (a dict of `type`,
+/// `precision`, `registers` and optionally `family`, nothing else), without building a
+/// [`Datum`] per register: a p = 14 frame has 16,384. `None` for anything else, which then goes
+/// through the general decoder (and its error messages).
+pub(crate) fn fast_hll(p: &[u8]) -> Option<Hll> {
+    use super::codec::{T_INT64, T_SMALLINT, T_STR};
+    let mut i = 0usize;
+    let u32_at = |i: usize| -> Option<usize> {
+        let b = p.get(i..i + 4)?;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let str_at = |i: usize| -> Option<(&[u8], usize)> {
+        if *p.get(i)? != T_STR {
+            return None;
+        }
+        let n = u32_at(i + 1)?;
+        Some((p.get(i + 5..i + 5 + n)?, i + 5 + n))
+    };
+    if *p.first()? != T_DICT {
+        return None;
+    }
+    let n = u32_at(1)?;
+    if !(3..=4).contains(&n) {
+        return None;
+    }
+    i += 5;
+    let (mut precision, mut family, mut regs) = (None, Family::Upstream, None);
+    let mut seen: Vec<&[u8]> = Vec::with_capacity(4);
+    for _ in 0..n {
+        let (key, next) = str_at(i)?;
+        if seen.contains(&key) {
+            return None; // duplicate keys: the general decoder decides
+        }
+        seen.push(key);
+        i = next;
+        match key {
+            b"type" => {
+                let (v, next) = str_at(i)?;
+                if v != b"hll" {
+                    return None;
+                }
+                i = next;
+            }
+            b"family" => {
+                let (v, next) = str_at(i)?;
+                family = Family::parse(std::str::from_utf8(v).ok()?)?;
+                i = next;
+            }
+            b"precision" => {
+                if *p.get(i)? != T_SMALLINT {
+                    return None;
+                }
+                precision = Some(*p.get(i + 1)? as i8);
+                i += 2;
+            }
+            b"registers" => {
+                if *p.get(i)? != T_LIST {
+                    return None;
+                }
+                let count = u32_at(i + 1)?;
+                if count > 1 << 18 {
+                    return None;
+                }
+                i += 5;
+                let mut out = Vec::with_capacity(count);
+                for _ in 0..count {
+                    match *p.get(i)? {
+                        T_SMALLINT => {
+                            out.push(u8::try_from(*p.get(i + 1)? as i8).ok()?);
+                            i += 2;
+                        }
+                        T_INT64 => {
+                            let b = p.get(i + 1..i + 9)?;
+                            let v = i64::from_be_bytes(b.try_into().ok()?);
+                            out.push(u8::try_from(v).ok()?);
+                            i += 9;
+                        }
+                        _ => return None,
+                    }
+                }
+                regs = Some(out);
+            }
+            _ => return None,
+        }
+    }
+    let p8 = u8::try_from(precision?).ok()?;
+    let regs = regs?;
+    if i != p.len() || !(4..=18).contains(&p8) || regs.len() != 1 << p8 || family == Family::Sha1 {
+        return None;
+    }
+    let h = Hll::from_registers(p8, family, regs);
+    h.valid_values().then_some(h)
+}

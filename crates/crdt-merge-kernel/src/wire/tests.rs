@@ -266,3 +266,54 @@ fn batches() {
         .unwrap()
         .is_empty());
 }
+
+/// The HLL fast path reads exactly what the general decoder reads, and declines (None) whatever
+/// the general decoder would refuse or read differently.
+#[test]
+fn hll_fast_path_agrees_with_the_general_decoder() {
+    use crate::sketch::hash::{murmur3_x64_128, MURMUR3_SEED};
+    use crate::sketch::{Family, Hll, Sketch};
+    let general = |payload: &[u8]| {
+        let mut r = Reader::with_budget(payload, HEADER_LEN, false, "t", usize::MAX);
+        r.whole()
+            .and_then(|d| Ctx { reader: &r }.binary_state(TAG_HLL, &d))
+    };
+    let mut frames = Vec::new();
+    for (p, fam) in [
+        (4, Family::Murmur3),
+        (10, Family::PgHll),
+        (14, Family::Upstream),
+        (18, Family::Murmur3),
+    ] {
+        let mut h = Hll::new("t", p, fam).unwrap();
+        for i in 0..3000i64 {
+            let (a, b) = murmur3_x64_128(&i.to_le_bytes(), MURMUR3_SEED);
+            h.add_hash(a, b);
+        }
+        frames.push(encode(&AnyState::Sketch(Sketch::Hll(h))));
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for f in frames.clone() {
+        for k in 0..300 {
+            let mut b = f.clone();
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let at = HEADER_LEN + (seed >> 33) as usize % (b.len() - HEADER_LEN);
+            b[at] ^= (seed >> 8) as u8 | 1;
+            if k % 3 == 0 {
+                b.truncate(at);
+            }
+            frames.push(b);
+        }
+    }
+    for f in &frames {
+        let payload = &f[HEADER_LEN.min(f.len())..];
+        if let Some(h) = super::sketch::fast_hll(payload) {
+            assert_eq!(
+                general(payload).ok(),
+                Some(AnyState::Sketch(Sketch::Hll(h)))
+            );
+        }
+    }
+}
