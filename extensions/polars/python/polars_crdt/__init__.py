@@ -476,6 +476,7 @@ def _value(x: Any) -> pl.Expr:
 def hll_agg(value: IntoExpr, precision: int = 14, family: str = "murmur3") -> pl.Expr:
     """HyperLogLog state of the distinct values (SQL ``crdt_hll_agg``).
 
+    >>> import polars as pl, polars_crdt as crdt
     >>> df = pl.DataFrame({"v": [1, 2, 2, 3]})
     >>> df.select(crdt.hll_count(crdt.hll_agg("v"))).item()
     3
@@ -495,6 +496,7 @@ def hll_count(state: IntoExpr) -> pl.Expr:
 def theta_agg(value: IntoExpr, lg_k: int = 12) -> pl.Expr:
     """Theta (KMV) state keeping the 2^lg_k smallest hashes (SQL ``crdt_theta_agg``).
 
+    >>> import polars as pl, polars_crdt as crdt
     >>> pl.DataFrame({"v": ["x", "y", "x"]}).select(crdt.theta_count(crdt.theta_agg("v"))).item()
     2
     """
@@ -523,6 +525,7 @@ def theta_intersect(a: IntoExpr, b: IntoExpr) -> pl.Expr:
 def bloom_agg(value: IntoExpr, capacity: int = 10000, fp_rate: float = 0.01) -> pl.Expr:
     """Bloom filter state (SQL ``crdt_bloom_agg``).
 
+    >>> import polars as pl, polars_crdt as crdt
     >>> df = pl.DataFrame({"v": ["a", "b"]})
     >>> df.select(crdt.bloom_contains(crdt.bloom_agg("v"), "b")).item()
     True
@@ -545,6 +548,7 @@ def cms_agg(value: IntoExpr, replica: IntoExpr, count: Optional[IntoExpr] = None
             width: int = 2000, depth: int = 7) -> pl.Expr:
     """Count-Min state, one sketch per replica (SQL ``crdt_cms_agg``).
 
+    >>> import polars as pl, polars_crdt as crdt
     >>> df = pl.DataFrame({"v": ["x", "x", "y"], "r": ["a", "b", "a"]})
     >>> df.select(crdt.cms_estimate(crdt.cms_agg("v", "r"), "x")).item()
     2
@@ -564,6 +568,7 @@ def cms_estimate(state: IntoExpr, value: Any) -> pl.Expr:
 def minhash_agg(value: IntoExpr, num_perm: int = 128, seed: int = 1) -> pl.Expr:
     """MinHash signature, bit-identical to datasketch's default (SQL ``crdt_minhash_agg``).
 
+    >>> import polars as pl, polars_crdt as crdt
     >>> df = pl.DataFrame({"v": ["a", "b"]})
     >>> df.select(crdt.jaccard(crdt.minhash_agg("v"), crdt.minhash_agg("v"))).item()
     1.0
