@@ -94,7 +94,7 @@ def main():
         ("cms 2000x7", "crdt_cms_agg(v, 'r')"),
         ("minhash 128", "crdt_minhash_agg(v)"),
     ):
-        s = timed(f"{expr}, ungrouped", f"SELECT length({expr}) FROM t")
+        s = timed(f"{expr}, ungrouped", f"SELECT octet_length({expr}) FROM t")
         updates[label] = n / s / a.threads
     peers = {}
     if a.peer_python:

@@ -138,20 +138,27 @@ impl Bloom {
         &self.bits
     }
 
+    /// Bit positions `(h1 + i·h2) mod m`, i < k, in exact arithmetic: the same as stepping by
+    /// `h2 mod m` from `h1 mod m` (m ≤ 2^32, so the sums fit in a u64).
     #[inline]
     fn positions(&self, h1: u64, h2: u64) -> impl Iterator<Item = u64> + '_ {
-        let m = u128::from(self.size);
-        (0..self.num_hashes)
-            .map(move |i| ((u128::from(h1) + u128::from(i) * u128::from(h2)) % m) as u64)
+        let m = self.size;
+        let step = h2 % m;
+        (0..self.num_hashes).scan(h1 % m, move |pos, _| {
+            let p = *pos;
+            *pos = (*pos + step) % m;
+            Some(p)
+        })
     }
 
     /// Adds an item by its two hashes.
     #[inline]
     pub fn add_hash(&mut self, h1: u64, h2: u64) {
-        let m = u128::from(self.size);
-        for i in 0..self.num_hashes {
-            let pos = ((u128::from(h1) + u128::from(i) * u128::from(h2)) % m) as u64;
+        let (m, step) = (self.size, h2 % self.size);
+        let mut pos = h1 % m;
+        for _ in 0..self.num_hashes {
             self.bits[(pos >> 3) as usize] |= 1 << (pos & 7);
+            pos = (pos + step) % m;
         }
     }
 

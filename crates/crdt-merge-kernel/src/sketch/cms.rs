@@ -98,16 +98,16 @@ impl Cms {
     }
 
     fn cell(&self, row: u32, h1: u64, h2: u64) -> usize {
-        let col = (u128::from(h1) + u128::from(row) * u128::from(h2)) % u128::from(self.width);
+        // (h1 + row·h2) mod w in exact arithmetic, without 128-bit division.
+        let w = u64::from(self.width);
+        let col = (h1 % w + u64::from(row) * (h2 % w) % w) % w;
         row as usize * self.width as usize + col as usize
     }
 
     /// Adds `count` of an item (by its two hashes) to `replica`'s table.
     pub fn add_hash(&mut self, replica: &str, h1: u64, h2: u64, count: u64) {
-        let cells = (0..self.depth)
-            .map(|r| self.cell(r, h1, h2))
-            .collect::<Vec<_>>();
-        let n = self.width as usize * self.depth as usize;
+        let (w, depth) = (u64::from(self.width), self.depth);
+        let n = self.width as usize * depth as usize;
         let t = match self.replicas.get_mut(replica) {
             Some(t) => t,
             None => self
@@ -118,8 +118,12 @@ impl Cms {
                     total: 0,
                 }),
         };
-        for c in cells {
-            t.cells[c] = t.cells[c].saturating_add(count);
+        let (a, step) = (h1 % w, h2 % w);
+        let mut col = a;
+        for row in 0..depth as usize {
+            let c = &mut t.cells[row * w as usize + col as usize];
+            *c = c.saturating_add(count);
+            col = (col + step) % w;
         }
         t.total = t.total.saturating_add(count);
     }

@@ -329,7 +329,15 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
             if r.is_null(row) {
                 continue;
             }
-            id = r.get(row)?.to_text();
+            // Replica ids repeat in runs: read text in place, convert other types per row.
+            match r.str_at(row) {
+                Some(t) if t == id => {}
+                Some(t) => {
+                    id.clear();
+                    id.push_str(t);
+                }
+                None => id = r.get(row)?.to_text(),
+            }
             if let Some(c) = counts {
                 if c.is_null(row) {
                     continue;
