@@ -318,6 +318,10 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
     if let Some(seed) = seed {
         items.murmur_all(seed, &mut pairs)?;
     }
+    if replica.is_none() && seed.is_some() && matches!(template, Sketch::Hll(_) | Sketch::Theta(_))
+    {
+        return update_runs(name, kind, &template, &args[0], &pairs, n, states);
+    }
     let mut buf = Vec::new();
     let mut id = String::new();
     for row in 0..n {
@@ -376,6 +380,56 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
             }
             _ => return Err(Error::internal(name, "state of another aggregate")),
         }
+    }
+    Ok(())
+}
+
+/// HLL and Theta over precomputed hashes: rows that map to the same state (all of them when
+/// ungrouped; runs of a group) are added in one loop, with the state found and checked once.
+fn update_runs<S: StatesByRow + ?Sized>(
+    name: &'static str,
+    kind: SketchKind,
+    template: &Sketch,
+    values: &ArrayRef,
+    pairs: &[(u64, u64)],
+    n: usize,
+    states: &mut S,
+) -> Result<()> {
+    let nulls = values.logical_nulls();
+    let valid = |r: usize| nulls.as_ref().is_none_or(|b| b.is_valid(r));
+    let mut row = 0;
+    while row < n {
+        if !valid(row) {
+            row += 1;
+            continue;
+        }
+        let here: *const State = states.state(row);
+        let mut end = row + 1;
+        while end < n && std::ptr::eq(states.state(end) as *const State, here) {
+            end += 1;
+        }
+        let st = states.state(row);
+        if let State::Empty = st {
+            *st = State::Sketch(Box::new(template.clone()));
+        }
+        let State::Sketch(s) = st else {
+            return Err(Error::internal(name, "state of another aggregate"));
+        };
+        if !same_params(s, template) {
+            return Err(Error::invalid(
+                name,
+                kind.params()[0],
+                "the same parameters on every row of a group",
+                "parameters that differ between batches",
+            ));
+        }
+        let run = (row..end).filter(|&r| valid(r)).map(|r| pairs[r]);
+        match &mut **s {
+            Sketch::Hll(h) => h.add_pairs(run),
+            Sketch::Theta(t) => run.for_each(|(h1, _)| t.add_hash(h1)),
+            _ => return Err(Error::internal(name, "run update of another sketch")),
+        }
+        row = end;
     }
     Ok(())
 }
