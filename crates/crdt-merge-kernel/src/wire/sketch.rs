@@ -48,7 +48,13 @@ pub(crate) fn write(w: &mut Writer, s: &Sketch) {
             w.str("precision");
             w.int(i64::from(h.precision()));
             w.str("registers");
-            ints(w, h.registers().iter().map(|&r| u64::from(r)));
+            // Registers are 0..=64: each is the codec's small int (0x09, i8), written in bulk.
+            w.len(T_LIST, h.registers().len());
+            w.buf.reserve(2 * h.registers().len());
+            for &r in h.registers() {
+                debug_assert!(r <= 127);
+                w.buf.extend_from_slice(&[super::codec::T_SMALLINT, r]);
+            }
             w.str("family");
             w.str(h.family().name());
         }
