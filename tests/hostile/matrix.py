@@ -335,6 +335,9 @@ SKETCH_STATE = {
     "crdt_cms_estimate": "crdt_cms_agg",
     "crdt_jaccard": "crdt_minhash_agg", "crdt_minhash_bands": "crdt_minhash_agg",
 }
+# The HLL exchange functions: their valid input is an HLL of the right family, or the exported bytes.
+HLL_EXCHANGE = {"crdt_hll_to_pg_hll", "crdt_hll_from_pg_hll", "crdt_hll_to_datasketches",
+                "crdt_hll_from_datasketches"}
 # A valid value of each sketch parameter (the generic good bigint, 1, is out of range for most).
 SKETCH_PARAM = {"precision": 10, "lg_k": 10, "capacity": 100, "width": 100, "depth": 3,
                 "num_perm": 16, "seed": 1, "b": 2, "r": 2}
@@ -380,6 +383,15 @@ class Generator:
             if fn in SKETCH_STATE:
                 extra = f", {d.text('r')}" if SKETCH_STATE[fn] == "crdt_cms_agg" else ""
                 return f"(SELECT {SKETCH_STATE[fn]}({d.bigint(1)}{extra}))"
+            if fn in HLL_EXCHANGE:
+                pg = f"crdt_hll_agg({d.bigint(1)}, {d.bigint(10)}, {d.text('pg_hll')})"
+                ds = f"crdt_hll_agg({d.bigint(1)})"
+                return {
+                    "crdt_hll_to_pg_hll": f"(SELECT {pg})",
+                    "crdt_hll_from_pg_hll": f"(SELECT crdt_hll_to_pg_hll({pg}))",
+                    "crdt_hll_to_datasketches": f"(SELECT {ds})",
+                    "crdt_hll_from_datasketches": f"(SELECT crdt_hll_to_datasketches({ds}))",
+                }[fn]
             return d.blob(self.good_state)
         if kind == "list":
             if "priority" in fn:
