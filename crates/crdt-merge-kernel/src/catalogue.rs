@@ -781,7 +781,8 @@ pub fn scalar_return_type(name: &str, arg_types: &[DataType]) -> Result<DataType
     })
 }
 
-fn binaries(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
+/// Argument `arg` of `name` as state bytes (BLOB/BYTEA of any Arrow binary layout, or NULLs).
+pub(crate) fn binaries(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
     match a.data_type() {
         DataType::Binary => Ok(a.as_binary::<i32>().clone()),
         DataType::Null | DataType::LargeBinary | DataType::BinaryView => {
@@ -793,7 +794,8 @@ fn binaries(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
     }
 }
 
-fn integers(name: &str, arg: &str, a: &ArrayRef) -> Result<Int64Array> {
+/// Argument `arg` of `name` as BIGINTs; an integer that does not fit is an error, never NULL.
+pub(crate) fn integers(name: &str, arg: &str, a: &ArrayRef) -> Result<Int64Array> {
     if !(a.data_type().is_integer() || a.data_type() == &DataType::Null) {
         return Err(Error::type_mismatch(name, arg, "an integer", a.data_type()));
     }

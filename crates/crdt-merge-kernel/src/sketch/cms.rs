@@ -185,21 +185,7 @@ impl Cms {
     /// # Errors
     /// Different widths, depths or families, naming both.
     pub fn join(&mut self, other: &Cms, function: &str) -> Result<()> {
-        self.check_shape(other, function)?;
-        for (r, t) in &other.replicas {
-            match self.replicas.get_mut(r) {
-                None => {
-                    self.replicas.insert(r.clone(), t.clone());
-                }
-                Some(mine) => {
-                    for (a, b) in mine.cells.iter_mut().zip(&t.cells) {
-                        *a = (*a).max(*b);
-                    }
-                    mine.total = mine.total.max(t.total);
-                }
-            }
-        }
-        Ok(())
+        self.merge_with(other, function, u64::max)
     }
 
     /// Adds `other`'s counts to ours (the partial states of one aggregation, which see each row
@@ -208,6 +194,11 @@ impl Cms {
     /// # Errors
     /// Different shapes.
     pub fn absorb(&mut self, other: &Cms, function: &str) -> Result<()> {
+        self.merge_with(other, function, u64::saturating_add)
+    }
+
+    /// Per replica, cells and totals combined by `f`; replicas only in `other` are copied.
+    fn merge_with(&mut self, other: &Cms, function: &str, f: fn(u64, u64) -> u64) -> Result<()> {
         self.check_shape(other, function)?;
         for (r, t) in &other.replicas {
             match self.replicas.get_mut(r) {
@@ -216,9 +207,9 @@ impl Cms {
                 }
                 Some(mine) => {
                     for (a, b) in mine.cells.iter_mut().zip(&t.cells) {
-                        *a = a.saturating_add(*b);
+                        *a = f(*a, *b);
                     }
-                    mine.total = mine.total.saturating_add(t.total);
+                    mine.total = f(mine.total, t.total);
                 }
             }
         }

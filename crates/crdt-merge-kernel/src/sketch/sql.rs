@@ -1,20 +1,13 @@
 //! The sketch scalars of the catalogue: counts, membership, estimates, similarity, bands.
 
-// Casts that fail on overflow instead of giving NULL (a silently skipped row).
-const STRICT: arrow_cast::CastOptions<'static> = arrow_cast::CastOptions {
-    safe: false,
-    format_options: arrow_cast::display::FormatOptions::new(),
-};
-
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, UInt64Builder};
-use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array};
-use arrow_schema::DataType;
 
 use super::hash::Items;
 use super::Sketch;
+use crate::catalogue::{binaries, integers};
 use crate::error::{Error, Result};
 use crate::state::AnyState;
 use crate::wire;
@@ -35,18 +28,6 @@ pub const SCALARS: &[&str] = &[
     "crdt_hll_from_datasketches",
 ];
 
-fn binaries(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
-    match a.data_type() {
-        DataType::Binary => Ok(a.as_binary::<i32>().clone()),
-        DataType::Null | DataType::LargeBinary | DataType::BinaryView => {
-            Ok(arrow_cast::cast(a, &DataType::Binary)?
-                .as_binary::<i32>()
-                .clone())
-        }
-        dt => Err(Error::type_mismatch(name, arg, "sketch state bytes", dt)),
-    }
-}
-
 /// Decodes a sketch of type `want` (or any sketch when `None`) for function `name`.
 fn sketch(name: &'static str, arg: &str, bytes: &[u8], want: Option<&str>) -> Result<Sketch> {
     let state = wire::decode(bytes).map_err(|mut e| {
@@ -64,16 +45,6 @@ fn sketch(name: &'static str, arg: &str, bytes: &[u8], want: Option<&str>) -> Re
             other.type_name(),
         )),
     }
-}
-
-fn ints(name: &str, arg: &str, a: &ArrayRef) -> Result<Int64Array> {
-    if !(a.data_type().is_integer() || a.data_type() == &DataType::Null) {
-        return Err(Error::type_mismatch(name, arg, "an integer", a.data_type()));
-    }
-    Ok(arrow_cast::cast_with_options(a, &DataType::Int64, &STRICT)
-        .map_err(|_| Error::invalid(name, arg, "a value that fits BIGINT", "a larger integer"))?
-        .as_primitive::<arrow_array::types::Int64Type>()
-        .clone())
 }
 
 /// Evaluates sketch scalar `name`.
@@ -201,7 +172,10 @@ pub fn invoke(name: &'static str, args: &[ArrayRef], n: usize) -> Result<ArrayRe
             }
         }
         "crdt_minhash_bands" => {
-            let (b, r) = (ints(name, "b", &args[1])?, ints(name, "r", &args[2])?);
+            let (b, r) = (
+                integers(name, "b", &args[1])?,
+                integers(name, "r", &args[2])?,
+            );
             let mut out = ListBuilder::new(UInt64Builder::new());
             for i in 0..n {
                 if s0.is_null(i) || b.is_null(i) || r.is_null(i) {
