@@ -674,6 +674,99 @@ pub static CATALOGUE: &[FunctionDef] = &[
         example_result: "true",
     },
     FunctionDef {
+        name: "crdt_row_id",
+        kind: Scalar,
+        signatures: &[sig(&[a("key", Value), a("row", Value)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "32-byte id of a row: blake3 (context 'crdt-merge row v1') of the key and the row's fields sorted by name, with their CRDT metadata; the same bytes in every engine (integer widths, text and binary types alike). NULL row → NULL.",
+        example: "SELECT crdt_row_id(1, ROW(1, 'a')) <> crdt_row_id(2, ROW(1, 'a'))",
+        example_result: "true",
+    },
+    FunctionDef {
+        name: "crdt_content_id",
+        kind: Scalar,
+        signatures: &[
+            sig(&[a("key", Value), a("row", Value)], RBytes),
+            sig(&[a("key", Value), a("row", Value), c("metadata", List)], RBytes),
+        ],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Like crdt_row_id (context 'crdt-merge content v1') without the CRDT metadata fields: those named in metadata, by default _ts and _deleted.",
+        example: "SELECT crdt_content_id(1, ROW(1, 'a')) <> crdt_row_id(1, ROW(1, 'a'))",
+        example_result: "true",
+    },
+    FunctionDef {
+        name: "crdt_fingerprint_agg",
+        kind: Agg,
+        signatures: &[sig(&[a("id", Bytes)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "16-byte negentropy v1 fingerprint of a set of 32-byte ids (sum mod 2^256 and count, SHA-256): independent of order and partitioning; no rows → the empty set's fingerprint.",
+        example: "SELECT octet_length(crdt_fingerprint_agg(crdt_row_id(k, ROW(k)))) FROM (VALUES (1), (2)) AS t(k)",
+        example_result: "16",
+    },
+    FunctionDef {
+        name: "crdt_fingerprint_state_agg",
+        kind: Agg,
+        signatures: &[sig(&[a("id", Bytes)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "The 40-byte fingerprint state (sum, count) of a set of ids, kept up to date with crdt_fingerprint_add / crdt_fingerprint_sub and read with crdt_fingerprint.",
+        example: "SELECT crdt_fingerprint(crdt_fingerprint_state_agg(crdt_row_id(k, ROW(k)))) = crdt_fingerprint_agg(crdt_row_id(k, ROW(k))) FROM (VALUES (1), (2)) AS t(k)",
+        example_result: "true",
+    },
+    FunctionDef {
+        name: "crdt_table_digest",
+        kind: Agg,
+        signatures: &[sig(&[a("key", Value), a("row", Value)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "16-byte digest of a table: crdt_fingerprint_agg(crdt_row_id(key, row)). Equal digests ⇔ the same rows, whatever the order, partitioning or engine.",
+        example: "SELECT crdt_table_digest(k, ROW(k)) = crdt_fingerprint_agg(crdt_row_id(k, ROW(k))) FROM (VALUES (1), (2)) AS t(k)",
+        example_result: "true",
+    },
+    FunctionDef {
+        name: "crdt_fingerprint",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "The 16-byte fingerprint of a 40-byte fingerprint state (NULL: the empty set).",
+        example: "SELECT octet_length(crdt_fingerprint(NULL))",
+        example_result: "16",
+    },
+    FunctionDef {
+        name: "crdt_fingerprint_add",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes), a("id", Bytes)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Adds a 32-byte id, or a whole 40-byte state, to a fingerprint state (NULL state: empty; NULL id: no change).",
+        example: "SELECT crdt_fingerprint(crdt_fingerprint_add(NULL, crdt_row_id(1, ROW(1)))) = (SELECT crdt_fingerprint_agg(crdt_row_id(1, ROW(1))))",
+        example_result: "true",
+    },
+    FunctionDef {
+        name: "crdt_fingerprint_sub",
+        kind: Scalar,
+        signatures: &[sig(&[a("state", Bytes), a("id", Bytes)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Takes a 32-byte id, or a 40-byte state, out of a fingerprint state (the inverse of crdt_fingerprint_add; a delete in a digest side table).",
+        example: "SELECT crdt_fingerprint_sub(crdt_fingerprint_add(NULL, crdt_row_id(1, ROW(1))), crdt_row_id(1, ROW(1))) = crdt_fingerprint_add(NULL, NULL)",
+        example_result: "true",
+    },
+    FunctionDef {
+        name: "crdt_sync_key",
+        kind: Scalar,
+        signatures: &[sig(&[a("ts", Clock), a("id", Bytes)], RBytes)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "40-byte range key (negentropy's order): the clock as a big-endian u64 (an integer or HLC as is, a double by its order-preserving bits, other types and NULL as 0), then the id.",
+        example: "SELECT octet_length(crdt_sync_key(crdt_hlc(1, 0), crdt_row_id(1, ROW(1))))",
+        example_result: "40",
+    },
+    FunctionDef {
         name: "crdt_hlc",
         kind: Scalar,
         signatures: &[sig(&[a("ms", Integer), a("counter", Integer)], RInt)],
@@ -749,8 +842,17 @@ pub fn scalar_return_type(name: &str, arg_types: &[DataType]) -> Result<DataType
     if name.ends_with("_join") {
         return pairwise::return_type(name, arg_types);
     }
-    let sig = &def.signatures[0];
-    arity(name, sig.args.len(), arg_types.len())?;
+    let sig = match def
+        .signatures
+        .iter()
+        .find(|s| s.args.len() == arg_types.len())
+    {
+        Some(s) => s,
+        None => {
+            arity(name, def.signatures[0].args.len(), arg_types.len())?;
+            &def.signatures[0]
+        }
+    };
     for (arg, dt) in sig.args.iter().zip(arg_types) {
         let ok = dt == &DataType::Null
             || match arg.ty {
@@ -819,6 +921,9 @@ pub fn invoke_scalar(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<A
     let def = scalar_def(name)?;
     if name.ends_with("_join") {
         return pairwise::join(name, args);
+    }
+    if let Some(&d) = crate::digest::sql::SCALARS.iter().find(|&&s| s == name) {
+        return crate::digest::sql::invoke(d, args, num_rows);
     }
     arity(name, def.signatures[0].args.len(), args.len())?;
     if let Some(&sk) = crate::sketch::sql::SCALARS.iter().find(|&&s| s == name) {

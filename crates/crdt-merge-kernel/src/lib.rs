@@ -15,10 +15,12 @@
 //! * [`hlc`] — hybrid logical clocks packed into a BIGINT;
 //! * [`state`] and [`wire`] — replicated state types and their byte format;
 //! * [`sketch`] — mergeable sketches (HLL, Theta, Bloom, Count-Min, MinHash);
+//! * [`digest`] — row ids and order-free table digests (negentropy fingerprints);
 //! * [`mergeql`] — the MergeQL language;
 //! * [`error`] — the one error type.
 
 pub mod catalogue;
+pub mod digest;
 pub mod error;
 pub mod hlc;
 pub mod mergeql;

@@ -49,6 +49,9 @@ pub enum AggregateKind {
     StateMerge,
     /// A sketch constructor (`crdt_hll_agg`, ...).
     Sketch(SketchKind),
+    /// A digest (`crdt_fingerprint_agg`, `crdt_table_digest`, ...): a group, not a
+    /// semilattice, so partial states combine by adding (each row is seen once).
+    Digest(crate::digest::DigestKind),
 }
 
 /// A configured aggregate: the function, its argument types and its return type.
@@ -102,6 +105,9 @@ pub enum State {
     /// A sketch under construction (boxed: a `State` stays 40 bytes). After `Slim`, so that
     /// states serialised before sketches existed still decode.
     Sketch(Box<Sketch>),
+    /// A digest's running sum and count of ids (boxed: a `State` stays 40 bytes). After
+    /// `Sketch`, so that states serialised before digests existed still decode.
+    Fingerprint(Box<crate::digest::Fingerprint>),
 }
 
 /// The state of Union / Concat.
@@ -240,6 +246,11 @@ impl Aggregate {
                 let k = SketchKind::parse(name).unwrap_or(SketchKind::Hll);
                 (k.aggregate_name(), AggregateKind::Sketch(k))
             }
+            _ if crate::digest::DigestKind::parse(name).is_some() => {
+                let k = crate::digest::DigestKind::parse(name)
+                    .unwrap_or(crate::digest::DigestKind::Fingerprint);
+                (k.aggregate_name(), AggregateKind::Digest(k))
+            }
             _ => {
                 let k = StrategyKind::ALL
                     .into_iter()
@@ -292,6 +303,10 @@ impl Aggregate {
             }
             AggregateKind::Sketch(k) => {
                 k.check(name, arg_types)?;
+                DataType::Binary
+            }
+            AggregateKind::Digest(k) => {
+                k.check(arg_types)?;
                 DataType::Binary
             }
             AggregateKind::Strategy(k) => match k {
@@ -471,6 +486,17 @@ impl Aggregate {
                 Ok(())
             }
             AggregateKind::Sketch(k) => sketch_agg::update(k, self.name, args, n, states),
+            AggregateKind::Digest(k) => k.update_with(args, n, |row, id| {
+                let st = states.state(row);
+                match st {
+                    State::Fingerprint(f) => f.add_id(id),
+                    _ => {
+                        let mut f = crate::digest::Fingerprint::EMPTY;
+                        f.add_id(id);
+                        *st = State::Fingerprint(Box::new(f));
+                    }
+                }
+            }),
             AggregateKind::Strategy(k) => match k {
                 StrategyKind::Lww
                 | StrategyKind::LwwNullable
@@ -967,6 +993,10 @@ impl Aggregate {
                 Ok(())
             }
             (State::Sketch(a), State::Sketch(b)) => sketch_agg::combine(self.name, a, b),
+            (State::Fingerprint(a), State::Fingerprint(b)) => {
+                a.add(b);
+                Ok(())
+            }
             _ => Err(Error::internal(
                 self.name,
                 "combining states of different aggregates",
@@ -1003,6 +1033,13 @@ impl Aggregate {
                     _ => None,
                 },
             )))),
+            // No rows is the empty set, whose digest is defined (two empty tables compare equal).
+            AggregateKind::Digest(k) => Ok(Arc::new(BinaryArray::from_iter_values(
+                states.iter().map(|s| match s {
+                    State::Fingerprint(f) => k.finish(f),
+                    _ => k.finish(&crate::digest::Fingerprint::EMPTY),
+                }),
+            ))),
             AggregateKind::Strategy(StrategyKind::GCounter | StrategyKind::PNCounter) => {
                 let bytes: Vec<Option<Vec<u8>>> = states
                     .iter()
