@@ -13,6 +13,7 @@ REQUIREMENTS=(
     "duckdb==2.0.1"
     "pytest>=7"
     "hypothesis>=6"
+    "blake3==1.0.11"
 )
 if (($# > 0)); then
     venv="$1"

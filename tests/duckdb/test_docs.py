@@ -1,4 +1,4 @@
-"""Runs every ```sql block of docs/duckdb.md and docs/sketches.md, in order, on one fresh database
+"""Runs every ```sql block of docs/duckdb.md, docs/sketches.md and docs/sync.md, in order, on one fresh database
 per page.
 
 A block's statements are split on `;` at line ends. `-- expect: <python literal>` checks the rows
@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, connect
 
 DOC = ROOT / "docs" / "duckdb.md"
-PAGES = [DOC, ROOT / "docs" / "sketches.md"]
+PAGES = [DOC, ROOT / "docs" / "sketches.md", ROOT / "docs" / "sync.md"]
 
 
 def blocks(doc=DOC):
