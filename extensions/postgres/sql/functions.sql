@@ -330,3 +330,49 @@ CREATE FUNCTION crdt_hlc_counter(h bigint) RETURNS bigint
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_hlc_counter';
 CREATE FUNCTION crdt_version() RETURNS text
   STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_version';
+
+-- Row ids and table digests (docs/sync.md). A row is a record: `t` (the whole row) or ROW(...).
+-- The digests are groups (sum and count), combined by adding partial states; with no rows they
+-- give the empty set's digest, never NULL.
+CREATE FUNCTION crdt_row_id(key "any", "row" "any") RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_row_id';
+CREATE FUNCTION crdt_content_id(key "any", "row" "any") RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_content_id';
+CREATE FUNCTION crdt_content_id(key "any", "row" "any", metadata text[]) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_content_id';
+CREATE FUNCTION crdt_fingerprint(state bytea) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_fingerprint';
+CREATE FUNCTION crdt_fingerprint_add(state bytea, id bytea) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_fingerprint_add';
+CREATE FUNCTION crdt_fingerprint_sub(state bytea, id bytea) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_fingerprint_sub';
+CREATE FUNCTION crdt_sync_key(ts "any", id bytea) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_sync_key';
+CREATE FUNCTION _crdt_final_fingerprint(internal) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_fingerprint';
+CREATE FUNCTION _crdt_final_fingerprint_state(internal) RETURNS bytea
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_agg_final_fingerprint_state';
+CREATE FUNCTION _crdt_fingerprint_agg_sfunc(internal, bytea) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_fingerprint_agg_sfunc';
+CREATE AGGREGATE crdt_fingerprint_agg(bytea) (
+  SFUNC = _crdt_fingerprint_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_fingerprint,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_fingerprint_state_agg_sfunc(internal, bytea) RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_fingerprint_state_agg_sfunc';
+CREATE AGGREGATE crdt_fingerprint_state_agg(bytea) (
+  SFUNC = _crdt_fingerprint_state_agg_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_fingerprint_state,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);
+CREATE FUNCTION _crdt_table_digest_sfunc(internal, "any", "any") RETURNS internal
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_table_digest_sfunc';
+CREATE AGGREGATE crdt_table_digest("any", "any") (
+  SFUNC = _crdt_table_digest_sfunc, STYPE = internal,
+  FINALFUNC = _crdt_final_fingerprint,
+  COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
+  PARALLEL = SAFE
+);

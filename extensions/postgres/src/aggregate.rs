@@ -214,6 +214,12 @@ pub unsafe fn transition(fcinfo: FunctionCallInfo, name: &'static str) -> Datum 
         let names = argument_names(name, nargs);
         for i in 0..nargs {
             let (d, isnull) = arg(fcinfo, i + 1);
+            if matches!(s.types[i].kind, convert::Kind::Record(None)) && !isnull {
+                // An anonymous record (ROW(...)): every value carries the same registered row
+                // type, so the first one fixes the argument's type.
+                s.types[i] =
+                    convert::resolve_record_datum(name, names[i], s.types[i].oid, d);
+            }
             let v = convert::to_value(name, names[i], d, isnull, &s.types[i]);
             s.pending[i].push(v);
         }
@@ -298,6 +304,8 @@ pub unsafe fn deserial(fcinfo: FunctionCallInfo) -> Datum {
 pub enum Output {
     /// The type of the first argument (polymorphic results).
     SameAsFirst,
+    /// A digest's bytes; with no rows, the empty set's (so two empty tables compare equal).
+    Digest(crdt_merge_kernel::digest::DigestKind),
     /// `text`.
     Text,
     /// `bytea`.
@@ -314,6 +322,10 @@ pub unsafe fn finish(fcinfo: FunctionCallInfo, output: Output) -> Datum {
         agg_context(fcinfo, "crdt_merge final");
         let st = state_arg(fcinfo, 0);
         if st.is_null() {
+            if let Output::Digest(k) = output {
+                let empty = k.finish(&crdt_merge_kernel::digest::Fingerprint::EMPTY);
+                return empty.as_slice().into_datum().unwrap_or(Datum::from(0usize));
+            }
             (*fcinfo).isnull = true;
             return Datum::from(0usize);
         }
@@ -324,7 +336,7 @@ pub unsafe fn finish(fcinfo: FunctionCallInfo, output: Output) -> Datum {
         let ty = match output {
             Output::SameAsFirst => s.types[0].clone(),
             Output::Text => PgType::text(),
-            Output::Bytea => PgType::bytea(),
+            Output::Bytea | Output::Digest(_) => PgType::bytea(),
         };
         match convert::from_value(s.agg.name(), &value, &ty) {
             Some(d) => d,

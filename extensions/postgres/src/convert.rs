@@ -11,6 +11,10 @@
 //! | `date` | Date32 (days since 1970-01-01) | `Int` |
 //! | `timestamp`, `timestamptz` | Timestamp(µs), Timestamp(µs, UTC) | `Int` (µs since 1970) |
 //! | a one-dimensional array of the above | List | `List` |
+//! | a record (`t`, `ROW(...)`, a composite type) | Struct (the fields by name) | `Struct` |
+//!
+//! Inside a record, a field of any other type (uuid, json, ...) is read as its text output, so
+//! `crdt_row_id(k, t)` works on every table.
 //!
 //! Domains count as their base type. `infinity` dates and timestamps and numeric `NaN` are
 //! errors (they have no place in the kernel's order). Any other type is an error naming the
@@ -66,6 +70,11 @@ pub enum Kind {
     TimestampTz,
     /// A one-dimensional array.
     Array(Box<PgType>),
+    /// A record: its fields (name, type), or `None` for an anonymous `record` whose fields are
+    /// known only from a value ([`resolve_record_datum`]).
+    Record(Option<Vec<(String, PgType)>>),
+    /// A record field of a type with no kernel counterpart: its text output (the function oid).
+    AsText(Oid),
 }
 
 /// A resolved Postgres type: its oid (the output type for `SameAs` results), how to convert it,
@@ -94,6 +103,133 @@ fn type_name(oid: Oid) -> String {
 
 /// Resolves the type of argument `argument` of `function`; unsupported types are an error.
 pub fn resolve(function: &str, argument: &str, oid: Oid) -> PgType {
+    // SAFETY: catalogue look-ups by oid.
+    let base = unsafe { pg_sys::getBaseType(oid) };
+    if base != pg_sys::RECORDOID && unsafe { pg_sys::type_is_rowtype(base) } {
+        // SAFETY: a composite type's descriptor, copied into the current memory context.
+        let fields = unsafe { record_fields(function, argument, pg_sys::lookup_rowtype_tupdesc_copy(base, -1)) };
+        return record_type(oid, Some(fields));
+    }
+    if base == pg_sys::RECORDOID {
+        return record_type(oid, None);
+    }
+    resolve_scalar(function, argument, oid)
+}
+
+fn record_type(oid: Oid, fields: Option<Vec<(String, PgType)>>) -> PgType {
+    let dt = DataType::Struct(
+        fields
+            .iter()
+            .flatten()
+            .map(|(n, t)| Field::new(n, t.dt.clone(), true))
+            .collect(),
+    );
+    PgType {
+        oid,
+        kind: Kind::Record(fields),
+        dt,
+        len: -1,
+        byval: false,
+        align: b'd' as std::ffi::c_char,
+    }
+}
+
+/// The fields of a tuple descriptor (dropped columns left out).
+///
+/// # Safety
+/// `desc` must be a valid tuple descriptor.
+unsafe fn record_fields(
+    function: &str,
+    argument: &str,
+    desc: pg_sys::TupleDesc,
+) -> Vec<(String, PgType)> {
+    let mut out = Vec::new();
+    // SAFETY: natts attributes follow the descriptor header.
+    unsafe {
+        for i in 0..(*desc).natts as usize {
+            let att = &*(*desc).attrs.as_ptr().add(i);
+            if att.attisdropped {
+                continue;
+            }
+            let name = CStr::from_ptr(att.attname.data.as_ptr())
+                .to_string_lossy()
+                .into_owned();
+            let path = format!("{argument}.{name}");
+            let ty = if supported_scalar(att.atttypid)
+                || pg_sys::type_is_rowtype(pg_sys::getBaseType(att.atttypid))
+            {
+                resolve(function, &path, att.atttypid)
+            } else {
+                let (mut out_fn, mut varlena) = (pg_sys::InvalidOid, false);
+                pg_sys::getTypeOutputInfo(att.atttypid, &mut out_fn, &mut varlena);
+                PgType {
+                    oid: att.atttypid,
+                    kind: Kind::AsText(out_fn),
+                    dt: DataType::Utf8,
+                    len: att.attlen,
+                    byval: att.attbyval,
+                    align: att.attalign,
+                }
+            };
+            out.push((name, ty));
+        }
+    }
+    out
+}
+
+/// Whether `oid` (or its element type) is one of the types [`resolve_scalar`] reads.
+fn supported_scalar(oid: Oid) -> bool {
+    // SAFETY: catalogue look-ups by oid.
+    let (base, elem) = unsafe {
+        let base = pg_sys::getBaseType(oid);
+        (base, pg_sys::get_element_type(base))
+    };
+    let b = if elem != pg_sys::InvalidOid { unsafe { pg_sys::getBaseType(elem) } } else { base };
+    [
+        pg_sys::BOOLOID,
+        pg_sys::INT2OID,
+        pg_sys::INT4OID,
+        pg_sys::INT8OID,
+        pg_sys::FLOAT4OID,
+        pg_sys::FLOAT8OID,
+        pg_sys::NUMERICOID,
+        pg_sys::TEXTOID,
+        pg_sys::VARCHAROID,
+        pg_sys::BPCHAROID,
+        pg_sys::BYTEAOID,
+        pg_sys::DATEOID,
+        pg_sys::TIMESTAMPOID,
+        pg_sys::TIMESTAMPTZOID,
+    ]
+    .contains(&b)
+}
+
+/// The header of a record datum, detoasted.
+///
+/// # Safety
+/// `datum` must be a valid, non-NULL record datum.
+unsafe fn record_header(datum: Datum) -> pg_sys::HeapTupleHeader {
+    // SAFETY: record datums are varlenas.
+    unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as pg_sys::HeapTupleHeader }
+}
+
+/// The type of an anonymous record from one of its values (`ROW(...)`: Postgres registers the
+/// row type and stamps it on every value).
+///
+/// # Safety
+/// `datum` must be a valid, non-NULL record datum.
+pub unsafe fn resolve_record_datum(function: &str, argument: &str, oid: Oid, datum: Datum) -> PgType {
+    // SAFETY: the header's datum fields hold the row type and typmod of a record datum.
+    unsafe {
+        let h = record_header(datum);
+        let typid = (*h).t_choice.t_datum.datum_typeid;
+        let typmod = (*h).t_choice.t_datum.datum_typmod;
+        let desc = pg_sys::lookup_rowtype_tupdesc_copy(typid, typmod);
+        record_type(oid, Some(record_fields(function, argument, desc)))
+    }
+}
+
+fn resolve_scalar(function: &str, argument: &str, oid: Oid) -> PgType {
     // SAFETY: catalogue look-ups by oid; every function accepts any oid.
     let (base, elem) = unsafe {
         let base = pg_sys::getBaseType(oid);
@@ -296,6 +432,46 @@ pub unsafe fn to_value(
                     Some(v) => Value::Int(v),
                     None => out_of_range(function, argument, "an infinite timestamp"),
                 }
+            }
+            Kind::AsText(out_fn) => {
+                let p = pg_sys::OidOutputFunctionCall(*out_fn, datum);
+                Value::Str(CStr::from_ptr(p).to_string_lossy().into_owned())
+            }
+            Kind::Record(None) => invalid(format!(
+                "{function}: argument `{argument}`: internal error (please report): an \
+                 anonymous record read before its type was known"
+            )),
+            Kind::Record(Some(fields)) => {
+                let h = record_header(datum);
+                let desc = pg_sys::lookup_rowtype_tupdesc_copy(
+                    (*h).t_choice.t_datum.datum_typeid,
+                    (*h).t_choice.t_datum.datum_typmod,
+                );
+                let natts = (*desc).natts as usize;
+                let mut values = vec![Datum::from(0usize); natts];
+                let mut nulls = vec![false; natts];
+                let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+                tuple.t_data = h;
+                // The tuple's length is its varlena size (VARSIZE).
+                tuple.t_len = pgrx::varsize_any(h as *const pg_sys::varlena) as u32;
+                pg_sys::heap_deform_tuple(&mut tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+                let mut out = Vec::with_capacity(fields.len());
+                let mut f = fields.iter();
+                for i in 0..natts {
+                    let att = &*(*desc).attrs.as_ptr().add(i);
+                    if att.attisdropped {
+                        continue;
+                    }
+                    let Some((name, ty)) = f.next() else { break };
+                    out.push(to_value(
+                        function,
+                        &format!("{argument}.{name}"),
+                        values[i],
+                        nulls[i],
+                        ty,
+                    ));
+                }
+                Value::Struct(out)
             }
             Kind::Array(item) => {
                 let arr = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::ArrayType;

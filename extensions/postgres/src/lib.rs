@@ -99,6 +99,12 @@ scalars!(
     crdt_cms_estimate / pg_finfo_crdt_cms_estimate,
     crdt_jaccard / pg_finfo_crdt_jaccard,
     crdt_minhash_bands / pg_finfo_crdt_minhash_bands,
+    crdt_row_id / pg_finfo_crdt_row_id,
+    crdt_content_id / pg_finfo_crdt_content_id,
+    crdt_fingerprint / pg_finfo_crdt_fingerprint,
+    crdt_fingerprint_add / pg_finfo_crdt_fingerprint_add,
+    crdt_fingerprint_sub / pg_finfo_crdt_fingerprint_sub,
+    crdt_sync_key / pg_finfo_crdt_sync_key,
     crdt_hlc / pg_finfo_crdt_hlc,
     crdt_hlc_ms / pg_finfo_crdt_hlc_ms,
     crdt_hlc_counter / pg_finfo_crdt_hlc_counter,
@@ -122,6 +128,9 @@ aggregates!(
     crdt_bloom_agg => crdt_bloom_agg_sfunc / pg_finfo_crdt_bloom_agg_sfunc,
     crdt_cms_agg => crdt_cms_agg_sfunc / pg_finfo_crdt_cms_agg_sfunc,
     crdt_minhash_agg => crdt_minhash_agg_sfunc / pg_finfo_crdt_minhash_agg_sfunc,
+    crdt_fingerprint_agg => crdt_fingerprint_agg_sfunc / pg_finfo_crdt_fingerprint_agg_sfunc,
+    crdt_fingerprint_state_agg => crdt_fingerprint_state_agg_sfunc / pg_finfo_crdt_fingerprint_state_agg_sfunc,
+    crdt_table_digest => crdt_table_digest_sfunc / pg_finfo_crdt_table_digest_sfunc,
 );
 
 c_function!(crdt_agg_combine, pg_finfo_crdt_agg_combine, |f| {
@@ -141,6 +150,18 @@ c_function!(crdt_agg_final_text, pg_finfo_crdt_agg_final_text, |f| {
 });
 c_function!(crdt_agg_final_bytea, pg_finfo_crdt_agg_final_bytea, |f| {
     aggregate::finish(f, aggregate::Output::Bytea)
+});
+c_function!(crdt_agg_final_fingerprint, pg_finfo_crdt_agg_final_fingerprint, |f| {
+    aggregate::finish(
+        f,
+        aggregate::Output::Digest(crdt_merge_kernel::digest::DigestKind::Fingerprint),
+    )
+});
+c_function!(crdt_agg_final_fingerprint_state, pg_finfo_crdt_agg_final_fingerprint_state, |f| {
+    aggregate::finish(
+        f,
+        aggregate::Output::Digest(crdt_merge_kernel::digest::DigestKind::FingerprintState),
+    )
 });
 
 /// The kernel catalogue's names, for the registration test (`SELECT * FROM

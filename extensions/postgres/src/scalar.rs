@@ -24,8 +24,11 @@ pub unsafe fn call(fcinfo: FunctionCallInfo, name: &'static str) -> Datum {
         let mut arrays = Vec::with_capacity(nargs);
         for (i, arg_name) in names.iter().enumerate() {
             let oid = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, i as _);
-            let ty = convert::resolve(name, arg_name, oid);
             let a = *(*fcinfo).args.as_ptr().add(i);
+            let mut ty = convert::resolve(name, arg_name, oid);
+            if matches!(ty.kind, convert::Kind::Record(None)) && !a.isnull {
+                ty = convert::resolve_record_datum(name, arg_name, oid, a.value);
+            }
             let v = convert::to_value(name, arg_name, a.value, a.isnull, &ty);
             arrays.push(Value::to_array(&[v], &ty.dt).or_raise());
         }
