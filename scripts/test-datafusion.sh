@@ -6,5 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+# crdt-merge digest/sync open DuckDB files through the Python duckdb package (docs/sync.md); the
+# project venv has one.
+export CRDT_MERGE_PYTHON="${CRDT_MERGE_PYTHON:-$(scripts/venv.sh | tail -n1)}"
 echo "== test: crdt-merge-datafusion, crdt-merge-cli (debug)"
 cargo test -p crdt-merge-datafusion -p crdt-merge-cli

@@ -11,6 +11,8 @@
 //! crdt-merge inspect state.bin
 //! crdt-merge sketch build events.parquet --column user_id --kind hll -o day1.hll
 //! crdt-merge sketch merge day1.hll day2.hll -o week.hll && crdt-merge sketch query week.hll --count
+//! crdt-merge digest replica.duckdb --table people --key id
+//! crdt-merge sync a.duckdb b.duckdb --table people --key id --verify
 //! crdt-merge dedup people.csv --key id --method minhash --threshold 0.8 -o unique.csv
 //! crdt-merge model merge a.safetensors b.safetensors --strategy linear -w a.safetensors=1 -w b.safetensors=1 -o out.safetensors
 //! ```
@@ -19,10 +21,13 @@
 //! unknown strategy, a MergeQL or SQL syntax error); 3 an input file is missing or unreadable.
 //! Every error is one line on standard error, starting with `crdt-merge: error:`.
 
+mod digest;
+mod duckdb_file;
 mod inspect;
 mod model;
 mod output;
 mod sketch;
+mod sync;
 
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
@@ -122,6 +127,11 @@ enum Command {
     Sketch(sketch::SketchArgs),
     /// Drop duplicate and near-duplicate rows (exact or MinHash), keeping the smallest key.
     Dedup(sketch::DedupArgs),
+    /// Order-free digest of a table (DuckDB file, Parquet directory or file): rows=N digest=HEX.
+    Digest(digest::DigestArgs),
+    /// Converge two replicas (DuckDB files, Parquet files or directories) by shipping only the
+    /// rows that differ (range-based reconciliation), applied with the CRDT join.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -576,6 +586,7 @@ fn inputs_of(command: &Command) -> Vec<String> {
         Command::Inspect(a) => vec![a.input.clone()],
         Command::Model(_) | Command::Sketch(_) => Vec::new(),
         Command::Dedup(a) => vec![a.file.clone()],
+        Command::Digest(_) | Command::Sync(_) => Vec::new(),
     }
 }
 
@@ -669,6 +680,8 @@ fn run_main() -> ExitCode {
                 Command::Model(a) => model::run(a),
                 Command::Sketch(a) => sketch::run(a).await,
                 Command::Dedup(a) => sketch::run_dedup(a).await,
+                Command::Digest(a) => digest::run(a).await,
+                Command::Sync(a) => sync::run(a).await,
             }
         })
     }));

@@ -703,8 +703,8 @@ pub static CATALOGUE: &[FunctionDef] = &[
         nulls: Bottom,
         volatility: Volatility::Immutable,
         doc: "16-byte negentropy v1 fingerprint of a set of 32-byte ids (sum mod 2^256 and count, SHA-256): independent of order and partitioning; no rows → the empty set's fingerprint.",
-        example: "SELECT octet_length(crdt_fingerprint_agg(crdt_row_id(k, ROW(k)))) FROM (VALUES (1), (2)) AS t(k)",
-        example_result: "16",
+        example: "SELECT (SELECT crdt_fingerprint_agg(crdt_row_id(k, ROW(k))) FROM (VALUES (1), (2)) AS t(k)) = (SELECT crdt_fingerprint_agg(crdt_row_id(k, ROW(k))) FROM (VALUES (2), (1)) AS t(k))",
+        example_result: "true",
     },
     FunctionDef {
         name: "crdt_fingerprint_state_agg",
@@ -733,8 +733,8 @@ pub static CATALOGUE: &[FunctionDef] = &[
         nulls: Bottom,
         volatility: Volatility::Immutable,
         doc: "The 16-byte fingerprint of a 40-byte fingerprint state (NULL: the empty set).",
-        example: "SELECT octet_length(crdt_fingerprint(NULL))",
-        example_result: "16",
+        example: "SELECT crdt_fingerprint(NULL) = (SELECT crdt_fingerprint_agg(crdt_row_id(k, ROW(k))) FROM (VALUES (1)) AS t(k) WHERE k > 1)",
+        example_result: "true",
     },
     FunctionDef {
         name: "crdt_fingerprint_add",
@@ -763,8 +763,8 @@ pub static CATALOGUE: &[FunctionDef] = &[
         nulls: Bottom,
         volatility: Volatility::Immutable,
         doc: "40-byte range key (negentropy's order): the clock as a big-endian u64 (an integer or HLC as is, a double by its order-preserving bits, other types and NULL as 0), then the id.",
-        example: "SELECT octet_length(crdt_sync_key(crdt_hlc(1, 0), crdt_row_id(1, ROW(1))))",
-        example_result: "40",
+        example: "SELECT crdt_sync_key(1, crdt_row_id(1, ROW(1))) < crdt_sync_key(2, crdt_row_id(0, ROW(0)))",
+        example_result: "true",
     },
     FunctionDef {
         name: "crdt_hlc",
