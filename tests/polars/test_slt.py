@@ -24,6 +24,10 @@ from slt_runner import parse, render_rows
 FILES = sorted((ROOT / "sql").glob("*.slt"))
 
 
+# The FROM table of the query being translated: its name in the SELECT list is the whole row.
+ROW_NAMES: set = set()
+
+
 class Untranslatable(Exception):
     """The query uses SQL this translator does not cover."""
 
@@ -120,6 +124,12 @@ FUNCS = {
     "crdt_hll_to_pg_hll": (crdt.hll_to_pg_hll, ()), "crdt_hll_from_pg_hll": (crdt.hll_from_pg_hll, ()),
     "crdt_hll_to_datasketches": (crdt.hll_to_datasketches, ()),
     "crdt_hll_from_datasketches": (crdt.hll_from_datasketches, ()),
+    "crdt_row_id": (crdt.row_id, ()), "crdt_content_id": (crdt.content_id, ()),
+    "crdt_fingerprint_agg": (crdt.fingerprint_agg, ()),
+    "crdt_fingerprint_state_agg": (crdt.fingerprint_state_agg, ()),
+    "crdt_table_digest": (crdt.table_digest, ()), "crdt_fingerprint": (crdt.fingerprint, ()),
+    "crdt_fingerprint_add": (crdt.fingerprint_add, ()), "crdt_fingerprint_sub": (crdt.fingerprint_sub, ()),
+    "crdt_sync_key": (crdt.sync_key, ()), "crdt_json_merge": (crdt.json_merge, ()),
 }
 
 
@@ -266,6 +276,10 @@ class Parser:
                     self.take()
             self.take(")")
             return fn(*args)
+        if kind == "id" and low in ROW_NAMES:
+            # A whole-row reference (`t` in DuckDB and Postgres): the frame's row as a struct.
+            self.take()
+            return pl.struct(pl.all())
         if kind in ("id", "qid") and low not in ("null", "true", "false", "array", "case"):
             self.take()
             return pl.col(text.strip('"'))
@@ -299,6 +313,9 @@ class PolarsCorpus:
         if not toks or toks[0][1].lower() != "select":
             raise Untranslatable("not a SELECT")
         parts = split_clauses(sql, toks)
+        ROW_NAMES.clear()
+        if "from" in parts and len(parts["from"]) == 1 and parts["from"][0][0] == "id":
+            ROW_NAMES.add(parts["from"][0][1].lower())
         items = [select_item(t) for t in split_commas(parts["select"])]
         if "from" in parts:
             f = parts["from"]

@@ -61,12 +61,16 @@ impl Source {
         let p = Path::new(source);
         if p.is_file() && is_duckdb_file(p) {
             let t = table.ok_or_else(|| {
-                CliError::Usage(format!("'{source}' is a DuckDB database: name the table with --table"))
+                CliError::Usage(format!(
+                    "'{source}' is a DuckDB database: name the table with --table"
+                ))
             })?;
             return Ok(Source::DuckDb(source.to_string(), t.to_string()));
         }
         if !p.exists() {
-            return Err(CliError::Input(format!("cannot read '{source}': no such file or directory")));
+            return Err(CliError::Input(format!(
+                "cannot read '{source}': no such file or directory"
+            )));
         }
         if p.is_file() {
             check_file(source)?;
@@ -125,7 +129,10 @@ pub fn key_array(batch: &RecordBatch, key: &[String], source: &str) -> Result<Ar
                     .join(", ")
             ))
         })?;
-        cols.push((Arc::new(batch.schema().field(i).clone()), batch.column(i).clone()));
+        cols.push((
+            Arc::new(batch.schema().field(i).clone()),
+            batch.column(i).clone(),
+        ));
     }
     Ok(if cols.len() == 1 {
         cols.remove(0).1
@@ -146,7 +153,11 @@ pub fn digest(
     for b in batches {
         let k = key_array(b, key, source)?;
         let row: ArrayRef = Arc::new(StructArray::from(b.clone()));
-        let function = if metadata.is_some() { "crdt_content_id" } else { "crdt_row_id" };
+        let function = if metadata.is_some() {
+            "crdt_content_id"
+        } else {
+            "crdt_row_id"
+        };
         let mut ids = RowIds::new(function, &k, &row, metadata).map_err(kernel_error)?;
         for i in 0..b.num_rows() {
             if let Some(id) = ids.id(i) {

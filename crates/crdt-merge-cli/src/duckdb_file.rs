@@ -23,7 +23,8 @@ use libloading::os::unix::{Library, Symbol, RTLD_GLOBAL, RTLD_LOCAL, RTLD_NOW};
 use crate::{CliError, Result};
 
 type State = i32;
-type OpenExt = unsafe extern "C" fn(*const c_char, *mut *mut c_void, *mut c_void, *mut *mut c_char) -> State;
+type OpenExt =
+    unsafe extern "C" fn(*const c_char, *mut *mut c_void, *mut c_void, *mut *mut c_char) -> State;
 type CreateConfig = unsafe extern "C" fn(*mut *mut c_void) -> State;
 type SetConfig = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> State;
 type DestroyConfig = unsafe extern "C" fn(*mut *mut c_void);
@@ -94,15 +95,16 @@ fn load() -> Result<Loaded> {
                 path.display()
             ))
         })?;
-        Some(unsafe { Library::open(Some(&lp), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| {
-            CliError::Input(format!("cannot load libpython {}: {e}", lp.display()))
-        })?)
+        Some(
+            unsafe { Library::open(Some(&lp), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| {
+                CliError::Input(format!("cannot load libpython {}: {e}", lp.display()))
+            })?,
+        )
     } else {
         None
     };
-    let lib = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
-        CliError::Input(format!("cannot load DuckDB from {}: {e}", path.display()))
-    })?;
+    let lib = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }
+        .map_err(|e| CliError::Input(format!("cannot load DuckDB from {}: {e}", path.display())))?;
     Ok(Loaded {
         lib,
         _python: python,
@@ -159,7 +161,11 @@ impl DuckDb {
             if create(&mut cfg) != 0 {
                 return Err(CliError::Run("duckdb_create_config failed".into()));
             }
-            let mode = if read_only { c"READ_ONLY" } else { c"READ_WRITE" };
+            let mode = if read_only {
+                c"READ_ONLY"
+            } else {
+                c"READ_WRITE"
+            };
             set(cfg, c"access_mode".as_ptr(), mode.as_ptr());
             let mut err: *mut c_char = std::ptr::null_mut();
             let rc = open(cpath.as_ptr(), &mut me.db, cfg, &mut err);
@@ -240,9 +246,9 @@ impl DuckDb {
                 if s.is_empty() {
                     continue;
                 }
-                let b = RecordBatch::from(s).with_schema(arrow_schema.clone()).map_err(|e| {
-                    CliError::Run(format!("DuckDB '{}': {e}", self.file))
-                })?;
+                let b = RecordBatch::from(s)
+                    .with_schema(arrow_schema.clone())
+                    .map_err(|e| CliError::Run(format!("DuckDB '{}': {e}", self.file)))?;
                 batches.push(b);
             }
             destroy(&mut res);

@@ -21,9 +21,11 @@
 //! unknown strategy, a MergeQL or SQL syntax error); 3 an input file is missing or unreadable.
 //! Every error is one line on standard error, starting with `crdt-merge: error:`.
 
+mod diff;
 mod digest;
 mod duckdb_file;
 mod inspect;
+mod json;
 mod model;
 mod output;
 mod sketch;
@@ -132,6 +134,10 @@ enum Command {
     /// Converge two replicas (DuckDB files, Parquet files or directories) by shipping only the
     /// rows that differ (range-based reconciliation), applied with the CRDT join.
     Sync(sync::SyncArgs),
+    /// Lawful deep merge of JSON documents and JSON-lines files (arrays as sets).
+    Json(json::JsonArgs),
+    /// Rows B adds, removes and changes relative to A (and which columns), by key.
+    Diff(diff::DiffArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -586,7 +592,7 @@ fn inputs_of(command: &Command) -> Vec<String> {
         Command::Inspect(a) => vec![a.input.clone()],
         Command::Model(_) | Command::Sketch(_) => Vec::new(),
         Command::Dedup(a) => vec![a.file.clone()],
-        Command::Digest(_) | Command::Sync(_) => Vec::new(),
+        Command::Digest(_) | Command::Sync(_) | Command::Json(_) | Command::Diff(_) => Vec::new(),
     }
 }
 
@@ -682,6 +688,8 @@ fn run_main() -> ExitCode {
                 Command::Dedup(a) => sketch::run_dedup(a).await,
                 Command::Digest(a) => digest::run(a).await,
                 Command::Sync(a) => sync::run(a).await,
+                Command::Json(a) => json::run(a),
+                Command::Diff(a) => diff::run(a).await,
             }
         })
     }));

@@ -24,7 +24,9 @@ use crdt_merge_kernel::digest::canonical::{Encoder, Fields};
 use crdt_merge_kernel::digest::{Fingerprint, RowIds};
 use crdt_merge_kernel::mergeql::{self, ColumnRule, MergeSpec, Source as SpecSource};
 use crdt_merge_kernel::table::{self, PlanChoice, Replica};
-use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchIterator, StructArray, UInt32Array};
+use datafusion::arrow::array::{
+    ArrayRef, RecordBatch, RecordBatchIterator, StructArray, UInt32Array,
+};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ffi_stream::FFI_ArrowArrayStream;
@@ -168,7 +170,8 @@ fn storage(rows: &Rows, ts: &[u64]) -> Result<NegentropyStorageVector> {
         s.insert(*t, Id::from_byte_array(*id))
             .map_err(|e| CliError::Run(format!("negentropy: {e}")))?;
     }
-    s.seal().map_err(|e| CliError::Run(format!("negentropy: {e}")))?;
+    s.seal()
+        .map_err(|e| CliError::Run(format!("negentropy: {e}")))?;
     Ok(s)
 }
 
@@ -222,21 +225,24 @@ fn take(rows: &Rows, pick: &HashSet<[u8; 32]>) -> Result<RecordBatch> {
     let idx: Vec<u32> = (0..rows.ids.len() as u32)
         .filter(|&i| pick.contains(&rows.ids[i as usize]))
         .collect();
-    take_record_batch(&rows.batch, &UInt32Array::from(idx)).map_err(|e| CliError::Run(e.to_string()))
+    take_record_batch(&rows.batch, &UInt32Array::from(idx))
+        .map_err(|e| CliError::Run(e.to_string()))
 }
 
 fn spec(a: &SyncArgs) -> Result<MergeSpec> {
     let mut spec = MergeSpec::new(
         vec![SpecSource::file(&a.src), SpecSource::file(&a.dst)],
-        a.key.iter().map(|k| k.trim().to_string()).collect::<Vec<_>>(),
+        a.key
+            .iter()
+            .map(|k| k.trim().to_string())
+            .collect::<Vec<_>>(),
     )
     .with_clock(a.ts.clone());
     if let Some(body) = &a.spec {
         // The body of a STRATEGY clause, parsed by the MergeQL parser itself.
         let keys: Vec<String> = a.key.iter().map(|k| quote_ident(k.trim())).collect();
         let q = format!("MERGE 'a', 'b' ON {} STRATEGY {body}", keys.join(", "));
-        let parsed = mergeql::parse(&q)
-            .map_err(|e| CliError::Usage(format!("--spec: {e}")))?;
+        let parsed = mergeql::parse(&q).map_err(|e| CliError::Usage(format!("--spec: {e}")))?;
         for r in parsed.rules {
             spec = spec.with_rule(r);
         }
@@ -289,14 +295,20 @@ fn apply(side: &Rows, incoming: &RecordBatch, spec: &MergeSpec, a: &SyncArgs) ->
                 .map(|(_, id)| *id)
                 .collect();
             let current = take(side, &mine)?;
-            let joined = join(spec, vec![(&side.name, current), ("incoming", incoming.clone())])?;
+            let joined = join(
+                spec,
+                vec![(&side.name, current), ("incoming", incoming.clone())],
+            )?;
             write_duckdb(Path::new(file), table, &joined, &a.key, a.batch_rows)?;
             Ok(joined.num_rows())
         }
         Source::Files(path) => {
             let joined = join(
                 spec,
-                vec![(&side.name, side.batch.clone()), ("incoming", incoming.clone())],
+                vec![
+                    (&side.name, side.batch.clone()),
+                    ("incoming", incoming.clone()),
+                ],
             )?;
             write_parquet(Path::new(path), &joined)?;
             Ok(joined.num_rows())
@@ -304,7 +316,13 @@ fn apply(side: &Rows, incoming: &RecordBatch, spec: &MergeSpec, a: &SyncArgs) ->
     }
 }
 
-fn write_duckdb(file: &Path, table: &str, rows: &RecordBatch, key: &[String], per: usize) -> Result<()> {
+fn write_duckdb(
+    file: &Path,
+    table: &str,
+    rows: &RecordBatch,
+    key: &[String],
+    per: usize,
+) -> Result<()> {
     let db = DuckDb::open(file, false)?;
     let t = quote_ident(table);
     let cols: Vec<String> = rows
@@ -337,7 +355,9 @@ fn write_duckdb(file: &Path, table: &str, rows: &RecordBatch, key: &[String], pe
         let mut stream = FFI_ArrowArrayStream::new(Box::new(reader));
         db.execute("USE __crdt_sync")?;
         db.arrow_scan("__crdt_sync_stream", &mut stream)?;
-        db.execute("CREATE OR REPLACE TABLE __crdt_sync.main.incoming AS SELECT * FROM __crdt_sync_stream")?;
+        db.execute(
+            "CREATE OR REPLACE TABLE __crdt_sync.main.incoming AS SELECT * FROM __crdt_sync_stream",
+        )?;
         db.execute("DROP VIEW IF EXISTS __crdt_sync_stream")?;
         db.execute(&format!("USE {}", quote_ident(&home)))?;
         // One transaction per batch: a crash leaves whole batches applied, which a re-run joins
@@ -383,7 +403,10 @@ fn write_parquet(path: &Path, rows: &RecordBatch) -> Result<()> {
         let name = format!("part-{nanos:x}-{}.parquet", std::process::id());
         (path.to_path_buf(), path.join(name), old)
     } else {
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         (dir, path.to_path_buf(), Vec::new())
     };
     let tmp = dir.join(format!(".crdt-sync-{}.tmp", std::process::id()));
@@ -494,7 +517,11 @@ pub async fn run(a: SyncArgs) -> Result<()> {
         }
         println!(
             "verify: {} rows={} digest={}",
-            if s2.digest == d2.digest { "equal" } else { "written side checked" },
+            if s2.digest == d2.digest {
+                "equal"
+            } else {
+                "written side checked"
+            },
             d2.ids.len(),
             hex(&d2.digest.finish())
         );

@@ -20,6 +20,17 @@ fn seed_dir() -> TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a.csv"), A_CSV).expect("a.csv");
     std::fs::write(dir.path().join("b.csv"), B_CSV).expect("b.csv");
+    // The JSON documents of docs/cli.md's `crdt-merge json` example.
+    std::fs::write(
+        dir.path().join("p1.json"),
+        "{\"name\": \"Alice\", \"tags\": [\"b\"], \"visits\": 3}\n",
+    )
+    .expect("p1.json");
+    std::fs::write(
+        dir.path().join("p2.json"),
+        "{\"tags\": [\"a\", \"b\"], \"visits\": 7, \"name\": \"Alice\"}\n",
+    )
+    .expect("p2.json");
     dir
 }
 

@@ -100,15 +100,52 @@ fn duckdb_to_duckdb_ships_only_the_differences_and_converges() {
     let Some(p) = python() else { return };
     let d = tempfile::tempdir().unwrap();
     py(&p, d.path(), MAKE);
-    let da = digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id"]);
-    let db = digest_line(&p, d.path(), &["digest", "b.duckdb", "--table", "people", "--key", "id"]);
+    let da = digest_line(
+        &p,
+        d.path(),
+        &["digest", "a.duckdb", "--table", "people", "--key", "id"],
+    );
+    let db = digest_line(
+        &p,
+        d.path(),
+        &["digest", "b.duckdb", "--table", "people", "--key", "id"],
+    );
     assert_ne!(da, db);
     assert!(da.starts_with("rows=2001 "), "{da}");
     // A dry run reports and writes nothing.
-    let dry = ok(&p, d.path(), &["sync", "a.duckdb", "b.duckdb", "--table", "people", "--key", "id", "--dry-run"]);
-    assert!(dry.contains("rows_to_dst=3") && dry.contains("rows_to_src=3"), "{dry}");
-    assert_eq!(da, digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id"]));
-    let out = ok(&p, d.path(), &["sync", "a.duckdb", "b.duckdb", "--table", "people", "--key", "id", "--verify"]);
+    let dry = ok(
+        &p,
+        d.path(),
+        &[
+            "sync",
+            "a.duckdb",
+            "b.duckdb",
+            "--table",
+            "people",
+            "--key",
+            "id",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        dry.contains("rows_to_dst=3") && dry.contains("rows_to_src=3"),
+        "{dry}"
+    );
+    assert_eq!(
+        da,
+        digest_line(
+            &p,
+            d.path(),
+            &["digest", "a.duckdb", "--table", "people", "--key", "id"]
+        )
+    );
+    let out = ok(
+        &p,
+        d.path(),
+        &[
+            "sync", "a.duckdb", "b.duckdb", "--table", "people", "--key", "id", "--verify",
+        ],
+    );
     assert!(out.contains("rows_to_dst=3 rows_to_src=3"), "{out}");
     assert!(out.contains("verify: equal rows=2002"), "{out}");
     let rounds: usize = out
@@ -122,7 +159,13 @@ fn duckdb_to_duckdb_ships_only_the_differences_and_converges() {
     let want = "(2002, '7:newer in a,8:newer in b,5000:only a,6000:only b')";
     assert_eq!(both, format!("{want}\n{want}"));
     // A re-run: one round, nothing written.
-    let again = ok(&p, d.path(), &["sync", "a.duckdb", "b.duckdb", "--table", "people", "--key", "id"]);
+    let again = ok(
+        &p,
+        d.path(),
+        &[
+            "sync", "a.duckdb", "b.duckdb", "--table", "people", "--key", "id",
+        ],
+    );
     assert!(again.starts_with("in sync: rounds=1 rows=2002"), "{again}");
 }
 
@@ -132,15 +175,23 @@ fn push_then_both_is_the_same_join_and_parquet_sides_work() {
     let d = tempfile::tempdir().unwrap();
     py(&p, d.path(), MAKE);
     // B as a Parquet directory of two files, and the same rows as one Parquet file.
-    py(&p, d.path(), r#"
+    py(
+        &p,
+        d.path(),
+        r#"
 import duckdb, os
 os.mkdir("bdir")
 con = duckdb.connect("b.duckdb", read_only=True)
 con.execute("COPY (SELECT * FROM people WHERE id < 1000) TO 'bdir/one.parquet' (FORMAT parquet)")
 con.execute("COPY (SELECT * FROM people WHERE id >= 1000) TO 'bdir/two.parquet' (FORMAT parquet)")
 con.execute("COPY (SELECT * FROM people ORDER BY name) TO 'b.parquet' (FORMAT parquet)")
-"#);
-    let from_db = digest_line(&p, d.path(), &["digest", "b.duckdb", "--table", "people", "--key", "id"]);
+"#,
+    );
+    let from_db = digest_line(
+        &p,
+        d.path(),
+        &["digest", "b.duckdb", "--table", "people", "--key", "id"],
+    );
     let from_dir = digest_line(&p, d.path(), &["digest", "bdir", "--key", "id"]);
     let from_file = digest_line(&p, d.path(), &["digest", "b.parquet", "--key", "id"]);
     assert_eq!(from_db, from_dir);
@@ -151,22 +202,80 @@ con.execute("COPY (SELECT * FROM people ORDER BY name) TO 'b.parquet' (FORMAT pa
     let hex = from_db.split("digest=").nth(1).unwrap();
     assert!(sql.contains(hex), "{sql} vs {from_db}");
     // Push only: DST (the directory) gets the join, SRC is untouched.
-    let before_a = digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id"]);
-    let out = ok(&p, d.path(), &["sync", "a.duckdb", "bdir", "--table", "people", "--key", "id", "--direction", "push"]);
+    let before_a = digest_line(
+        &p,
+        d.path(),
+        &["digest", "a.duckdb", "--table", "people", "--key", "id"],
+    );
+    let out = ok(
+        &p,
+        d.path(),
+        &[
+            "sync",
+            "a.duckdb",
+            "bdir",
+            "--table",
+            "people",
+            "--key",
+            "id",
+            "--direction",
+            "push",
+        ],
+    );
     assert!(out.contains("rows_to_dst=3"), "{out}");
-    assert_eq!(before_a, digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id"]));
+    assert_eq!(
+        before_a,
+        digest_line(
+            &p,
+            d.path(),
+            &["digest", "a.duckdb", "--table", "people", "--key", "id"]
+        )
+    );
     let files: Vec<_> = std::fs::read_dir(d.path().join("bdir")).unwrap().collect();
-    assert_eq!(files.len(), 1, "the directory holds one file after the rewrite");
+    assert_eq!(
+        files.len(),
+        1,
+        "the directory holds one file after the rewrite"
+    );
     // Then both ways with the single file: everyone ends on the same digest.
-    ok(&p, d.path(), &["sync", "a.duckdb", "b.parquet", "--table", "people", "--key", "id", "--verify"]);
-    let fa = digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id"]);
+    ok(
+        &p,
+        d.path(),
+        &[
+            "sync",
+            "a.duckdb",
+            "b.parquet",
+            "--table",
+            "people",
+            "--key",
+            "id",
+            "--verify",
+        ],
+    );
+    let fa = digest_line(
+        &p,
+        d.path(),
+        &["digest", "a.duckdb", "--table", "people", "--key", "id"],
+    );
     let fdir = digest_line(&p, d.path(), &["digest", "bdir", "--key", "id"]);
     let ffile = digest_line(&p, d.path(), &["digest", "b.parquet", "--key", "id"]);
     assert_eq!(fa, ffile);
     // bdir got A's rows joined with B's before A had B's: the join is the same rows.
     assert_eq!(fa, fdir);
     // Content digests ignore the clocks.
-    let c1 = digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id", "--content"]);
+    let c1 = digest_line(
+        &p,
+        d.path(),
+        &[
+            "digest",
+            "a.duckdb",
+            "--table",
+            "people",
+            "--key",
+            "id",
+            "--content",
+        ],
+    );
     assert_ne!(c1, fa);
 }
 
@@ -175,16 +284,39 @@ fn a_strategy_spec_is_the_join_used() {
     let Some(p) = python() else { return };
     let d = tempfile::tempdir().unwrap();
     py(&p, d.path(), MAKE);
-    py(&p, d.path(), r#"
+    py(
+        &p,
+        d.path(),
+        r#"
 import duckdb
 a = duckdb.connect("a.duckdb"); a.execute("UPDATE people SET score = 999, _ts = 0 WHERE id = 1"); a.close()
-"#);
-    ok(&p, d.path(), &["sync", "a.duckdb", "b.duckdb", "--table", "people", "--key", "id", "--spec", "score='max'", "--verify"]);
-    let s = py(&p, d.path(), r#"
+"#,
+    );
+    ok(
+        &p,
+        d.path(),
+        &[
+            "sync",
+            "a.duckdb",
+            "b.duckdb",
+            "--table",
+            "people",
+            "--key",
+            "id",
+            "--spec",
+            "score='max'",
+            "--verify",
+        ],
+    );
+    let s = py(
+        &p,
+        d.path(),
+        r#"
 import duckdb
 for n in ("a", "b"):
     print(duckdb.connect(n + ".duckdb", read_only=True).execute("SELECT score FROM people WHERE id = 1").fetchone()[0])
-"#);
+"#,
+    );
     assert_eq!(s, "999\n999", "max wins whatever the clock");
 }
 
@@ -193,27 +325,70 @@ fn bad_input_is_an_error_and_writes_nothing() {
     let Some(p) = python() else { return };
     let d = tempfile::tempdir().unwrap();
     py(&p, d.path(), MAKE);
-    py(&p, d.path(), r#"
+    py(
+        &p,
+        d.path(),
+        r#"
 import duckdb
 c = duckdb.connect("c.duckdb")
 c.execute("CREATE TABLE people(id INTEGER, name TEXT, score BIGINT, _ts BIGINT, extra TEXT)")
 c.execute("INSERT INTO people VALUES (1, 'x', 1, 9, 'e')")
-"#);
-    let before = digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id"]);
-    let (code, _, err) = run(&p, d.path(), &["sync", "a.duckdb", "c.duckdb", "--table", "people", "--key", "id"]);
+"#,
+    );
+    let before = digest_line(
+        &p,
+        d.path(),
+        &["digest", "a.duckdb", "--table", "people", "--key", "id"],
+    );
+    let (code, _, err) = run(
+        &p,
+        d.path(),
+        &[
+            "sync", "a.duckdb", "c.duckdb", "--table", "people", "--key", "id",
+        ],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("'extra'") && err.contains("c.duckdb"), "{err}");
-    assert_eq!(before, digest_line(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "id"]));
-    let (code, _, err) = run(&p, d.path(), &["digest", "a.duckdb", "--table", "nope", "--key", "id"]);
+    assert_eq!(
+        before,
+        digest_line(
+            &p,
+            d.path(),
+            &["digest", "a.duckdb", "--table", "people", "--key", "id"]
+        )
+    );
+    let (code, _, err) = run(
+        &p,
+        d.path(),
+        &["digest", "a.duckdb", "--table", "nope", "--key", "id"],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("nope"), "{err}");
     let (code, _, err) = run(&p, d.path(), &["digest", "a.duckdb", "--key", "id"]);
     assert_eq!(code, 2);
     assert!(err.contains("--table"), "{err}");
-    let (code, _, err) = run(&p, d.path(), &["digest", "a.duckdb", "--table", "people", "--key", "missing"]);
+    let (code, _, err) = run(
+        &p,
+        d.path(),
+        &[
+            "digest", "a.duckdb", "--table", "people", "--key", "missing",
+        ],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("missing"), "{err}");
-    let (code, _, err) = run(&p, d.path(), &["sync", "a.duckdb", "none.duckdb", "--table", "people", "--key", "id"]);
+    let (code, _, err) = run(
+        &p,
+        d.path(),
+        &[
+            "sync",
+            "a.duckdb",
+            "none.duckdb",
+            "--table",
+            "people",
+            "--key",
+            "id",
+        ],
+    );
     assert_eq!(code, 3, "{err}");
 }
 
@@ -233,7 +408,10 @@ fn docs_sync_example_runs() {
     let mut expected: Vec<String> = Vec::new();
     let mut command: Option<String> = None;
     let check = |cmd: &str, want: &[String]| {
-        let args = split_args(cmd.strip_prefix("crdt-merge ").expect("a crdt-merge command"));
+        let args = split_args(
+            cmd.strip_prefix("crdt-merge ")
+                .expect("a crdt-merge command"),
+        );
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let got = ok(&p, d.path(), &refs);
         let got: Vec<String> = got.lines().map(normalise).collect();
@@ -288,4 +466,58 @@ fn split_args(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+#[test]
+fn diff_reports_added_removed_and_changed_columns() {
+    let Some(p) = python() else { return };
+    let d = tempfile::tempdir().unwrap();
+    py(&p, d.path(), MAKE);
+    let (code, out, err) = run(
+        &p,
+        d.path(),
+        &[
+            "diff", "a.duckdb", "b.duckdb", "--table", "people", "--key", "id",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(
+        lines[0],
+        r#"{"change":"modified","changes":{"_ts":{"new":2,"old":5},"name":{"new":"older in b","old":"newer in a"}},"key":7}"#
+    );
+    assert!(
+        lines[2].starts_with(r#"{"change":"removed","key":5000,"#),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with(r#"{"change":"added","key":6000,"#),
+        "{out}"
+    );
+    assert!(
+        err.contains("+1 added, -1 removed, ~2 modified, =1998 unchanged"),
+        "{err}"
+    );
+    // Against a Parquet copy whose id is BIGINT: widths are not changes.
+    py(&p, d.path(), "import duckdb; duckdb.connect('a.duckdb', read_only=True).execute(\"COPY (SELECT id::BIGINT AS id, name, score, _ts FROM people) TO 'a.parquet' (FORMAT parquet)\")");
+    let (code, out, err) = run(
+        &p,
+        d.path(),
+        &[
+            "diff",
+            "a.duckdb",
+            "a.parquet",
+            "--table",
+            "people",
+            "--key",
+            "id",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    assert!(
+        err.contains("+0 added, -0 removed, ~0 modified, =2001 unchanged"),
+        "{err}"
+    );
 }

@@ -767,6 +767,16 @@ pub static CATALOGUE: &[FunctionDef] = &[
         example_result: "true",
     },
     FunctionDef {
+        name: "crdt_json_merge",
+        kind: Scalar,
+        signatures: &[sig(&[a("a", Text), a("b", Text)], RText)],
+        nulls: Bottom,
+        volatility: Volatility::Immutable,
+        doc: "Lawful deep merge of two JSON documents (text): objects key by key, arrays as sets, scalar conflicts to the greater value, kinds ordered null < boolean < number < string < array < object; canonical JSON out (sorted keys). NULL is the identity.",
+        example: "SELECT crdt_json_merge('{\"a\": 1, \"t\": [\"x\"]}', '{\"b\": 2, \"t\": [\"y\", \"x\"]}')",
+        example_result: "{\"a\":1,\"b\":2,\"t\":[\"x\",\"y\"]}",
+    },
+    FunctionDef {
         name: "crdt_hlc",
         kind: Scalar,
         signatures: &[sig(&[a("ms", Integer), a("counter", Integer)], RInt)],
@@ -926,6 +936,9 @@ pub fn invoke_scalar(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<A
         return crate::digest::sql::invoke(d, args, num_rows);
     }
     arity(name, def.signatures[0].args.len(), args.len())?;
+    if name == "crdt_json_merge" {
+        return crate::json_merge::invoke(args, num_rows);
+    }
     if let Some(&sk) = crate::sketch::sql::SCALARS.iter().find(|&&s| s == name) {
         return crate::sketch::sql::invoke(sk, args, num_rows);
     }

@@ -16,6 +16,7 @@
 //! * [`state`] and [`wire`] — replicated state types and their byte format;
 //! * [`sketch`] — mergeable sketches (HLL, Theta, Bloom, Count-Min, MinHash);
 //! * [`digest`] — row ids and order-free table digests (negentropy fingerprints);
+//! * [`json_merge`] — the lawful deep merge of JSON documents;
 //! * [`mergeql`] — the MergeQL language;
 //! * [`error`] — the one error type.
 
@@ -23,6 +24,7 @@ pub mod catalogue;
 pub mod digest;
 pub mod error;
 pub mod hlc;
+pub mod json_merge;
 pub mod mergeql;
 pub mod order;
 pub mod schema_map;

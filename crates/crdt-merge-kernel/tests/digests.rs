@@ -40,10 +40,7 @@ fn ids(key: ArrayRef, r: ArrayRef) -> Vec<Vec<u8>> {
 fn golden_table(k: ArrayRef) -> (ArrayRef, ArrayRef) {
     let name: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
     let ts: ArrayRef = Arc::new(Int64Array::from(vec![10, 20]));
-    (
-        k.clone(),
-        row(vec![("k", k), ("name", name), ("_ts", ts)]),
-    )
+    (k.clone(), row(vec![("k", k), ("name", name), ("_ts", ts)]))
 }
 
 #[test]
@@ -170,7 +167,10 @@ fn add_and_sub_keep_a_stored_state_exact() {
     want_ids.remove(3);
     want_ids.push(fresh);
     let want_arr: ArrayRef = Arc::new(BinaryArray::from_iter_values(want_ids.iter()));
-    assert_eq!(digest, fingerprint_agg("crdt_fingerprint_agg", vec![want_arr]));
+    assert_eq!(
+        digest,
+        fingerprint_agg("crdt_fingerprint_agg", vec![want_arr])
+    );
     // Taking out more than the state holds is an error, not a wrapped count.
     let empty: ArrayRef = Arc::new(BinaryArray::from(vec![None::<&[u8]>]));
     let one: ArrayRef = Arc::new(BinaryArray::from_iter_values([fresh]));
@@ -183,12 +183,20 @@ fn bad_input_names_function_and_argument() {
     let k: ArrayRef = Arc::new(Int64Array::from(vec![1]));
     let not_row: ArrayRef = Arc::new(StringArray::from(vec!["x"]));
     let e = invoke_scalar("crdt_row_id", &[k.clone(), not_row], 1).unwrap_err();
-    assert!(e.to_string().contains("crdt_row_id") && e.to_string().contains("row"), "{e}");
+    assert!(
+        e.to_string().contains("crdt_row_id") && e.to_string().contains("row"),
+        "{e}"
+    );
     let short: ArrayRef = Arc::new(BinaryArray::from_iter_values([[1u8; 5]]));
     let agg = aggregate("crdt_fingerprint_agg", &[DataType::Binary]).unwrap();
     let mut st = agg.new_state();
-    let e = agg.update(&[short.clone()], &mut Single(&mut st)).unwrap_err();
-    assert!(e.to_string().contains("crdt_fingerprint_agg") && e.to_string().contains("32-byte"), "{e}");
+    let e = agg
+        .update(std::slice::from_ref(&short), &mut Single(&mut st))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("crdt_fingerprint_agg") && e.to_string().contains("32-byte"),
+        "{e}"
+    );
     let e = invoke_scalar("crdt_sync_key", &[k, short], 1).unwrap_err();
     assert!(e.to_string().contains("crdt_sync_key"), "{e}");
     let e = aggregate("crdt_fingerprint_agg", &[DataType::Int64]).unwrap_err();

@@ -376,3 +376,7 @@ CREATE AGGREGATE crdt_table_digest("any", "any") (
   COMBINEFUNC = _crdt_combine, SERIALFUNC = _crdt_serial, DESERIALFUNC = _crdt_deserial,
   PARALLEL = SAFE
 );
+
+-- JSON documents (docs/sync.md): a lawful deep merge; cast json/jsonb to text.
+CREATE FUNCTION crdt_json_merge(a text, b text) RETURNS text
+  IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_json_merge';

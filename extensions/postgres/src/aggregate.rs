@@ -217,8 +217,7 @@ pub unsafe fn transition(fcinfo: FunctionCallInfo, name: &'static str) -> Datum 
             if matches!(s.types[i].kind, convert::Kind::Record(None)) && !isnull {
                 // An anonymous record (ROW(...)): every value carries the same registered row
                 // type, so the first one fixes the argument's type.
-                s.types[i] =
-                    convert::resolve_record_datum(name, names[i], s.types[i].oid, d);
+                s.types[i] = convert::resolve_record_datum(name, names[i], s.types[i].oid, d);
             }
             let v = convert::to_value(name, names[i], d, isnull, &s.types[i]);
             s.pending[i].push(v);

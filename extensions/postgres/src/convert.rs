@@ -107,7 +107,13 @@ pub fn resolve(function: &str, argument: &str, oid: Oid) -> PgType {
     let base = unsafe { pg_sys::getBaseType(oid) };
     if base != pg_sys::RECORDOID && unsafe { pg_sys::type_is_rowtype(base) } {
         // SAFETY: a composite type's descriptor, copied into the current memory context.
-        let fields = unsafe { record_fields(function, argument, pg_sys::lookup_rowtype_tupdesc_copy(base, -1)) };
+        let fields = unsafe {
+            record_fields(
+                function,
+                argument,
+                pg_sys::lookup_rowtype_tupdesc_copy(base, -1),
+            )
+        };
         return record_type(oid, Some(fields));
     }
     if base == pg_sys::RECORDOID {
@@ -184,7 +190,11 @@ fn supported_scalar(oid: Oid) -> bool {
         let base = pg_sys::getBaseType(oid);
         (base, pg_sys::get_element_type(base))
     };
-    let b = if elem != pg_sys::InvalidOid { unsafe { pg_sys::getBaseType(elem) } } else { base };
+    let b = if elem != pg_sys::InvalidOid {
+        unsafe { pg_sys::getBaseType(elem) }
+    } else {
+        base
+    };
     [
         pg_sys::BOOLOID,
         pg_sys::INT2OID,
@@ -218,7 +228,12 @@ unsafe fn record_header(datum: Datum) -> pg_sys::HeapTupleHeader {
 ///
 /// # Safety
 /// `datum` must be a valid, non-NULL record datum.
-pub unsafe fn resolve_record_datum(function: &str, argument: &str, oid: Oid, datum: Datum) -> PgType {
+pub unsafe fn resolve_record_datum(
+    function: &str,
+    argument: &str,
+    oid: Oid,
+    datum: Datum,
+) -> PgType {
     // SAFETY: the header's datum fields hold the row type and typmod of a record datum.
     unsafe {
         let h = record_header(datum);
@@ -454,7 +469,12 @@ pub unsafe fn to_value(
                 tuple.t_data = h;
                 // The tuple's length is its varlena size (VARSIZE).
                 tuple.t_len = pgrx::varsize_any(h as *const pg_sys::varlena) as u32;
-                pg_sys::heap_deform_tuple(&mut tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+                pg_sys::heap_deform_tuple(
+                    &mut tuple,
+                    desc,
+                    values.as_mut_ptr(),
+                    nulls.as_mut_ptr(),
+                );
                 let mut out = Vec::with_capacity(fields.len());
                 let mut f = fields.iter();
                 for i in 0..natts {

@@ -105,6 +105,7 @@ scalars!(
     crdt_fingerprint_add / pg_finfo_crdt_fingerprint_add,
     crdt_fingerprint_sub / pg_finfo_crdt_fingerprint_sub,
     crdt_sync_key / pg_finfo_crdt_sync_key,
+    crdt_json_merge / pg_finfo_crdt_json_merge,
     crdt_hlc / pg_finfo_crdt_hlc,
     crdt_hlc_ms / pg_finfo_crdt_hlc_ms,
     crdt_hlc_counter / pg_finfo_crdt_hlc_counter,
@@ -151,18 +152,26 @@ c_function!(crdt_agg_final_text, pg_finfo_crdt_agg_final_text, |f| {
 c_function!(crdt_agg_final_bytea, pg_finfo_crdt_agg_final_bytea, |f| {
     aggregate::finish(f, aggregate::Output::Bytea)
 });
-c_function!(crdt_agg_final_fingerprint, pg_finfo_crdt_agg_final_fingerprint, |f| {
-    aggregate::finish(
-        f,
-        aggregate::Output::Digest(crdt_merge_kernel::digest::DigestKind::Fingerprint),
-    )
-});
-c_function!(crdt_agg_final_fingerprint_state, pg_finfo_crdt_agg_final_fingerprint_state, |f| {
-    aggregate::finish(
-        f,
-        aggregate::Output::Digest(crdt_merge_kernel::digest::DigestKind::FingerprintState),
-    )
-});
+c_function!(
+    crdt_agg_final_fingerprint,
+    pg_finfo_crdt_agg_final_fingerprint,
+    |f| {
+        aggregate::finish(
+            f,
+            aggregate::Output::Digest(crdt_merge_kernel::digest::DigestKind::Fingerprint),
+        )
+    }
+);
+c_function!(
+    crdt_agg_final_fingerprint_state,
+    pg_finfo_crdt_agg_final_fingerprint_state,
+    |f| {
+        aggregate::finish(
+            f,
+            aggregate::Output::Digest(crdt_merge_kernel::digest::DigestKind::FingerprintState),
+        )
+    }
+);
 
 /// The kernel catalogue's names, for the registration test (`SELECT * FROM
 /// _crdt_catalogue()`): compared there with what `CREATE EXTENSION` created.

@@ -396,7 +396,10 @@ pub fn anonymous<'n>(names: impl Iterator<Item = &'n str>) -> bool {
     let names: Vec<&str> = names.collect();
     !names.is_empty()
         && (names.iter().all(|n| n.is_empty())
-            || names.iter().enumerate().all(|(i, n)| *n == format!("f{}", i + 1))
+            || names
+                .iter()
+                .enumerate()
+                .all(|(i, n)| *n == format!("f{}", i + 1))
             || names.iter().enumerate().all(|(i, n)| *n == format!("c{i}")))
 }
 

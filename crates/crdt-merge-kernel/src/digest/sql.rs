@@ -132,7 +132,12 @@ pub fn invoke(name: &'static str, args: &[ArrayRef], n: usize) -> Result<ArrayRe
                 .collect::<Result<Vec<_>>>()?;
             Arc::new(out.into_iter().collect::<BinaryArray>())
         }
-        other => return Err(Error::internal(other, "digest scalar without an implementation")),
+        other => {
+            return Err(Error::internal(
+                other,
+                "digest scalar without an implementation",
+            ))
+        }
     })
 }
 
@@ -233,7 +238,11 @@ impl DigestKind {
     /// Wrong arity or an id that is not bytes.
     pub fn check(self, arg_types: &[DataType]) -> Result<()> {
         let name = self.aggregate_name();
-        let want = if self == DigestKind::TableDigest { 2 } else { 1 };
+        let want = if self == DigestKind::TableDigest {
+            2
+        } else {
+            1
+        };
         if arg_types.len() != want {
             return Err(Error::new(
                 name,

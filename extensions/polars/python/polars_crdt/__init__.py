@@ -42,6 +42,8 @@ __all__ = [
     "bloom_agg", "bloom_contains", "cms_agg", "cms_estimate", "minhash_agg", "jaccard",
     "minhash_bands", "hll_to_pg_hll", "hll_from_pg_hll", "hll_to_datasketches",
     "hll_from_datasketches",
+    "row_id", "content_id", "fingerprint_agg", "fingerprint_state_agg", "table_digest",
+    "fingerprint", "fingerprint_add", "fingerprint_sub", "sync_key", "json_merge",
     "merge", "mergeql", "SUPPORTED_POLARS",
 ]
 
@@ -611,6 +613,108 @@ def hll_to_datasketches(state: IntoExpr) -> pl.Expr:
 def hll_from_datasketches(b: IntoExpr) -> pl.Expr:
     """Apache DataSketches HLL bytes as an HLL state (SQL ``crdt_hll_from_datasketches``)."""
     return _scalar("crdt_hll_from_datasketches", "hll_from_datasketches", [_col("hll_from_datasketches", "bytes", b)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Row ids and table digests (docs/sync.md): the same bytes as crdt_row_id / crdt_table_digest in
+# DuckDB, DataFusion and Postgres for the same rows.
+
+
+def _key(function: str, key: Any) -> pl.Expr:
+    # A column name, an expression, or several names: a composite key (a tuple, by position).
+    if isinstance(key, (list, tuple)):
+        if not key:
+            raise _err(function, "key", "a column name, an expression or a list of names", key)
+        return pl.struct([_col(function, "key", k) for k in key])
+    return _col(function, "key", key)
+
+
+def _row(function: str, row: Any) -> pl.Expr:
+    # The whole row by default (SQL `t`), else a struct expression or a list of column names.
+    if row is None:
+        return pl.struct(pl.all())
+    if isinstance(row, (list, tuple)):
+        return pl.struct([_col(function, "row", c) for c in row])
+    if isinstance(row, pl.Expr):
+        return row
+    raise _err(function, "row", "a struct expression, a list of column names or None (the whole row)", row)
+
+
+def row_id(key: Any, row: Any = None) -> pl.Expr:
+    """32-byte id of each row (SQL ``crdt_row_id``); ``row`` defaults to the whole row.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"k": [1, 2], "name": ["a", None], "_ts": [10, 20]})
+    >>> df.select(crdt.row_id("k")).to_series()[0].hex()[:16]
+    '8aee7f33ee40c90e'
+    """
+    return _scalar("crdt_row_id", "row_id", [_key("row_id", key), _row("row_id", row)])
+
+
+def content_id(key: Any, row: Any = None, metadata: Optional[Sequence[str]] = None) -> pl.Expr:
+    """Like :func:`row_id` without the CRDT metadata columns (default ``_ts``, ``_deleted``)."""
+    args = [_key("content_id", key), _row("content_id", row)]
+    if metadata is not None:
+        if isinstance(metadata, str) or not all(isinstance(m, str) for m in metadata):
+            raise _err("content_id", "metadata", "a list of column names", metadata)
+        args.append(pl.lit(pl.Series("metadata", [list(metadata)], dtype=pl.List(pl.String))))
+    return _scalar("crdt_content_id", "content_id", args)
+
+
+def fingerprint_agg(id: IntoExpr) -> pl.Expr:  # noqa: A002 - the SQL argument's name
+    """16-byte negentropy fingerprint of a set of row ids (SQL ``crdt_fingerprint_agg``)."""
+    return _aggregate("crdt_fingerprint_agg", "fingerprint_agg", [_col("fingerprint_agg", "id", id)])
+
+
+def fingerprint_state_agg(id: IntoExpr) -> pl.Expr:  # noqa: A002
+    """The 40-byte (sum, count) state of a set of row ids (SQL ``crdt_fingerprint_state_agg``)."""
+    return _aggregate("crdt_fingerprint_state_agg", "fingerprint_state_agg",
+                      [_col("fingerprint_state_agg", "id", id)])
+
+
+def table_digest(key: Any, row: Any = None) -> pl.Expr:
+    """16-byte digest of a frame's rows, independent of order (SQL ``crdt_table_digest``).
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"k": [1, 2], "name": ["a", None], "_ts": [10, 20]})
+    >>> df.select(crdt.table_digest("k")).item().hex()
+    '2c8b35dced74f8525d18a468a576bfdb'
+    """
+    return _aggregate("crdt_table_digest", "table_digest",
+                      [_key("table_digest", key), _row("table_digest", row)])
+
+
+def fingerprint(state: IntoExpr) -> pl.Expr:
+    """The 16-byte fingerprint of a 40-byte state (SQL ``crdt_fingerprint``)."""
+    return _scalar("crdt_fingerprint", "fingerprint", [_col("fingerprint", "state", state)])
+
+
+def fingerprint_add(state: IntoExpr, id: IntoExpr) -> pl.Expr:  # noqa: A002
+    """Adds an id (or a state) to a fingerprint state (SQL ``crdt_fingerprint_add``)."""
+    return _scalar("crdt_fingerprint_add", "fingerprint_add",
+                   [_col("fingerprint_add", "state", state), _col("fingerprint_add", "id", id)])
+
+
+def fingerprint_sub(state: IntoExpr, id: IntoExpr) -> pl.Expr:  # noqa: A002
+    """Takes an id (or a state) out of a fingerprint state (SQL ``crdt_fingerprint_sub``)."""
+    return _scalar("crdt_fingerprint_sub", "fingerprint_sub",
+                   [_col("fingerprint_sub", "state", state), _col("fingerprint_sub", "id", id)])
+
+
+def sync_key(ts: IntoExpr, id: IntoExpr) -> pl.Expr:  # noqa: A002
+    """40-byte range key in negentropy's order (SQL ``crdt_sync_key``)."""
+    return _scalar("crdt_sync_key", "sync_key", [_col("sync_key", "ts", ts), _col("sync_key", "id", id)])
+
+
+def json_merge(a: IntoExpr, b: IntoExpr) -> pl.Expr:
+    """Lawful deep merge of two JSON documents (SQL ``crdt_json_merge``): canonical JSON out.
+
+    >>> import polars as pl, polars_crdt as crdt
+    >>> df = pl.DataFrame({"a": ['{"t": ["x"], "n": 1}'], "b": ['{"t": ["y", "x"]}']})
+    >>> df.select(crdt.json_merge("a", "b")).item()
+    '{"n":1,"t":["x","y"]}'
+    """
+    return _scalar("crdt_json_merge", "json_merge", [_col("json_merge", "a", a), _col("json_merge", "b", b)])
 
 
 def kernel_version() -> str:
