@@ -67,7 +67,7 @@ def main():
                 cb = duckdb.connect(str(b))
                 where = (f"id IN (SELECT id FROM t ORDER BY hash(id) LIMIT {diffs})" if layout == "random"
                          else f"id >= {n - diffs}")
-                cb.execute(f"UPDATE t SET name = name || '!', _ts = _ts + 65536 * {n} WHERE {where}")
+                cb.execute(f"UPDATE t SET name = name || '!', _ts = _ts + 65536::BIGINT * {n} WHERE {where}")
                 cb.close()
             dry_t, dry = sync(args.binary, a, b, ["--dry-run"])
             wall, out = sync(args.binary, a, b)

@@ -30,6 +30,7 @@ mod model;
 mod output;
 mod sketch;
 mod sync;
+mod verify;
 
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
@@ -138,6 +139,9 @@ enum Command {
     Json(json::JsonArgs),
     /// Rows B adds, removes and changes relative to A (and which columns), by key.
     Diff(diff::DiffArgs),
+    /// Check a merge spec's laws (commutativity, associativity, idempotence) on your replicas,
+    /// with a minimal counterexample when one fails.
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -592,7 +596,11 @@ fn inputs_of(command: &Command) -> Vec<String> {
         Command::Inspect(a) => vec![a.input.clone()],
         Command::Model(_) | Command::Sketch(_) => Vec::new(),
         Command::Dedup(a) => vec![a.file.clone()],
-        Command::Digest(_) | Command::Sync(_) | Command::Json(_) | Command::Diff(_) => Vec::new(),
+        Command::Digest(_)
+        | Command::Sync(_)
+        | Command::Json(_)
+        | Command::Diff(_)
+        | Command::Verify(_) => Vec::new(),
     }
 }
 
@@ -690,6 +698,7 @@ fn run_main() -> ExitCode {
                 Command::Sync(a) => sync::run(a).await,
                 Command::Json(a) => json::run(a),
                 Command::Diff(a) => diff::run(a).await,
+                Command::Verify(a) => verify::run(a).await,
             }
         })
     }));

@@ -485,8 +485,9 @@ pub async fn run(a: SyncArgs) -> Result<()> {
     let need: HashSet<[u8; 32]> = r.need.iter().copied().collect();
     let to_dst = take(&src, &have)?;
     let to_src = take(&dst, &need)?;
-    // The digest rounds: the equal-digest check counts as the first exchange.
-    let rounds = r.rounds + 1;
+    // negentropy's round trips; the digest comparison rides on the handshake (its 16 bytes each
+    // way are counted in the bytes).
+    let rounds = r.rounds;
     let (mut wrote_dst, mut wrote_src) = (0, 0);
     if !a.dry_run {
         if a.direction != Direction::Pull {

@@ -20,6 +20,10 @@ fn seed_dir() -> TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a.csv"), A_CSV).expect("a.csv");
     std::fs::write(dir.path().join("b.csv"), B_CSV).expect("b.csv");
+    // The replicas of docs/cli.md's `crdt-merge verify` counterexample.
+    std::fs::write(dir.path().join("x.csv"), "id,a,_ts\n1,x,1\n").expect("x.csv");
+    std::fs::write(dir.path().join("y.csv"), "id,a,_ts\n1,,3\n").expect("y.csv");
+    std::fs::write(dir.path().join("z.csv"), "id,a,_ts\n1,z,2\n").expect("z.csv");
     // The JSON documents of docs/cli.md's `crdt-merge json` example.
     std::fs::write(
         dir.path().join("p1.json"),
