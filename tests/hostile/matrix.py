@@ -307,6 +307,15 @@ class Dialect:
             return f"make_array({', '.join(items)})"
         return f"[{', '.join(items)}]"
 
+    def row(self) -> str:
+        """A two-field row (a STRUCT, or a Postgres record)."""
+        k, v = self.bigint(1), self.text("a")
+        if self.engine == "postgres":
+            return f"ROW({k}, {v})"
+        if self.engine == "datafusion":
+            return f"named_struct('k', {k}, 'v', {v})"
+        return f"{{'k': {k}, 'v': {v}}}"
+
     def double(self, x: float) -> str:
         return {"postgres": f"{x}::float8"}.get(self.engine, f"CAST({x} AS DOUBLE)")
 
@@ -343,6 +352,12 @@ SKETCH_PARAM = {"precision": 10, "lg_k": 10, "capacity": 100, "width": 100, "dep
                 "num_perm": 16, "seed": 1, "b": 2, "r": 2}
 
 
+# The digest functions (docs/sync.md): a row is a STRUCT or record, ids are 32 bytes, states 40.
+DIGESTS = {"crdt_row_id", "crdt_content_id", "crdt_table_digest", "crdt_fingerprint_agg",
+           "crdt_fingerprint_state_agg", "crdt_fingerprint", "crdt_fingerprint_add",
+           "crdt_fingerprint_sub", "crdt_sync_key"}
+
+
 def _valid_gcounter() -> bytes:
     return states.state("g_counter", {"type": "g_counter", "counts": {"a": 3}})
 
@@ -367,6 +382,8 @@ class Generator:
     # the good value of each argument kind
     def good(self, kind: str, fn: str, pos: int, sig: Signature, value_lit: str | None = None) -> str:
         d = self.d
+        if kind == "any" and fn in DIGESTS and sig.args[pos].name == "row":
+            return d.row()
         if kind == "any":
             return d.text("a") if "priority" in fn or "longest" in fn else d.bigint(1)
         if kind == "clock":
@@ -376,6 +393,8 @@ class Generator:
         if kind == "double":
             return d.double(0.01)
         if kind == "text":
+            if fn == "crdt_json_merge":
+                return d.text('{"a": [1, 2], "b": {"c": true}}')
             if sig.args[pos].name == "family":
                 return d.text("murmur3")
             return d.text(",") if sig.args[pos].const else d.text("a,b")
@@ -392,8 +411,15 @@ class Generator:
                     "crdt_hll_to_datasketches": f"(SELECT {ds})",
                     "crdt_hll_from_datasketches": f"(SELECT crdt_hll_to_datasketches({ds}))",
                 }[fn]
+            if fn in DIGESTS:
+                rid = f"crdt_row_id({d.bigint(1)}, {d.row()})"
+                if sig.args[pos].name == "state":
+                    return f"(SELECT crdt_fingerprint_state_agg({rid}))"
+                return f"(SELECT {rid})"
             return d.blob(self.good_state)
         if kind == "list":
+            if fn in DIGESTS:
+                return d.list_of([d.text("_ts"), d.text("_deleted")])
             if "priority" in fn:
                 return d.list_of([value_lit or d.text("a"), d.text("b")])
             return d.list_of([d.bigint(1), d.bigint(2)])

@@ -142,7 +142,8 @@ pub fn invoke(name: &'static str, args: &[ArrayRef], n: usize) -> Result<ArrayRe
 }
 
 /// negentropy's u64 timestamp of a row clock: an integer (an HLC) as is (negative as 0), a
-/// float by its order-preserving bits, any other type 0; NULL is 0. `u64::MAX` is negentropy's
+/// float by its order-preserving bits, a decimal, date or timestamp 0; NULL is 0; text, bytes
+/// and other non-clocks are an error. `u64::MAX` is negentropy's
 /// infinity, so the greatest clock maps one below it.
 pub fn sync_clocks(a: &ArrayRef) -> Result<Box<dyn Fn(usize) -> u64 + '_>> {
     macro_rules! signed {
@@ -189,7 +190,21 @@ pub fn sync_clocks(a: &ArrayRef) -> Result<Box<dyn Fn(usize) -> u64 + '_>> {
                 }
             })
         }
-        _ => Box::new(|_| 0),
+        // Other clocks (decimals, dates, timestamps) and NULL sort as 0 (negentropy then orders
+        // by id alone); values that are no clock at all are an error.
+        DataType::Null
+        | DataType::Decimal128(_, _)
+        | DataType::Date32
+        | DataType::Date64
+        | DataType::Timestamp(_, _) => Box::new(|_| 0),
+        other => {
+            return Err(Error::type_mismatch(
+                "crdt_sync_key",
+                "ts",
+                "a clock: a number, decimal, date, timestamp or HLC (BIGINT)",
+                other,
+            ))
+        }
     })
 }
 
