@@ -11,6 +11,6 @@ cd "$root"
 "$py" -m pytest -q tests/duckdb "$@"
 # The same file on the oldest DuckDB it supports (docs/duckdb.md: 1.3 to 2.0): the rendered table
 # merges use only SQL that 1.3 binds.
-oldest="$("$root/scripts/venv.sh" "$root/.venv-duckdb-oldest" "duckdb==1.3.2" "pytest>=7" "hypothesis>=6" "pytz" | tail -n1)"
+oldest="$("$root/scripts/venv.sh" "$root/.venv-duckdb-oldest" "duckdb==1.3.2" "pytest>=7" "hypothesis>=6" "pytz" "blake3==1.0.11" | tail -n1)"
 echo "test-duckdb: again on duckdb $("$oldest" -c 'import duckdb; print(duckdb.__version__)')"
 exec "$oldest" -m pytest -q tests/duckdb "$@"
