@@ -105,6 +105,11 @@ fn type_name(oid: Oid) -> String {
 pub fn resolve(function: &str, argument: &str, oid: Oid) -> PgType {
     // SAFETY: catalogue look-ups by oid.
     let base = unsafe { pg_sys::getBaseType(oid) };
+    // Only the row-id functions take records: elsewhere a record result could not be written
+    // back, so a record stays an unsupported type there (with the error naming the types).
+    if !takes_records(function) {
+        return resolve_scalar(function, argument, oid);
+    }
     if base != pg_sys::RECORDOID && unsafe { pg_sys::type_is_rowtype(base) } {
         // SAFETY: a composite type's descriptor, copied into the current memory context.
         let fields = unsafe {
@@ -120,6 +125,14 @@ pub fn resolve(function: &str, argument: &str, oid: Oid) -> PgType {
         return record_type(oid, None);
     }
     resolve_scalar(function, argument, oid)
+}
+
+/// The functions whose `row` (and key) may be a record.
+fn takes_records(function: &str) -> bool {
+    matches!(
+        function,
+        "crdt_row_id" | "crdt_content_id" | "crdt_table_digest"
+    )
 }
 
 fn record_type(oid: Oid, fields: Option<Vec<(String, PgType)>>) -> PgType {
