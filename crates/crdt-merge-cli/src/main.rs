@@ -29,6 +29,7 @@ mod json;
 mod model;
 mod output;
 mod sketch;
+mod spec_flags;
 mod sync;
 mod verify;
 
@@ -365,6 +366,31 @@ fn sink_for(output: Option<&str>, format: StdoutFormat) -> Result<Sink> {
     }
 }
 
+/// `--strategy COL=S` (repeatable), `--replica` and `--tombstone` applied to `spec`: the flags
+/// every command that merges rows takes alike.
+fn with_rule_flags(
+    mut spec: MergeSpec,
+    strategy: &[String],
+    replica: &Option<String>,
+    tombstone: &Option<String>,
+) -> Result<MergeSpec> {
+    for s in strategy {
+        let Some((col, strat)) = s.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "--strategy expects COLUMN=STRATEGY, found `{s}`"
+            )));
+        };
+        spec = spec.with_rule(ColumnRule::parse(col.trim(), strat.trim()).map_err(kernel_error)?);
+    }
+    if let Some(r) = replica {
+        spec = spec.with_replica(r.clone());
+    }
+    if let Some(t) = tombstone {
+        spec = spec.with_tombstone(t.clone());
+    }
+    Ok(spec)
+}
+
 fn spec_from_flags(a: &MergeArgs) -> Result<MergeSpec> {
     let mut spec = MergeSpec::new(
         a.inputs.iter().map(Source::file).collect::<Vec<_>>(),
@@ -374,20 +400,7 @@ fn spec_from_flags(a: &MergeArgs) -> Result<MergeSpec> {
             .collect::<Vec<_>>(),
     )
     .with_clock(a.ts.clone());
-    for s in &a.strategy {
-        let Some((col, strat)) = s.split_once('=') else {
-            return Err(CliError::Usage(format!(
-                "--strategy expects COLUMN=STRATEGY, found `{s}`"
-            )));
-        };
-        spec = spec.with_rule(ColumnRule::parse(col.trim(), strat.trim()).map_err(kernel_error)?);
-    }
-    if let Some(r) = &a.replica {
-        spec = spec.with_replica(r.clone());
-    }
-    if let Some(t) = &a.tombstone {
-        spec = spec.with_tombstone(t.clone());
-    }
+    spec = with_rule_flags(spec, &a.strategy, &a.replica, &a.tombstone)?;
     if a.provenance {
         spec = spec.with_provenance();
     }

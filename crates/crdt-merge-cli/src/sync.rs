@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use crdt_merge_kernel::digest::canonical::{Encoder, Fields};
 use crdt_merge_kernel::digest::{Fingerprint, RowIds};
-use crdt_merge_kernel::mergeql::{self, ColumnRule, MergeSpec, Source as SpecSource};
+use crdt_merge_kernel::mergeql::{MergeSpec, Source as SpecSource};
 use crdt_merge_kernel::table::{self, PlanChoice, Replica};
 use datafusion::arrow::array::{
     ArrayRef, RecordBatch, RecordBatchIterator, StructArray, UInt32Array,
@@ -34,6 +34,7 @@ use negentropy::{Id, Negentropy, NegentropyStorageVector};
 
 use crate::digest::{key_array, Source};
 use crate::duckdb_file::DuckDb;
+use crate::spec_flags::SpecFlags;
 use crate::{kernel_error, quote_ident, CliError, Result};
 
 /// Which sides are written.
@@ -57,24 +58,9 @@ pub struct SyncArgs {
     /// The table (DuckDB files).
     #[arg(long, short = 't')]
     table: Option<String>,
-    /// Key column(s); repeat the flag or separate with commas.
-    #[arg(long, short = 'k', required = true, value_delimiter = ',')]
-    key: Vec<String>,
-    /// The body of a MergeQL STRATEGY clause: "score='max', tags='union'".
-    #[arg(long)]
-    spec: Option<String>,
-    /// A column's strategy, COLUMN=STRATEGY, as `crdt-merge merge` takes it; repeatable.
-    #[arg(long, short = 's')]
-    strategy: Vec<String>,
-    /// The row clock column.
-    #[arg(long, default_value = mergeql::DEFAULT_CLOCK)]
-    ts: String,
-    /// A replica id column (breaks clock ties).
-    #[arg(long)]
-    replica: Option<String>,
-    /// Enable tombstones, in this column (default `_deleted`).
-    #[arg(long, num_args = 0..=1, default_missing_value = mergeql::DEFAULT_TOMBSTONE)]
-    tombstone: Option<String>,
+    /// How rows merge.
+    #[command(flatten)]
+    merge: SpecFlags,
     /// Which sides are written.
     #[arg(long, value_enum, default_value_t = Direction::Both)]
     direction: Direction,
@@ -229,41 +215,6 @@ fn take(rows: &Rows, pick: &HashSet<[u8; 32]>) -> Result<RecordBatch> {
         .map_err(|e| CliError::Run(e.to_string()))
 }
 
-fn spec(a: &SyncArgs) -> Result<MergeSpec> {
-    let mut spec = MergeSpec::new(
-        vec![SpecSource::file(&a.src), SpecSource::file(&a.dst)],
-        a.key
-            .iter()
-            .map(|k| k.trim().to_string())
-            .collect::<Vec<_>>(),
-    )
-    .with_clock(a.ts.clone());
-    if let Some(body) = &a.spec {
-        // The body of a STRATEGY clause, parsed by the MergeQL parser itself.
-        let keys: Vec<String> = a.key.iter().map(|k| quote_ident(k.trim())).collect();
-        let q = format!("MERGE 'a', 'b' ON {} STRATEGY {body}", keys.join(", "));
-        let parsed = mergeql::parse(&q).map_err(|e| CliError::Usage(format!("--spec: {e}")))?;
-        for r in parsed.rules {
-            spec = spec.with_rule(r);
-        }
-    }
-    for s in &a.strategy {
-        let Some((col, strat)) = s.split_once('=') else {
-            return Err(CliError::Usage(format!(
-                "--strategy expects COLUMN=STRATEGY, found `{s}`"
-            )));
-        };
-        spec = spec.with_rule(ColumnRule::parse(col.trim(), strat.trim()).map_err(kernel_error)?);
-    }
-    if let Some(r) = &a.replica {
-        spec = spec.with_replica(r.clone());
-    }
-    if let Some(t) = &a.tombstone {
-        spec = spec.with_tombstone(t.clone());
-    }
-    Ok(spec)
-}
-
 fn join(spec: &MergeSpec, parts: Vec<(&str, RecordBatch)>) -> Result<RecordBatch> {
     let replicas: Vec<Replica> = parts
         .into_iter()
@@ -284,7 +235,7 @@ fn apply(side: &Rows, incoming: &RecordBatch, spec: &MergeSpec, a: &SyncArgs) ->
     }
     match &side.source {
         Source::DuckDb(file, table) => {
-            let keys: HashSet<Vec<u8>> = canonical_keys(incoming, &a.key, &side.name)?
+            let keys: HashSet<Vec<u8>> = canonical_keys(incoming, &a.merge.key, &side.name)?
                 .into_iter()
                 .collect();
             let mine: HashSet<[u8; 32]> = side
@@ -299,7 +250,7 @@ fn apply(side: &Rows, incoming: &RecordBatch, spec: &MergeSpec, a: &SyncArgs) ->
                 spec,
                 vec![(&side.name, current), ("incoming", incoming.clone())],
             )?;
-            write_duckdb(Path::new(file), table, &joined, &a.key, a.batch_rows)?;
+            write_duckdb(Path::new(file), table, &joined, &a.merge.key, a.batch_rows)?;
             Ok(joined.num_rows())
         }
         Source::Files(path) => {
@@ -466,9 +417,11 @@ fn check_columns(a: &Rows, b: &Rows) -> Result<()> {
 /// Runs `crdt-merge sync`.
 pub async fn run(a: SyncArgs) -> Result<()> {
     let started = Instant::now();
-    let spec = spec(&a)?;
-    let src = load(&a.src, a.table.as_deref(), &a.key).await?;
-    let dst = load(&a.dst, a.table.as_deref(), &a.key).await?;
+    let spec = a
+        .merge
+        .to_spec(vec![SpecSource::file(&a.src), SpecSource::file(&a.dst)])?;
+    let src = load(&a.src, a.table.as_deref(), &a.merge.key).await?;
+    let dst = load(&a.dst, a.table.as_deref(), &a.merge.key).await?;
     check_columns(&src, &dst)?;
     if src.digest == dst.digest {
         println!(
@@ -479,7 +432,7 @@ pub async fn run(a: SyncArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let (s_ts, d_ts) = (clocks(&src, &a.ts)?, clocks(&dst, &a.ts)?);
+    let (s_ts, d_ts) = (clocks(&src, &a.merge.ts)?, clocks(&dst, &a.merge.ts)?);
     let r = reconcile(&storage(&src, &s_ts)?, &storage(&dst, &d_ts)?)?;
     let have: HashSet<[u8; 32]> = r.have.iter().copied().collect();
     let need: HashSet<[u8; 32]> = r.need.iter().copied().collect();
@@ -507,8 +460,8 @@ pub async fn run(a: SyncArgs) -> Result<()> {
         started.elapsed().as_millis()
     );
     if a.verify && !a.dry_run {
-        let s2 = load(&a.src, a.table.as_deref(), &a.key).await?;
-        let d2 = load(&a.dst, a.table.as_deref(), &a.key).await?;
+        let s2 = load(&a.src, a.table.as_deref(), &a.merge.key).await?;
+        let d2 = load(&a.dst, a.table.as_deref(), &a.merge.key).await?;
         if a.direction == Direction::Both && s2.digest != d2.digest {
             return Err(CliError::Run(format!(
                 "verify: digests differ after sync ({} vs {})",

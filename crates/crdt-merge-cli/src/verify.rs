@@ -20,13 +20,14 @@ use std::sync::Arc;
 
 use crdt_merge_kernel::digest::canonical::{Encoder, Fields};
 use crdt_merge_kernel::digest::{Fingerprint, RowIds};
-use crdt_merge_kernel::mergeql::{self, ColumnRule, MergeSpec, Source as SpecSource};
+use crdt_merge_kernel::mergeql::{MergeSpec, Source as SpecSource};
 use crdt_merge_kernel::table::{self, PlanChoice, Replica};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StructArray, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
 
 use crate::digest::{key_array, Source};
-use crate::{kernel_error, quote_ident, CliError, Result};
+use crate::spec_flags::SpecFlags;
+use crate::{kernel_error, CliError, Result};
 
 /// `crdt-merge verify ...`.
 #[derive(clap::Args, Debug)]
@@ -37,24 +38,9 @@ pub struct VerifyArgs {
     /// The table (DuckDB files).
     #[arg(long, short = 't')]
     table: Option<String>,
-    /// Key column(s).
-    #[arg(long, short = 'k', required = true, value_delimiter = ',')]
-    key: Vec<String>,
-    /// The body of a MergeQL STRATEGY clause.
-    #[arg(long)]
-    spec: Option<String>,
-    /// A column's strategy, COLUMN=STRATEGY; repeatable.
-    #[arg(long, short = 's')]
-    strategy: Vec<String>,
-    /// The row clock column.
-    #[arg(long, default_value = mergeql::DEFAULT_CLOCK)]
-    ts: String,
-    /// A replica id column.
-    #[arg(long)]
-    replica: Option<String>,
-    /// Enable tombstones, in this column (default `_deleted`).
-    #[arg(long, num_args = 0..=1, default_missing_value = mergeql::DEFAULT_TOMBSTONE)]
-    tombstone: Option<String>,
+    /// How rows merge.
+    #[command(flatten)]
+    merge: SpecFlags,
     /// Keep each last-writer-wins cell's clock (`<col>__ts`) in merged results and read it
     /// back, as `crdt-merge merge --cell-clocks` does.
     #[arg(long)]
@@ -68,42 +54,14 @@ pub struct VerifyArgs {
 }
 
 fn spec(a: &VerifyArgs) -> Result<MergeSpec> {
-    let mut spec = MergeSpec::new(
-        a.inputs.iter().map(SpecSource::file).collect::<Vec<_>>(),
-        a.key
-            .iter()
-            .map(|k| k.trim().to_string())
-            .collect::<Vec<_>>(),
-    )
-    .with_clock(a.ts.clone());
-    if let Some(body) = &a.spec {
-        let keys: Vec<String> = a.key.iter().map(|k| quote_ident(k.trim())).collect();
-        let q = format!("MERGE 'a', 'b' ON {} STRATEGY {body}", keys.join(", "));
-        for r in mergeql::parse(&q)
-            .map_err(|e| CliError::Usage(format!("--spec: {e}")))?
-            .rules
-        {
-            spec = spec.with_rule(r);
-        }
-    }
-    for s in &a.strategy {
-        let Some((col, strat)) = s.split_once('=') else {
-            return Err(CliError::Usage(format!(
-                "--strategy expects COLUMN=STRATEGY, found `{s}`"
-            )));
-        };
-        spec = spec.with_rule(ColumnRule::parse(col.trim(), strat.trim()).map_err(kernel_error)?);
-    }
-    if let Some(r) = &a.replica {
-        spec = spec.with_replica(r.clone());
-    }
-    if let Some(t) = &a.tombstone {
-        spec = spec.with_tombstone(t.clone());
-    }
-    if a.cell_clocks {
-        spec = spec.with_cell_clocks();
-    }
-    Ok(spec)
+    let spec = a
+        .merge
+        .to_spec(a.inputs.iter().map(SpecSource::file).collect())?;
+    Ok(if a.cell_clocks {
+        spec.with_cell_clocks()
+    } else {
+        spec
+    })
 }
 
 struct Ctx<'a> {
@@ -204,7 +162,7 @@ pub async fn run(a: VerifyArgs) -> Result<()> {
     let spec = spec(&a)?;
     let cx = Ctx {
         spec: &spec,
-        key: &a.key,
+        key: &a.merge.key,
     };
     let mut inputs = Vec::new();
     for p in &a.inputs {
@@ -257,7 +215,7 @@ pub async fn run(a: VerifyArgs) -> Result<()> {
     // Shrink: keep one key's rows, then drop rows while the law still fails.
     let mut parts: Vec<RecordBatch> = parts.to_vec();
     let keys_of = |b: &RecordBatch| -> Result<Vec<Vec<u8>>> {
-        let k = key_array(b, &a.key, "replica")?;
+        let k = key_array(b, &a.merge.key, "replica")?;
         let e = Encoder::new("crdt-merge verify", "key", k.as_ref(), Fields::Positional)
             .map_err(kernel_error)?;
         Ok((0..b.num_rows())
