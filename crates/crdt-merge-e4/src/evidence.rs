@@ -110,12 +110,12 @@ impl SignedClaim {
             .any(|k| k.verify(SignKind::StateClaim, &body, &self.sig))
     }
 
-    fn encode_into(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.claim.encode());
         out.extend_from_slice(&self.sig);
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<SignedClaim> {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<SignedClaim> {
         let claim = StateClaim::read(r)?;
         let sig = r.take(claim.alg.signature_len(), "claim sig")?.to_vec();
         Ok(SignedClaim { claim, sig })
@@ -341,7 +341,15 @@ impl Evidence {
     /// Names what does not hold.
     pub fn verify(&self, pki: &Pki) -> Result<()> {
         let bad = |m: &str| Err(TrustError::Refused(format!("evidence: {m}")));
-        let sigs = |hs: &[&SignedHeader]| hs.iter().all(|h| h.verify(pki));
+        // A revoked sequence number proves nothing about the identity: its key may be the
+        // stolen one the revocation was for (framing after revocation).
+        let sigs = |hs: &[&SignedHeader]| {
+            hs.iter()
+                .all(|h| h.verify(pki) && !pki.revoked(&h.header.author, h.header.seq))
+        };
+        let claim_ok = |c: &SignedClaim| {
+            c.verify(pki) && !pki.revoked(&c.claim.author, c.claim.head_seq.max(1))
+        };
         match self {
             Evidence::Equivocation { a, b } => {
                 if Evidence::equivocation(a, b).as_ref() != Some(self) {
@@ -396,7 +404,7 @@ impl Evidence {
                 {
                     return bad("not two claims for one epoch in canonical orientation");
                 }
-                if !a.verify(pki) || !b.verify(pki) {
+                if !claim_ok(a) || !claim_ok(b) {
                     return bad("a claim does not verify");
                 }
             }
@@ -409,7 +417,7 @@ impl Evidence {
                 {
                     return bad("the claim does not contradict the delta");
                 }
-                if !claim.verify(pki) || !delta.verify(pki) {
+                if !claim_ok(claim) || !sigs(&[delta]) {
                     return bad("a signature does not verify");
                 }
             }

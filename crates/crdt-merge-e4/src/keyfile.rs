@@ -197,6 +197,9 @@ pub fn write_key_files(path: &Path, key: &SigningKey) -> Result<()> {
 pub struct SeqFile {
     /// Last sequence number reserved per context.
     pub last: BTreeMap<Context, u64>,
+    /// Per context, the last signed sequence number and its delta id (the next delta's
+    /// `prev`).
+    pub prev: BTreeMap<Context, (u64, [u8; 32])>,
 }
 
 impl SeqFile {
@@ -221,14 +224,30 @@ impl SeqFile {
         }
         let mut out = SeqFile::default();
         for (i, line) in lines.enumerate() {
-            let (c, s) = line
-                .split_once(' ')
-                .ok_or_else(|| bad(i + 2, "expected `<context hex> <seq>`"))?;
+            let parts: Vec<&str> = line.split(' ').collect();
+            let (c, s) = match parts.as_slice() {
+                [c, s] | [c, s, _, _] => (*c, *s),
+                _ => {
+                    return Err(bad(
+                        i + 2,
+                        "expected `<context hex> <seq> [<signed seq> <delta id hex>]`",
+                    ))
+                }
+            };
             let c: [u8; 32] = parse_hex(c)
                 .and_then(|v| v.try_into().ok())
                 .ok_or_else(|| bad(i + 2, "context is not 64 hex digits"))?;
             let s: u64 = s.parse().map_err(|_| bad(i + 2, "seq is not a number"))?;
             out.last.insert(Context(c), s);
+            if let [_, _, at, id] = parts.as_slice() {
+                let at: u64 = at
+                    .parse()
+                    .map_err(|_| bad(i + 2, "signed seq is not a number"))?;
+                let id: [u8; 32] = parse_hex(id)
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| bad(i + 2, "delta id is not 64 hex digits"))?;
+                out.prev.insert(Context(c), (at, id));
+            }
         }
         Ok(out)
     }
@@ -254,11 +273,30 @@ impl SeqFile {
             None => last + 1,
         };
         file.last.insert(ctx, seq);
-        let mut text = format!("{SEQ_MAGIC}\n");
-        for (c, s) in &file.last {
-            text.push_str(&format!("{} {s}\n", c.hex()));
-        }
-        write_synced(path, &text, 0o600)?;
+        file.write(path)?;
         Ok(seq)
+    }
+
+    /// Records that `seq` in `ctx` was signed as delta `id` (the next delta's `prev`). Call it
+    /// after signing and before releasing the delta.
+    ///
+    /// # Errors
+    /// I/O errors, or a malformed file.
+    pub fn record(path: &Path, ctx: Context, seq: u64, id: [u8; 32]) -> Result<()> {
+        let mut file = SeqFile::read(path)?;
+        file.prev.insert(ctx, (seq, id));
+        file.write(path)
+    }
+
+    fn write(&self, path: &Path) -> Result<()> {
+        let mut text = format!("{SEQ_MAGIC}\n");
+        for (c, s) in &self.last {
+            text.push_str(&format!("{} {s}", c.hex()));
+            if let Some((at, id)) = self.prev.get(c) {
+                text.push_str(&format!(" {at} {}", hex(id)));
+            }
+            text.push('\n');
+        }
+        write_synced(path, &text, 0o600)
     }
 }

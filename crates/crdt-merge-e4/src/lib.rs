@@ -5,17 +5,21 @@
 //! header format of `docs/trust.md`, and self-verifying evidence. No HMAC or "any 64 bytes"
 //! fallback exists anywhere: a missing key means reject.
 //!
-//! Status: the trust-state CRDT, the gates and the Byzantine simulator are not in this crate
-//! yet (see `docs/trust.md`).
+//! [`state::TrustState`] holds the PKI, the signed deltas and claims as grow-only sets and
+//! derives evidence and trust from them; [`gate`] merges only what it admits.
 
 pub mod codec;
 pub mod delta;
 pub mod error;
 pub mod evidence;
+pub mod gate;
 pub mod hash;
 pub mod keyfile;
 pub mod pki;
+pub mod policy;
 pub mod sig;
+pub mod simulate;
+pub mod state;
 pub mod table;
 pub mod wire;
 
@@ -24,4 +28,6 @@ pub use error::{Result, TrustError};
 pub use evidence::{Evidence, EvidenceClass, SignedClaim, StateClaim};
 pub use hash::Context;
 pub use pki::{Genesis, KeyEventBody, Pki, RegisterLevel, SignedKeyEvent};
+pub use policy::{Dimension, Mode, TrustLevel, TrustPolicy, TrustVector};
 pub use sig::{Alg, KeyId, PublicKey, SignKind, SigningKey};
+pub use state::{Admission, Inserted, TrustState};

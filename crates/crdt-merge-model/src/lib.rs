@@ -24,6 +24,7 @@ pub mod merge;
 pub mod params;
 pub mod philox;
 pub mod reduce;
+pub mod robust;
 pub mod schema;
 pub mod state;
 pub mod strategy;

@@ -1,0 +1,711 @@
+//! `TrustState`: trust as a CRDT of verifiable evidence.
+//!
+//! The state is a PKI (a grow-only set of admin-signed key events), a grow-only set of signed
+//! deltas (by id; the byte-wise smallest valid signature is kept, since ML-DSA signatures are
+//! randomised), a grow-only set of signed state claims, and a policy. Merge is set union, so it
+//! is commutative, associative and idempotent; it is all or nothing (one item that does not
+//! verify, or a cap exceeded, refuses the whole merge and leaves the state unchanged).
+//!
+//! Evidence is not stored: it is a pure function of the sets. Whenever both halves of an
+//! equivocation (or a regression, a rule-breaking delta, a false claim) are in the state, the
+//! state derives the proof itself, in the evidence's canonical orientation and with one proof
+//! per slot (the smallest halves), so every honest replica holding the same sets holds the same
+//! proofs and the same root, however the halves reached it. Evidence received from a peer is
+//! verified and absorbed as its halves. Trust per peer and dimension is a deterministic,
+//! monotone non-increasing function of that evidence and the PKI; it admits or excludes, and
+//! never enters LWW order or tie-breaks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::codec::{hex, Reader};
+use crate::delta::{DeltaId, Kind, Rule, SignedDelta, SignedHeader};
+use crate::error::{Result, TrustError};
+use crate::evidence::{Evidence, EvidenceClass, SignedClaim};
+use crate::hash::{contexts, Context};
+use crate::pki::{Pki, RegisterLevel};
+use crate::policy::{Mode, TrustLevel, TrustPolicy, TrustVector, POLICY_LEN};
+use crate::sig::KeyId;
+use crate::wire::{self, Object, TRUST_STATE_TAG};
+
+/// Why a stored delta is or is not admitted into merges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Admission {
+    /// It goes into merges.
+    Admitted,
+    /// Its signature verifies only under a key the author no longer signs that number with
+    /// (a rotated-out key).
+    WrongKey,
+    /// The PKI revokes the author from this sequence number on.
+    Revoked,
+    /// The author is convicted (under `prefix`: at or below this sequence number).
+    Convicted,
+    /// A predecessor along the author's own chain (`prev`) is missing.
+    ChainGap,
+    /// It breaks a deterministic rule.
+    RuleBroken(Rule),
+    /// A table delta whose payload has not arrived (only its header travelled).
+    PayloadMissing,
+}
+
+impl Admission {
+    /// A short reason for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Admission::Admitted => "admitted".into(),
+            Admission::WrongKey => "signed with a key rotated out for this sequence number".into(),
+            Admission::Revoked => "author revoked from this sequence number".into(),
+            Admission::Convicted => "author convicted".into(),
+            Admission::ChainGap => "a predecessor in the author's chain is missing".into(),
+            Admission::RuleBroken(r) => format!("breaks rule {r:?}"),
+            Admission::PayloadMissing => "payload not received".into(),
+        }
+    }
+}
+
+/// What the evidence says about one author.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Conviction {
+    classes: BTreeSet<EvidenceClass>,
+    /// Per context, the smallest sequence number any evidence implicates.
+    first_seq: BTreeMap<Context, u64>,
+}
+
+/// The derived part of a state (a pure function of the sets; rebuilt after each change).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Derived {
+    /// Evidence by id.
+    evidence: BTreeMap<[u8; 32], Evidence>,
+    convictions: BTreeMap<KeyId, Conviction>,
+    /// Deltas whose own chain reaches seq 1 through valid headers.
+    chained: BTreeSet<DeltaId>,
+    /// The root.
+    root: [u8; 32],
+}
+
+/// The trust state CRDT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustState {
+    pki: Pki,
+    policy: TrustPolicy,
+    deltas: BTreeMap<DeltaId, SignedDelta>,
+    claims: BTreeMap<[u8; 32], SignedClaim>,
+    derived: Derived,
+}
+
+/// What one insertion changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// The item is new.
+    New,
+    /// Known already; a smaller signature or the missing payload was taken.
+    Updated,
+    /// Known already, nothing changed.
+    Known,
+}
+
+impl TrustState {
+    /// An empty state over `pki` under `policy`.
+    pub fn new(pki: Pki, policy: TrustPolicy) -> TrustState {
+        let mut s = TrustState {
+            pki,
+            policy,
+            deltas: BTreeMap::new(),
+            claims: BTreeMap::new(),
+            derived: Derived::default(),
+        };
+        s.derive();
+        s
+    }
+
+    /// The PKI.
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &TrustPolicy {
+        &self.policy
+    }
+
+    /// Signed deltas by id.
+    pub fn deltas(&self) -> &BTreeMap<DeltaId, SignedDelta> {
+        &self.deltas
+    }
+
+    /// Signed claims by id.
+    pub fn claims(&self) -> &BTreeMap<[u8; 32], SignedClaim> {
+        &self.claims
+    }
+
+    /// The evidence the state proves, by evidence id.
+    pub fn evidence(&self) -> &BTreeMap<[u8; 32], Evidence> {
+        &self.derived.evidence
+    }
+
+    /// Adds a signed delta that verifies under some key the PKI ever gave its author.
+    ///
+    /// # Errors
+    /// A delta that does not verify (a forgery, an unknown author, another kind's signature),
+    /// or the cap on deltas; the state is unchanged.
+    pub fn insert_delta(&mut self, d: SignedDelta) -> Result<Inserted> {
+        let r = self.put_delta(d)?;
+        if r != Inserted::Known {
+            self.derive();
+        }
+        Ok(r)
+    }
+
+    fn put_delta(&mut self, d: SignedDelta) -> Result<Inserted> {
+        let id = d.id();
+        if let Some(have) = self.deltas.get(&id) {
+            if have.signed.sig == d.signed.sig && (have.payload.is_some() || d.payload.is_none()) {
+                return Ok(Inserted::Known);
+            }
+        }
+        if !d.signed.verify_any_key(&self.pki) {
+            return Err(TrustError::Refused(format!(
+                "delta {} (author {}, seq {}) does not verify under any key the PKI gives its \
+                 author",
+                &id.hex()[..16],
+                d.header().author,
+                d.header().seq
+            )));
+        }
+        match self.deltas.get_mut(&id) {
+            Some(have) => {
+                let mut changed = false;
+                if d.signed.sig < have.signed.sig {
+                    have.signed.sig = d.signed.sig;
+                    changed = true;
+                }
+                if have.payload.is_none() && d.payload.is_some() {
+                    have.payload = d.payload;
+                    changed = true;
+                }
+                Ok(if changed {
+                    Inserted::Updated
+                } else {
+                    Inserted::Known
+                })
+            }
+            None => {
+                if self.deltas.len() >= self.policy.max_deltas as usize {
+                    return Err(TrustError::Refused(format!(
+                        "the state holds {} deltas, the policy's cap",
+                        self.policy.max_deltas
+                    )));
+                }
+                self.deltas.insert(id, d);
+                Ok(Inserted::New)
+            }
+        }
+    }
+
+    /// Adds a signed state claim.
+    ///
+    /// # Errors
+    /// A claim that does not verify, or the cap; the state is unchanged.
+    pub fn insert_claim(&mut self, c: SignedClaim) -> Result<Inserted> {
+        let r = self.put_claim(c)?;
+        if r != Inserted::Known {
+            self.derive();
+        }
+        Ok(r)
+    }
+
+    fn put_claim(&mut self, c: SignedClaim) -> Result<Inserted> {
+        let id = c.claim.id();
+        if self.claims.get(&id).is_some_and(|h| h.sig <= c.sig) {
+            return Ok(Inserted::Known);
+        }
+        if !c.verify(&self.pki) {
+            return Err(TrustError::Refused(format!(
+                "claim {} (author {}) does not verify",
+                &hex(&id)[..16],
+                c.claim.author
+            )));
+        }
+        if !self.claims.contains_key(&id) && self.claims.len() >= self.policy.max_claims as usize {
+            return Err(TrustError::Refused(format!(
+                "the state holds {} claims, the policy's cap",
+                self.policy.max_claims
+            )));
+        }
+        let new = self.claims.insert(id, c).is_none();
+        Ok(if new {
+            Inserted::New
+        } else {
+            Inserted::Updated
+        })
+    }
+
+    /// Verifies evidence from a peer and absorbs it as its halves (the state then derives the
+    /// same proof, or a smaller one of the same slot).
+    ///
+    /// # Errors
+    /// Evidence that does not verify; the state is unchanged.
+    pub fn insert_evidence(&mut self, e: &Evidence) -> Result<Inserted> {
+        e.verify(&self.pki)?;
+        let mut next = self.clone();
+        let mut changed = false;
+        let mut header = |h: &SignedHeader, payload: Option<Vec<u8>>| -> Result<()> {
+            let r = next.put_delta(SignedDelta {
+                signed: h.clone(),
+                payload,
+            })?;
+            changed |= r != Inserted::Known;
+            Ok(())
+        };
+        match e {
+            Evidence::Equivocation { a, b }
+            | Evidence::ContributionEquivocation { a, b }
+            | Evidence::Regression { a, b } => {
+                header(a, None)?;
+                header(b, None)?;
+            }
+            Evidence::RuleViolation { delta, payload, .. } => header(delta, payload.clone())?,
+            Evidence::ClaimContradiction { claim, delta } => {
+                header(delta, None)?;
+                changed |= next.put_claim(claim.clone())? != Inserted::Known;
+            }
+            Evidence::ConflictingClaims { a, b } => {
+                changed |= next.put_claim(a.clone())? != Inserted::Known;
+                changed |= next.put_claim(b.clone())? != Inserted::Known;
+            }
+        }
+        if !changed {
+            return Ok(Inserted::Known);
+        }
+        next.derive();
+        *self = next;
+        Ok(Inserted::New)
+    }
+
+    /// Adds a key event (a registration, rotation or revocation signed by the admins).
+    ///
+    /// # Errors
+    /// An event that does not verify; the state is unchanged.
+    pub fn insert_key_event(&mut self, ev: crate::pki::SignedKeyEvent) -> Result<bool> {
+        let changed = self.pki.insert(ev)?;
+        if changed {
+            self.derive();
+        }
+        Ok(changed)
+    }
+
+    /// Merges `other` into `self`: the union of the PKIs, deltas and claims. All or nothing.
+    ///
+    /// # Errors
+    /// Another genesis or policy, an item that does not verify, a cap exceeded; `self` is
+    /// unchanged.
+    pub fn merge(&mut self, other: &TrustState) -> Result<bool> {
+        if other.pki.genesis().id() != self.pki.genesis().id() {
+            return Err(TrustError::Refused(
+                "the states have different PKI geneses".into(),
+            ));
+        }
+        if other.policy != self.policy {
+            return Err(TrustError::Refused(format!(
+                "the states have different policies ({} vs {})",
+                hex(&self.policy.hash()[..8]),
+                hex(&other.policy.hash()[..8])
+            )));
+        }
+        // What `other` holds that `self` does not (most gossip brings little that is new, so
+        // the state is cloned only when something is).
+        let new_deltas: Vec<&SignedDelta> = other
+            .deltas
+            .iter()
+            .filter(|(id, d)| {
+                self.deltas.get(id).is_none_or(|h| {
+                    d.signed.sig < h.signed.sig || (h.payload.is_none() && d.payload.is_some())
+                })
+            })
+            .map(|(_, d)| d)
+            .collect();
+        let new_claims: Vec<&SignedClaim> = other
+            .claims
+            .iter()
+            .filter(|(id, c)| self.claims.get(*id).is_none_or(|h| c.sig < h.sig))
+            .map(|(_, c)| c)
+            .collect();
+        let mut pki = self.pki.clone();
+        pki.merge(&other.pki)?;
+        let pki_changed = pki != self.pki;
+        if new_deltas.is_empty() && new_claims.is_empty() && !pki_changed {
+            return Ok(false);
+        }
+        let mut next = self.clone();
+        next.pki = pki;
+        for d in new_deltas {
+            next.put_delta(d.clone())?;
+        }
+        for c in new_claims {
+            next.put_claim(c.clone())?;
+        }
+        next.derive();
+        *self = next;
+        Ok(true)
+    }
+
+    /// The merge of two states as a new state (see [`TrustState::merge`]).
+    ///
+    /// # Errors
+    /// As [`TrustState::merge`].
+    pub fn merged(&self, other: &TrustState) -> Result<TrustState> {
+        let mut out = self.clone();
+        out.merge(other)?;
+        Ok(out)
+    }
+
+    /// Whether the header verifies under the key the PKI assigns its sequence number and that
+    /// number is not revoked: only such headers are evidence or admitted.
+    fn valid(&self, h: &SignedHeader) -> bool {
+        h.verify(&self.pki) && !self.pki.revoked(&h.header.author, h.header.seq)
+    }
+
+    fn derive(&mut self) {
+        let mut groups: BTreeMap<(Context, KeyId), Vec<&SignedDelta>> = BTreeMap::new();
+        for d in self.deltas.values() {
+            if self.valid(&d.signed) {
+                groups
+                    .entry((d.header().ctx, d.header().author))
+                    .or_default()
+                    .push(d);
+            }
+        }
+        let mut found: Vec<Evidence> = Vec::new();
+        let mut chained = BTreeSet::new();
+        for ds in groups.values() {
+            // `ds` is in id order, so each seq's list is too.
+            let mut by_seq: BTreeMap<u64, Vec<&SignedDelta>> = BTreeMap::new();
+            let mut by_round: BTreeMap<u64, Vec<&SignedDelta>> = BTreeMap::new();
+            for d in ds {
+                by_seq.entry(d.header().seq).or_default().push(d);
+                if let (Kind::Contribution, Some(r)) = (d.header().kind, &d.header().round) {
+                    by_round.entry(r.round).or_default().push(d);
+                }
+                let broken = d.broken_rules();
+                if let Some(rule) = broken.iter().min() {
+                    found.push(Evidence::RuleViolation {
+                        rule: *rule,
+                        delta: d.signed.clone(),
+                        payload: if rule.needs_payload() {
+                            d.payload.clone()
+                        } else {
+                            None
+                        },
+                    });
+                }
+            }
+            for v in by_seq.values() {
+                if v.len() >= 2 {
+                    found.extend(Evidence::equivocation(&v[0].signed, &v[1].signed));
+                }
+            }
+            let reps: Vec<&SignedDelta> = by_seq.values().map(|v| v[0]).collect();
+            for w in reps.windows(2) {
+                found.extend(Evidence::regression(&w[0].signed, &w[1].signed));
+            }
+            for v in by_round.values() {
+                let a = v[0];
+                if let Some(b) = v.iter().find(|b| b.header().payload != a.header().payload) {
+                    found.extend(Evidence::contribution_equivocation(&a.signed, &b.signed));
+                }
+            }
+            // The chain: seq 1 without a predecessor, then each seq whose prev is chained.
+            let mut prev_ok: BTreeSet<[u8; 32]> = BTreeSet::new();
+            for (expect, (seq, v)) in (1u64..).zip(&by_seq) {
+                if *seq != expect {
+                    break;
+                }
+                let mut here = BTreeSet::new();
+                for d in v {
+                    let ok = if *seq == 1 {
+                        d.header().prev == [0; 32]
+                    } else {
+                        prev_ok.contains(&d.header().prev)
+                    };
+                    if ok {
+                        here.insert(d.id().0);
+                        chained.insert(d.id());
+                    }
+                }
+                if here.is_empty() {
+                    break;
+                }
+                prev_ok = here;
+            }
+        }
+        // Claims: conflicting claims per (ctx, author, epoch), and claims contradicted by the
+        // author's own delta at the claimed head.
+        let mut by_epoch: BTreeMap<(Context, KeyId, u64), Vec<&SignedClaim>> = BTreeMap::new();
+        for c in self.claims.values() {
+            if self.pki.revoked(&c.claim.author, c.claim.head_seq.max(1)) {
+                continue;
+            }
+            by_epoch
+                .entry((c.claim.ctx, c.claim.author, c.claim.epoch))
+                .or_default()
+                .push(c);
+            if let Some(ds) = groups.get(&(c.claim.ctx, c.claim.author)) {
+                if let Some(d) = ds
+                    .iter()
+                    .find(|d| d.header().seq == c.claim.head_seq && d.id().0 != c.claim.head)
+                {
+                    found.push(Evidence::ClaimContradiction {
+                        claim: c.clone(),
+                        delta: d.signed.clone(),
+                    });
+                }
+            }
+        }
+        for v in by_epoch.values() {
+            if v.len() >= 2 {
+                found.push(Evidence::ConflictingClaims {
+                    a: v[0].clone(),
+                    b: v[1].clone(),
+                });
+            }
+        }
+        // One proof per slot: the smallest id.
+        let mut slots: BTreeMap<[u8; 32], ([u8; 32], Evidence)> = BTreeMap::new();
+        for e in found {
+            let (slot, id) = (e.slot(), e.id());
+            match slots.get(&slot) {
+                Some((have, _)) if *have <= id => {}
+                _ => {
+                    slots.insert(slot, (id, e));
+                }
+            }
+        }
+        let mut derived = Derived {
+            chained,
+            root: blake3::derive_key(contexts::STATE_ROOT, &self.encode()),
+            ..Derived::default()
+        };
+        for (_, (id, e)) in slots {
+            let c = derived.convictions.entry(e.accused()).or_default();
+            c.classes.insert(e.class());
+            let s = c.first_seq.entry(e.ctx()).or_insert(u64::MAX);
+            *s = (*s).min(e.first_seq());
+            derived.evidence.insert(id, e);
+        }
+        self.derived = derived;
+    }
+
+    /// The trust vector of `author`; `None` for an identity the PKI does not know (it has no
+    /// trust at all: nothing it signs is admitted).
+    pub fn trust(&self, author: &KeyId) -> Option<TrustVector> {
+        let id = self.pki.identities().get(author)?;
+        let base = match id.level {
+            RegisterLevel::Trusted => TrustLevel::Trusted,
+            RegisterLevel::Probation => TrustLevel::Probation,
+        };
+        let mut v = TrustVector([base; 6]);
+        if let Some(c) = self.derived.convictions.get(author) {
+            for l in v.0.iter_mut() {
+                *l = (*l).min(TrustLevel::Suspect);
+            }
+            for class in &c.classes {
+                let d = match class {
+                    EvidenceClass::Integrity => 0,
+                    EvidenceClass::Causality => 1,
+                    EvidenceClass::Consistency => 2,
+                };
+                v.0[d] = TrustLevel::Convicted;
+            }
+        }
+        Some(v)
+    }
+
+    /// Authors with evidence against them, in id order.
+    pub fn convicted(&self) -> Vec<KeyId> {
+        self.derived.convictions.keys().copied().collect()
+    }
+
+    /// Why `d` (a delta of this state) is or is not admitted.
+    pub fn admission(&self, d: &SignedDelta) -> Admission {
+        let h = d.header();
+        if !d.signed.verify(&self.pki) {
+            return Admission::WrongKey;
+        }
+        if self.pki.revoked(&h.author, h.seq) {
+            return Admission::Revoked;
+        }
+        if let Some(c) = self.derived.convictions.get(&h.author) {
+            let hit = match self.policy.mode {
+                Mode::Exclude => true,
+                Mode::Prefix => c.first_seq.get(&h.ctx).is_some_and(|s| h.seq >= *s),
+            };
+            if hit {
+                return Admission::Convicted;
+            }
+        }
+        if let Some(rule) = d.broken_rules().into_iter().min() {
+            return Admission::RuleBroken(rule);
+        }
+        if !self.derived.chained.contains(&d.id()) {
+            return Admission::ChainGap;
+        }
+        if h.kind == Kind::TableDelta && d.payload.is_none() {
+            return Admission::PayloadMissing;
+        }
+        Admission::Admitted
+    }
+
+    /// The admitted deltas of one kind in one context, in id order.
+    pub fn admitted(&self, ctx: Context, kind: Kind) -> Vec<&SignedDelta> {
+        self.deltas
+            .values()
+            .filter(|d| d.header().ctx == ctx && d.header().kind == kind)
+            .filter(|d| self.admission(d) == Admission::Admitted)
+            .collect()
+    }
+
+    /// The deltas of one kind in one context that are not admitted, with the reason.
+    pub fn refused(&self, ctx: Context, kind: Kind) -> Vec<(&SignedDelta, Admission)> {
+        self.deltas
+            .values()
+            .filter(|d| d.header().ctx == ctx && d.header().kind == kind)
+            .map(|d| (d, self.admission(d)))
+            .filter(|(_, a)| *a != Admission::Admitted)
+            .collect()
+    }
+
+    /// The root: `derive_key("crdt-merge e4 state root v1", canonical state bytes)`. Honest
+    /// replicas holding the same sets have the same root.
+    pub fn root(&self) -> [u8; 32] {
+        self.derived.root
+    }
+
+    /// Canonical bytes (wire object `trust state`): pki_len u32 | pki | policy (18 bytes) |
+    /// n_deltas u32 | deltas in id order, each len u32 | signed delta body | n_claims u32 |
+    /// claims in id order, each claim body | signature.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        crate::codec::put_bytes32(&mut body, &self.pki.encode());
+        body.extend_from_slice(&self.policy.encode());
+        body.extend_from_slice(&(self.deltas.len() as u32).to_be_bytes());
+        let mut one = Vec::new();
+        for d in self.deltas.values() {
+            one.clear();
+            d.encode_body(&mut one);
+            crate::codec::put_bytes32(&mut body, &one);
+        }
+        body.extend_from_slice(&(self.claims.len() as u32).to_be_bytes());
+        for c in self.claims.values() {
+            c.encode_into(&mut body);
+        }
+        wire::frame(Object::State, &body)
+    }
+
+    /// The state in a kernel wire frame (tag `0x79`), as SQL functions and files carry it.
+    pub fn to_frame(&self) -> Vec<u8> {
+        wire::kernel_frame(TRUST_STATE_TAG, &self.encode())
+    }
+
+    /// Decodes [`TrustState::encode`] or [`TrustState::to_frame`] bytes, verifying every key
+    /// event, delta and claim (a state from a peer is never taken on trust).
+    ///
+    /// # Errors
+    /// Every non-canonical form (items out of order or repeated, trailing bytes) with its byte
+    /// offset, an item that does not verify, a cap exceeded.
+    pub fn decode(bytes: &[u8]) -> Result<TrustState> {
+        let bytes = if bytes.starts_with(b"CRDT") {
+            wire::read_kernel_frame(TRUST_STATE_TAG, bytes)?
+        } else {
+            bytes
+        };
+        let mut r = Reader::new("trust state", bytes);
+        wire::read_magic(&mut r, Object::State)?;
+        let at = r.offset() + 4;
+        let pki_bytes = r.bytes32("pki", 1 << 30)?;
+        let pki = Pki::decode(pki_bytes).map_err(|e| shift(e, at))?;
+        let pat = r.offset();
+        let policy = TrustPolicy::read(&mut r)?;
+        debug_assert_eq!(r.offset() - pat, POLICY_LEN);
+        let mut s = TrustState::new(pki, policy);
+        let at = r.offset();
+        let n = r.u32("delta count")?;
+        if n > policy.max_deltas {
+            return Err(r.err(at, format!("{n} deltas above the policy's cap")));
+        }
+        let mut last: Option<DeltaId> = None;
+        for _ in 0..n {
+            let at = r.offset();
+            let b = r.bytes32("delta", 1 << 31)?;
+            let mut dr = Reader::new("trust state delta", b);
+            let d = SignedDelta::read(&mut dr)
+                .and_then(|d| dr.finish().map(|_| d))
+                .map_err(|e| shift(e, at + 4))?;
+            let id = d.id();
+            if last.is_some_and(|l| l >= id) {
+                return Err(r.err(at, "deltas not in id order, or repeated"));
+            }
+            last = Some(id);
+            s.put_delta(d).map_err(|e| r.err(at, e.to_string()))?;
+        }
+        let at = r.offset();
+        let n = r.u32("claim count")?;
+        if n > policy.max_claims {
+            return Err(r.err(at, format!("{n} claims above the policy's cap")));
+        }
+        let mut last: Option<[u8; 32]> = None;
+        for _ in 0..n {
+            let at = r.offset();
+            let c = SignedClaim::read(&mut r)?;
+            let id = c.claim.id();
+            if last.is_some_and(|l| l >= id) {
+                return Err(r.err(at, "claims not in id order, or repeated"));
+            }
+            last = Some(id);
+            s.put_claim(c).map_err(|e| r.err(at, e.to_string()))?;
+        }
+        r.finish()?;
+        s.derive();
+        Ok(s)
+    }
+
+    /// A multi-line summary: sizes, root, and each identity's trust.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "trust state: {} key events, {} deltas, {} claims, {} evidence, policy {}\nroot {}\n",
+            self.pki.events().len(),
+            self.deltas.len(),
+            self.claims.len(),
+            self.derived.evidence.len(),
+            self.policy.mode.name(),
+            hex(&self.root())
+        );
+        for id in self.pki.identities().keys() {
+            let v = self.trust(id).expect("known identity");
+            out.push_str(&format!(
+                "{} {}{} ({})\n",
+                id,
+                v.overall(),
+                if v.convicted() { " CONVICTED" } else { "" },
+                v.describe()
+            ));
+        }
+        for e in self.derived.evidence.values() {
+            out.push_str(&format!("evidence: {}\n", e.describe()));
+        }
+        out
+    }
+}
+
+fn shift(e: TrustError, by: usize) -> TrustError {
+    match e {
+        TrustError::Decode {
+            what,
+            offset,
+            reason,
+        } => TrustError::Decode {
+            what,
+            offset: offset + by,
+            reason,
+        },
+        e => e,
+    }
+}
