@@ -31,6 +31,7 @@ mod output;
 mod sketch;
 mod spec_flags;
 mod sync;
+mod trust;
 mod verify;
 
 use std::ops::ControlFlow;
@@ -143,6 +144,8 @@ enum Command {
     /// Check a merge spec's laws (commutativity, associativity, idempotence) on your replicas,
     /// with a minimal counterexample when one fails.
     Verify(verify::VerifyArgs),
+    /// E4 trust: keys, the PKI, signed deltas, trust-gated merges, the Byzantine simulator.
+    Trust(trust::TrustArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -613,7 +616,8 @@ fn inputs_of(command: &Command) -> Vec<String> {
         | Command::Sync(_)
         | Command::Json(_)
         | Command::Diff(_)
-        | Command::Verify(_) => Vec::new(),
+        | Command::Verify(_)
+        | Command::Trust(_) => Vec::new(),
     }
 }
 
@@ -712,6 +716,7 @@ fn run_main() -> ExitCode {
                 Command::Json(a) => json::run(a),
                 Command::Diff(a) => diff::run(a).await,
                 Command::Verify(a) => verify::run(a).await,
+                Command::Trust(a) => trust::run(a).await,
             }
         })
     }));

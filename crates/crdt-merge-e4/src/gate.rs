@@ -229,10 +229,15 @@ pub fn table_digest(batch: &RecordBatch, key: &[String]) -> Result<[u8; 16]> {
         kf.push(schema.field(i).clone());
         kc.push(batch.column(i).clone());
     }
-    let key_arr: ArrayRef = Arc::new(
-        StructArray::try_new(kf.into(), kc, None)
-            .map_err(|e| TrustError::Invalid(e.to_string()))?,
-    );
+    // One key column is the key itself (as `crdt_table_digest(id, t)`), several a tuple.
+    let key_arr: ArrayRef = if kc.len() == 1 {
+        kc.remove(0)
+    } else {
+        Arc::new(
+            StructArray::try_new(kf.into(), kc, None)
+                .map_err(|e| TrustError::Invalid(e.to_string()))?,
+        )
+    };
     let row_arr: ArrayRef = Arc::new(StructArray::from(batch.clone()));
     let mut ids = RowIds::new("crdt_table_digest", &key_arr, &row_arr, None)?;
     let mut f = Fingerprint::EMPTY;

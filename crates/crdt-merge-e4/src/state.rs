@@ -680,13 +680,7 @@ impl TrustState {
         );
         for id in self.pki.identities().keys() {
             let v = self.trust(id).expect("known identity");
-            out.push_str(&format!(
-                "{} {}{} ({})\n",
-                id,
-                v.overall(),
-                if v.convicted() { " CONVICTED" } else { "" },
-                v.describe()
-            ));
+            out.push_str(&format!("{} {} ({})\n", id, v.overall(), v.describe()));
         }
         for e in self.derived.evidence.values() {
             out.push_str(&format!("evidence: {}\n", e.describe()));

@@ -1,0 +1,313 @@
+//! `crdt-merge trust`: the example of docs/trust.md, tampered and forged deltas, revocation,
+//! key file modes and the simulator command.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, args: &[&str]) -> Out {
+    let o = Command::cargo_bin("crdt-merge")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = run(dir, args);
+    assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+    o.stdout
+}
+
+/// Every run of 64 hex digits becomes `HEX` (key ids, delta ids, genesis ids are random).
+fn normalise(line: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() == 64 {
+            out.push_str("HEX");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in line.trim_end().chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+fn fixtures(dir: &Path) {
+    std::fs::write(
+        dir.join("alice.csv"),
+        "id,name,_ts\n1,apple,10\n2,pear,11\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("mallory-a.csv"), "id,name,_ts\n1,MALLORY,99\n").unwrap();
+    std::fs::write(dir.join("mallory-b.csv"), "id,name,_ts\n2,MALLORY,99\n").unwrap();
+}
+
+/// Every ```console block of docs/trust.md, in order, in one directory: `$ crdt-merge ...`,
+/// `$ cat FILE` and `$ rm FILE`, each followed by its expected output (`HEX` for any 64 hex
+/// digits; `[exit N]` after standard error for a failing command).
+#[test]
+fn docs_trust_examples_run() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/trust.md");
+    let text = std::fs::read_to_string(doc).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    fixtures(d.path());
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = line.trim() == "```console";
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if let Some(c) = line.strip_prefix("$ ") {
+            steps.push((c.to_string(), Vec::new()));
+        } else if let Some(last) = steps.last_mut() {
+            last.1.push(line.to_string());
+        }
+    }
+    assert!(steps.len() >= 12, "too few examples in docs/trust.md");
+    for (cmd, want) in steps {
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let have = match words[0] {
+            "cat" => std::fs::read_to_string(d.path().join(words[1])).unwrap(),
+            "rm" => {
+                std::fs::remove_file(d.path().join(words[1])).unwrap();
+                String::new()
+            }
+            "crdt-merge" => {
+                let o = run(d.path(), &words[1..]);
+                if o.code == 0 {
+                    o.stdout
+                } else {
+                    format!("{}[exit {}]\n", o.stderr, o.code)
+                }
+            }
+            c => panic!("docs/trust.md: unsupported command `{c}`"),
+        };
+        let have: Vec<String> = have.lines().map(normalise).collect();
+        let want: Vec<String> = want.iter().map(|l| normalise(l)).collect();
+        assert_eq!(have, want, "docs/trust.md: `{cmd}`");
+    }
+}
+
+fn setup(d: &Path) {
+    fixtures(d);
+    for k in ["admin", "alice", "mallory"] {
+        ok(d, &["trust", "keygen", "-o", &format!("{k}.key")]);
+    }
+    ok(
+        d,
+        &[
+            "trust",
+            "pki",
+            "init",
+            "--admin",
+            "admin.key.pub",
+            "-o",
+            "team.pki",
+        ],
+    );
+    for k in ["alice", "mallory"] {
+        ok(
+            d,
+            &[
+                "trust",
+                "pki",
+                "register",
+                "team.pki",
+                "--key",
+                &format!("{k}.key.pub"),
+                "--admin-key",
+                "admin.key",
+            ],
+        );
+    }
+    ok(
+        d,
+        &[
+            "trust",
+            "sign",
+            "alice.csv",
+            "--key",
+            "alice.key",
+            "--context",
+            "c",
+            "--key-col",
+            "id",
+            "-o",
+            "alice.delta",
+        ],
+    );
+}
+
+#[test]
+fn secret_keys_are_private_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let id = ok(d.path(), &["trust", "keygen", "--alg", "hybrid", "-o", "k"]);
+    assert_eq!(id.trim().len(), 64);
+    let mode = std::fs::metadata(d.path().join("k"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(d.path().join("k.pub").is_file());
+    let o = run(d.path(), &["trust", "keygen", "--alg", "rsa", "-o", "x"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("--alg"), "{}", o.stderr);
+}
+
+#[test]
+fn tampered_and_forged_deltas_are_rejected_and_the_merge_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    let good = std::fs::read(p.join("alice.delta")).unwrap();
+    // Flip one bit in each region: the magic and header, the signature, the payload.
+    for at in [8, 40, 90, good.len() - 70, good.len() - 3] {
+        let mut b = good.clone();
+        b[at] ^= 0x01;
+        std::fs::write(p.join("bad.delta"), &b).unwrap();
+        let o = run(p, &["trust", "verify", "bad.delta", "--pki", "team.pki"]);
+        assert_ne!(o.code, 0, "byte {at} accepted: {}", o.stdout);
+    }
+    // Wrong context.
+    let o = run(
+        p,
+        &[
+            "trust",
+            "verify",
+            "alice.delta",
+            "--pki",
+            "team.pki",
+            "--context",
+            "d",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    // A merge with a forged delta and a garbage file still merges Alice.
+    let mut b = good.clone();
+    let n = b.len();
+    b[n - 70] ^= 0x01;
+    std::fs::write(p.join("bad.delta"), &b).unwrap();
+    std::fs::write(p.join("junk.delta"), b"not a delta").unwrap();
+    let o = run(
+        p,
+        &[
+            "trust",
+            "merge",
+            "alice.delta",
+            "bad.delta",
+            "junk.delta",
+            "--pki",
+            "team.pki",
+            "--context",
+            "c",
+            "-o",
+            "out.csv",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("dropped"), "{}", o.stderr);
+    assert_eq!(
+        std::fs::read_to_string(p.join("out.csv")).unwrap(),
+        "id,name,_ts\n1,apple,10\n2,pear,11\n"
+    );
+    // The receipt's result is the table digest `crdt-merge digest` computes.
+    let digest = ok(p, &["digest", "out.csv", "--key", "id"]);
+    let hexd = digest.split("digest=").nth(1).unwrap().trim().to_string();
+    assert!(
+        o.stderr.contains(&format!("result {hexd}")),
+        "{}\n{digest}",
+        o.stderr
+    );
+}
+
+#[test]
+fn revocation_and_show() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    let shown = ok(p, &["trust", "show", "alice.delta", "--pki", "team.pki"]);
+    assert!(shown.contains("verifies true"), "{shown}");
+    assert!(shown.contains("signed_bytes "), "{shown}");
+    ok(
+        p,
+        &[
+            "trust",
+            "pki",
+            "revoke",
+            "team.pki",
+            "--identity",
+            "alice.key.pub",
+            "--from-seq",
+            "1",
+            "--admin-key",
+            "admin.key",
+        ],
+    );
+    let o = run(p, &["trust", "verify", "alice.delta", "--pki", "team.pki"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("revoked"), "{}", o.stderr);
+    let pki = ok(p, &["trust", "show", "team.pki"]);
+    assert!(pki.contains("revoked from seq 1"), "{pki}");
+    // A registration signed by a non-admin is refused.
+    let o = run(
+        p,
+        &[
+            "trust",
+            "pki",
+            "register",
+            "team.pki",
+            "--key",
+            "mallory.key.pub",
+            "--admin-key",
+            "mallory.key",
+        ],
+    );
+    assert_ne!(o.code, 0);
+}
+
+#[test]
+fn simulate_reports_its_properties() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(
+        d.path(),
+        &[
+            "trust", "simulate", "--n", "16", "--f", "5", "--seed", "3", "--seeds", "2",
+        ],
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.contains("ok=true") && l.contains("honest_convicted=0")),
+        "{out}"
+    );
+    let o = run(d.path(), &["trust", "simulate", "--n", "4", "--f", "3"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+}
