@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # One cargo target dir outside the clone, kept between runs (scripts/env.sh says why).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/crdt-target
 .SHELLFLAGS := -euo pipefail -c
-.PHONY: bench-sketches bench-sync demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt duckdb polars postgres dbt bench bench-model bench-hostile docs
+.PHONY: bench-sketches bench-sync bench-trust demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt duckdb polars postgres dbt bench bench-model bench-hostile docs
 
 ## The main job: the seed demo merge in embedded DuckDB, then a 1M-row merge with its rows/s.
 demo:
@@ -73,6 +73,12 @@ bench-sketches:
 ## crdt-merge sync between two 1M-row DuckDB files (release CLI): benches/results/sync.md.
 bench-sync:
 	scripts/build-duckdb.sh >/dev/null && . scripts/env.sh && cargo build --release -p crdt-merge-cli && "$$(scripts/venv.sh | tail -n1)" benches/sync/bench.py --binary "$$CARGO_TARGET_DIR/release/crdt-merge"
+
+## E4 trust: sign/verify rates (vs Python cryptography), the table gate's cost, detection rounds
+## over 1,000 seeds and n = 256 (benches/results/trust.md; about 10 minutes).
+bench-trust:
+	. scripts/env.sh && cargo build --release -p crdt-merge-e4 --example trust_bench
+	"$$(scripts/trust-bench-venv.sh | tail -n1)" benches/trust/bench.py --binary "$$CARGO_TARGET_DIR/release/examples/trust_bench" --peer-python "$$(scripts/trust-bench-venv.sh | tail -n1)"
 
 ## The nightly-sized hostile-input suite (CRDT_HOSTILE_SCALE=20; about an hour).
 bench-hostile:

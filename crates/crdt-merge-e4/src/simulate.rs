@@ -148,8 +148,8 @@ struct Byz {
     key: SigningKey,
     strategies: Vec<Strategy>,
     /// Messages sent to honest peers of one half / the other (equivocation, regression).
-    half_a: Option<Vec<u8>>,
-    half_b: Option<Vec<u8>>,
+    half_a: Option<Vec<Vec<u8>>>,
+    half_b: Option<Vec<Vec<u8>>>,
     /// Honest peers that got each half (the halves go to disjoint sets).
     got_a: Vec<bool>,
     got_b: Vec<bool>,
@@ -318,8 +318,8 @@ pub fn run(cfg: Config) -> Report {
                 [0; 32],
                 &[(0, 5_000, format!("byz{bi}-other"))],
             );
-            b.half_a = Some(first.encode());
-            b.half_b = Some(other.encode());
+            b.half_a = Some(vec![first.encode()]);
+            b.half_b = Some(vec![other.encode()]);
         } else if b.strategies.contains(&Strategy::Regress) {
             let later = table_delta(
                 ctx,
@@ -329,8 +329,14 @@ pub fn run(cfg: Config) -> Report {
                 first.id().0,
                 &[(0, 50, format!("byz{bi}-regress"))],
             );
-            b.half_a = Some(first.encode());
-            b.half_b = Some(state_bytes(&pki, &[&first, &later]));
+            b.half_a = Some(vec![first.encode()]);
+            // One time in four as a state (the decoder's path for whole states), else as the
+            // two signed deltas.
+            b.half_b = Some(if rng.next_u32().is_multiple_of(4) {
+                vec![state_bytes(&pki, &[&first, &later])]
+            } else {
+                vec![first.encode(), later.encode()]
+            });
         } else if b.strategies.contains(&Strategy::Insider) {
             // A valid, admitted writer abusing its clock (not defended: the threat model says so).
             let d = table_delta(
@@ -417,9 +423,9 @@ pub fn run(cfg: Config) -> Report {
                     };
                     // Push-pull: each takes the other's sets (honest states merge in memory;
                     // every new item is still verified).
-                    let snapshot = b.clone();
+                    // a ∪ (b ∪ a) = a ∪ b: no snapshot of b needed.
                     changed |= b.merge(a).expect("honest states merge");
-                    changed |= a.merge(&snapshot).expect("honest states merge");
+                    changed |= a.merge(b).expect("honest states merge");
                 }
             }
         }
@@ -518,10 +524,10 @@ fn halves_for(b: &mut Byz, hi: usize) -> Vec<Vec<u8>> {
         };
         if give_a {
             b.got_a[hi] = true;
-            out.push(a.clone());
+            out.extend(a.iter().cloned());
         } else {
             b.got_b[hi] = true;
-            out.push(bb.clone());
+            out.extend(bb.iter().cloned());
         }
     }
     out

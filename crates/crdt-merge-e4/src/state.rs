@@ -82,15 +82,39 @@ struct Derived {
     root: [u8; 32],
 }
 
+/// Per-delta results of pure functions, kept between derivations (a delta's rules and leaf
+/// hash depend on its bytes only; its validity on its bytes and the PKI, so a PKI change
+/// clears it).
+#[derive(Clone, Debug, Default)]
+struct Memo {
+    rule: BTreeMap<DeltaId, Option<Rule>>,
+    valid: BTreeMap<DeltaId, bool>,
+    leaf: BTreeMap<DeltaId, [u8; 32]>,
+    pki_hash: Option<[u8; 32]>,
+}
+
 /// The trust state CRDT.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct TrustState {
     pki: Pki,
     policy: TrustPolicy,
     deltas: BTreeMap<DeltaId, SignedDelta>,
     claims: BTreeMap<[u8; 32], SignedClaim>,
     derived: Derived,
+    memo: Memo,
 }
+
+/// States are equal when their sets and policy are (everything else derives from them).
+impl PartialEq for TrustState {
+    fn eq(&self, other: &Self) -> bool {
+        self.pki == other.pki
+            && self.policy == other.policy
+            && self.deltas == other.deltas
+            && self.claims == other.claims
+    }
+}
+
+impl Eq for TrustState {}
 
 /// What one insertion changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +136,7 @@ impl TrustState {
             deltas: BTreeMap::new(),
             claims: BTreeMap::new(),
             derived: Derived::default(),
+            memo: Memo::default(),
         };
         s.derive();
         s
@@ -155,6 +180,22 @@ impl TrustState {
         Ok(r)
     }
 
+    /// Adds many deltas, deriving once: one result per delta, in order (a refused delta is
+    /// left out, the others go in).
+    pub fn insert_deltas(
+        &mut self,
+        ds: impl IntoIterator<Item = SignedDelta>,
+    ) -> Vec<Result<Inserted>> {
+        let out: Vec<Result<Inserted>> = ds.into_iter().map(|d| self.put_delta(d)).collect();
+        if out
+            .iter()
+            .any(|r| matches!(r, Ok(i) if *i != Inserted::Known))
+        {
+            self.derive();
+        }
+        out
+    }
+
     fn put_delta(&mut self, d: SignedDelta) -> Result<Inserted> {
         let id = d.id();
         if let Some(have) = self.deltas.get(&id) {
@@ -162,25 +203,28 @@ impl TrustState {
                 return Ok(Inserted::Known);
             }
         }
-        if !d.signed.verify_any_key(&self.pki) {
-            return Err(TrustError::Refused(format!(
-                "delta {} (author {}, seq {}) does not verify under any key the PKI gives its \
-                 author",
-                &id.hex()[..16],
-                d.header().author,
-                d.header().seq
-            )));
-        }
+        check_delta(&self.pki, &d)?;
+        self.put_checked(d)
+    }
+
+    /// Inserts a delta already checked against the PKI.
+    fn put_checked(&mut self, d: SignedDelta) -> Result<Inserted> {
+        let id = d.id();
         match self.deltas.get_mut(&id) {
             Some(have) => {
                 let mut changed = false;
                 if d.signed.sig < have.signed.sig {
                     have.signed.sig = d.signed.sig;
+                    self.memo.valid.remove(&id);
                     changed = true;
                 }
                 if have.payload.is_none() && d.payload.is_some() {
                     have.payload = d.payload;
+                    self.memo.rule.remove(&id);
                     changed = true;
+                }
+                if changed {
+                    self.memo.leaf.remove(&id);
                 }
                 Ok(if changed {
                     Inserted::Updated
@@ -288,6 +332,7 @@ impl TrustState {
     pub fn insert_key_event(&mut self, ev: crate::pki::SignedKeyEvent) -> Result<bool> {
         let changed = self.pki.insert(ev)?;
         if changed {
+            self.pki_changed();
             self.derive();
         }
         Ok(changed)
@@ -329,23 +374,70 @@ impl TrustState {
             .filter(|(id, c)| self.claims.get(*id).is_none_or(|h| c.sig < h.sig))
             .map(|(_, c)| c)
             .collect();
-        let mut pki = self.pki.clone();
-        pki.merge(&other.pki)?;
-        let pki_changed = pki != self.pki;
-        if new_deltas.is_empty() && new_claims.is_empty() && !pki_changed {
+        let same_pki = other
+            .pki
+            .events()
+            .iter()
+            .all(|(id, ev)| self.pki.events().get(id) == Some(ev));
+        if new_deltas.is_empty() && new_claims.is_empty() && same_pki {
             return Ok(false);
         }
-        let mut next = self.clone();
-        next.pki = pki;
+        // Check everything against the merged PKI first; only then change `self`.
+        let merged_pki = if same_pki {
+            None
+        } else {
+            let mut p = self.pki.clone();
+            p.merge(&other.pki)?;
+            Some(p)
+        };
+        let pki = merged_pki.as_ref().unwrap_or(&self.pki);
+        let mut fresh = 0usize;
+        for d in &new_deltas {
+            check_delta(pki, d)?;
+            fresh += usize::from(!self.deltas.contains_key(&d.id()));
+        }
+        if self.deltas.len() + fresh > self.policy.max_deltas as usize {
+            return Err(TrustError::Refused(format!(
+                "the merge would hold {} deltas, above the policy's cap {}",
+                self.deltas.len() + fresh,
+                self.policy.max_deltas
+            )));
+        }
+        let mut fresh_claims = 0usize;
+        for c in &new_claims {
+            if !c.verify(pki) {
+                return Err(TrustError::Refused(format!(
+                    "claim {} (author {}) does not verify",
+                    &hex(&c.claim.id())[..16],
+                    c.claim.author
+                )));
+            }
+            fresh_claims += usize::from(!self.claims.contains_key(&c.claim.id()));
+        }
+        if self.claims.len() + fresh_claims > self.policy.max_claims as usize {
+            return Err(TrustError::Refused(format!(
+                "the merge would hold more claims than the policy's cap {}",
+                self.policy.max_claims
+            )));
+        }
+        let mut changed = false;
+        if let Some(p) = merged_pki {
+            changed |= p != self.pki;
+            self.pki = p;
+            self.pki_changed();
+        }
         for d in new_deltas {
-            next.put_delta(d.clone())?;
+            changed |= self.put_checked(d.clone())? != Inserted::Known;
         }
         for c in new_claims {
-            next.put_claim(c.clone())?;
+            let id = c.claim.id();
+            self.claims.insert(id, c.clone());
+            changed = true;
         }
-        next.derive();
-        *self = next;
-        Ok(true)
+        if changed {
+            self.derive();
+        }
+        Ok(changed)
     }
 
     /// The merge of two states as a new state (see [`TrustState::merge`]).
@@ -364,10 +456,59 @@ impl TrustState {
         h.verify(&self.pki) && !self.pki.revoked(&h.header.author, h.header.seq)
     }
 
+    fn pki_changed(&mut self) {
+        self.memo.valid.clear();
+        self.memo.pki_hash = None;
+    }
+
+    /// Fills the memo for every delta (validity, smallest broken rule, leaf hash).
+    fn fill_memo(&mut self) {
+        let mut memo = std::mem::take(&mut self.memo);
+        for (id, d) in &self.deltas {
+            if !memo.valid.contains_key(id) {
+                memo.valid.insert(*id, self.valid(&d.signed));
+            }
+            if !memo.rule.contains_key(id) {
+                memo.rule.insert(*id, d.broken_rules().into_iter().min());
+            }
+            if !memo.leaf.contains_key(id) {
+                let mut body = Vec::new();
+                d.encode_body(&mut body);
+                memo.leaf.insert(*id, *blake3::hash(&body).as_bytes());
+            }
+        }
+        if memo.pki_hash.is_none() {
+            memo.pki_hash = Some(*blake3::hash(&self.pki.encode()).as_bytes());
+        }
+        self.memo = memo;
+    }
+
+    /// The root over the PKI's hash, the policy, and the leaf hashes of the deltas and claims
+    /// in id order.
+    fn compute_root(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_derive_key(contexts::STATE_ROOT);
+        h.update(&self.memo.pki_hash.expect("filled"));
+        h.update(&self.policy.encode());
+        h.update(&(self.deltas.len() as u64).to_be_bytes());
+        for id in self.deltas.keys() {
+            h.update(&id.0);
+            h.update(&self.memo.leaf[id]);
+        }
+        h.update(&(self.claims.len() as u64).to_be_bytes());
+        let mut one = Vec::new();
+        for c in self.claims.values() {
+            one.clear();
+            c.encode_into(&mut one);
+            h.update(blake3::hash(&one).as_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+
     fn derive(&mut self) {
+        self.fill_memo();
         let mut groups: BTreeMap<(Context, KeyId), Vec<&SignedDelta>> = BTreeMap::new();
-        for d in self.deltas.values() {
-            if self.valid(&d.signed) {
+        for (id, d) in &self.deltas {
+            if self.memo.valid[id] {
                 groups
                     .entry((d.header().ctx, d.header().author))
                     .or_default()
@@ -385,10 +526,9 @@ impl TrustState {
                 if let (Kind::Contribution, Some(r)) = (d.header().kind, &d.header().round) {
                     by_round.entry(r.round).or_default().push(d);
                 }
-                let broken = d.broken_rules();
-                if let Some(rule) = broken.iter().min() {
+                if let Some(rule) = self.memo.rule[&d.id()] {
                     found.push(Evidence::RuleViolation {
-                        rule: *rule,
+                        rule,
                         delta: d.signed.clone(),
                         payload: if rule.needs_payload() {
                             d.payload.clone()
@@ -481,7 +621,7 @@ impl TrustState {
         }
         let mut derived = Derived {
             chained,
-            root: blake3::derive_key(contexts::STATE_ROOT, &self.encode()),
+            root: self.compute_root(),
             ..Derived::default()
         };
         for (_, (id, e)) in slots {
@@ -542,7 +682,11 @@ impl TrustState {
                 return Admission::Convicted;
             }
         }
-        if let Some(rule) = d.broken_rules().into_iter().min() {
+        let rule = match self.memo.rule.get(&d.id()) {
+            Some(r) => *r,
+            None => d.broken_rules().into_iter().min(),
+        };
+        if let Some(rule) = rule {
             return Admission::RuleBroken(rule);
         }
         if !self.derived.chained.contains(&d.id()) {
@@ -573,8 +717,9 @@ impl TrustState {
             .collect()
     }
 
-    /// The root: `derive_key("crdt-merge e4 state root v1", canonical state bytes)`. Honest
-    /// replicas holding the same sets have the same root.
+    /// The root: `derive_key("crdt-merge e4 state root v1")` over blake3(PKI bytes) ‖ policy ‖
+    /// n_deltas u64 ‖ per delta in id order its id ‖ blake3(its body) ‖ n_claims u64 ‖ per claim
+    /// blake3(its bytes). Honest replicas holding the same sets have the same root.
     pub fn root(&self) -> [u8; 32] {
         self.derived.root
     }
@@ -687,6 +832,18 @@ impl TrustState {
         }
         out
     }
+}
+
+fn check_delta(pki: &Pki, d: &SignedDelta) -> Result<()> {
+    if d.signed.verify_any_key(pki) {
+        return Ok(());
+    }
+    Err(TrustError::Refused(format!(
+        "delta {} (author {}, seq {}) does not verify under any key the PKI gives its author",
+        &d.id().hex()[..16],
+        d.header().author,
+        d.header().seq
+    )))
 }
 
 fn shift(e: TrustError, by: usize) -> TrustError {
