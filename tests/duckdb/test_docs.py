@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, connect
 
 DOC = ROOT / "docs" / "duckdb.md"
-PAGES = [DOC, ROOT / "docs" / "sketches.md", ROOT / "docs" / "sync.md"]
+PAGES = [DOC, ROOT / "docs" / "sketches.md", ROOT / "docs" / "sync.md", ROOT / "docs" / "trust.md"]
 
 
 def blocks(doc=DOC):

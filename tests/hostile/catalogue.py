@@ -74,8 +74,8 @@ def load(path: Path = DOC) -> list[Function]:
         if line.startswith("|---"):
             continue
         if not line.startswith("|"):
-            if out:
-                break
+            # A table ends; companion crates' sections (E4) have tables of their own.
+            in_table = False
             continue
         # Cells are separated by " | "; the description may hold an escaped "\|".
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]

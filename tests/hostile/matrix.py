@@ -20,6 +20,7 @@ A case is a dict:
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from dataclasses import dataclass
 
 import states
@@ -358,6 +359,12 @@ DIGESTS = {"crdt_row_id", "crdt_content_id", "crdt_table_digest", "crdt_fingerpr
            "crdt_fingerprint_sub", "crdt_sync_key"}
 
 
+# E4's functions (docs/trust.md): their valid input is a signed delta and a PKI, the golden
+# fixtures of crates/crdt-merge-e4/tests/sql.rs.
+E4 = {"crdt_verify", "crdt_verified_payload", "crdt_delta_rows", "crdt_signed_payload"}
+E4_GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "e4"
+
+
 def _valid_gcounter() -> bytes:
     return states.state("g_counter", {"type": "g_counter", "counts": {"a": 3}})
 
@@ -411,6 +418,9 @@ class Generator:
                     "crdt_hll_to_datasketches": f"(SELECT {ds})",
                     "crdt_hll_from_datasketches": f"(SELECT crdt_hll_to_datasketches({ds}))",
                 }[fn]
+            if fn in E4:
+                name = "pki.bin" if sig.args[pos].name == "pki" else "good.delta"
+                return d.blob((E4_GOLDEN / name).read_bytes())
             if fn in DIGESTS:
                 rid = f"crdt_row_id({d.bigint(1)}, {d.row()})"
                 if sig.args[pos].name == "state":

@@ -54,6 +54,7 @@ pub enum TrustError {
     #[error("table merge: {0}")]
     Kernel(#[from] crdt_merge_kernel::Error),
     /// The model crate refused the gated model state.
+    #[cfg(feature = "model")]
     #[error("model state: {0}")]
     Model(#[from] crdt_merge_model::ModelError),
 }

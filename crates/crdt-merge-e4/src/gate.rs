@@ -19,7 +19,9 @@ use arrow_array::{ArrayRef, RecordBatch, StructArray};
 use crdt_merge_kernel::digest::{Fingerprint, RowIds};
 use crdt_merge_kernel::mergeql::{MergeSpec, Source};
 use crdt_merge_kernel::table::{self, MergeOutput, PlanChoice, Replica};
+#[cfg(feature = "model")]
 use crdt_merge_model::robust::{self, RobustOutcome, RobustRule};
+#[cfg(feature = "model")]
 use crdt_merge_model::state::{Entry, MergeState};
 
 use crate::codec::hex;
@@ -347,6 +349,7 @@ pub fn capped_weights(admitted: &[Admitted], cap: f64) -> Vec<f64> {
         .collect()
 }
 
+#[cfg(feature = "model")]
 /// `state_model` filtered to the admitted contributions of `ctx` at `round`: a live entry is
 /// kept when its content id and weight are what an admitted author signed (weights after the
 /// probation cap). Unsigned, forged or convicted entries are dropped.
@@ -389,6 +392,7 @@ pub fn model_state(
     Ok((gated, out))
 }
 
+#[cfg(feature = "model")]
 /// Applies a robust rule to the admitted contributions of `ctx` at `round`, whose vectors
 /// `vectors` gives by contribution id (in delta-id order, so the result is a pure function of
 /// the state). `f` is the number of Byzantine contributions the caller assumes.

@@ -19,6 +19,7 @@ pub mod pki;
 pub mod policy;
 pub mod sig;
 pub mod simulate;
+pub mod sql;
 pub mod state;
 pub mod table;
 pub mod wire;

@@ -818,9 +818,88 @@ pub static CATALOGUE: &[FunctionDef] = &[
     },
 ];
 
-/// Looks a function up by SQL name.
+/// Catalogue entries a companion crate contributes (the kernel cannot depend on it): scalars
+/// declared with the kernel's types and evaluated by the crate's `invoke`. A host registers
+/// each extension it links ([`register_extension`]) before iterating [`functions`], so the
+/// extension's functions get the same types, NULL handling and errors as the kernel's.
+#[derive(Debug)]
+pub struct Extension {
+    /// The contributing crate (for error messages).
+    pub name: &'static str,
+    /// Its functions (scalars only).
+    pub functions: &'static [FunctionDef],
+    /// Evaluates one of them over `args` (arrays of `num_rows` rows).
+    pub invoke: fn(&str, &[ArrayRef], usize) -> Result<ArrayRef>,
+}
+
+static EXTENSIONS: std::sync::RwLock<Vec<&'static Extension>> = std::sync::RwLock::new(Vec::new());
+
+/// Registers `ext` (again: a no-op).
+///
+/// # Errors
+/// An aggregate among its functions, or a name the kernel or another extension already uses.
+pub fn register_extension(ext: &'static Extension) -> Result<()> {
+    // Hosts call this on every use; the common case takes only the read lock.
+    if EXTENSIONS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|e| std::ptr::eq(*e, ext))
+    {
+        return Ok(());
+    }
+    let mut all = EXTENSIONS.write().unwrap_or_else(|e| e.into_inner());
+    if all.iter().any(|e| std::ptr::eq(*e, ext)) {
+        return Ok(());
+    }
+    for f in ext.functions {
+        if f.kind != FunctionKind::Scalar {
+            return Err(Error::internal(
+                f.name,
+                "extensions contribute scalars only",
+            ));
+        }
+        let taken = CATALOGUE.iter().any(|k| k.name == f.name)
+            || all
+                .iter()
+                .any(|e| e.functions.iter().any(|g| g.name == f.name));
+        if taken {
+            return Err(Error::internal(
+                f.name,
+                format!("{}: the name is already in the catalogue", ext.name),
+            ));
+        }
+    }
+    all.push(ext);
+    Ok(())
+}
+
+/// The registered extensions, in registration order.
+pub fn extensions() -> Vec<&'static Extension> {
+    EXTENSIONS.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Every function a host registers: [`CATALOGUE`], then each registered extension's.
+pub fn functions() -> Vec<&'static FunctionDef> {
+    let mut out: Vec<&'static FunctionDef> = CATALOGUE.iter().collect();
+    for e in extensions() {
+        out.extend(e.functions.iter());
+    }
+    out
+}
+
+fn extension_of(name: &str) -> Option<&'static Extension> {
+    extensions()
+        .into_iter()
+        .find(|e| e.functions.iter().any(|f| f.name == name))
+}
+
+/// Looks a function up by SQL name (the kernel's, then registered extensions').
 pub fn lookup(name: &str) -> Option<&'static FunctionDef> {
-    CATALOGUE.iter().find(|f| f.name == name)
+    CATALOGUE
+        .iter()
+        .find(|f| f.name == name)
+        .or_else(|| extension_of(name).and_then(|e| e.functions.iter().find(|f| f.name == name)))
 }
 
 fn scalar_def(name: &str) -> Result<&'static FunctionDef> {
@@ -929,6 +1008,20 @@ pub(crate) fn integers(name: &str, arg: &str, a: &ArrayRef) -> Result<Int64Array
 /// The function's caller errors (bad types, bad bytes, out-of-range clocks, ...).
 pub fn invoke_scalar(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
     let def = scalar_def(name)?;
+    if let Some(ext) = extension_of(name) {
+        let n = def.signatures.iter().map(|s| s.args.len());
+        if !def.signatures.iter().any(|s| s.args.len() == args.len()) {
+            let expected: Vec<String> = n.map(|k| k.to_string()).collect();
+            return Err(Error::new(
+                name,
+                ErrorKind::Arity {
+                    expected: expected.join(" or "),
+                    found: args.len(),
+                },
+            ));
+        }
+        return (ext.invoke)(name, args, num_rows);
+    }
     if name.ends_with("_join") {
         return pairwise::join(name, args);
     }
@@ -1059,9 +1152,23 @@ pub fn render_markdown() -> String {
          decimals, text, binary, boolean, date, timestamp, list, struct); `clock` is a number, \
          decimal, date, timestamp or packed HLC; `const` arguments must be the same on every \
          row.\n\n\
-         | function | kind | signatures | NULL | description |\n|---|---|---|---|---|\n",
+         ",
     );
-    for f in CATALOGUE {
+    let all: Vec<&FunctionDef> = CATALOGUE.iter().collect();
+    s.push_str(&render_functions(&all));
+    s
+}
+
+/// The marker before a companion crate's section of `docs/sql-functions.md` (the kernel's part
+/// is everything before the first one).
+pub const EXTENSION_DOCS_MARKER: &str = "\n<!-- extension ";
+
+/// The function table and the examples of `functions` (a section of `docs/sql-functions.md`).
+pub fn render_functions(functions: &[&FunctionDef]) -> String {
+    let mut s = String::from(
+        "| function | kind | signatures | NULL | description |\n|---|---|---|---|---|\n",
+    );
+    for f in functions {
         let sigs: Vec<String> = f
             .signatures
             .iter()
@@ -1102,7 +1209,7 @@ pub fn render_markdown() -> String {
         ));
     }
     s.push_str("\n## Examples\n\nEach example runs in every engine's test suite.\n\n");
-    for f in CATALOGUE {
+    for f in functions {
         s.push_str(&format!(
             "### `{}`\n\n```sql\n{};\n-- {}\n```\n\n",
             f.name, f.example, f.example_result
@@ -1139,12 +1246,17 @@ mod tests {
     fn docs_page_matches_catalogue() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/sql-functions.md");
         let want = render_markdown();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(path, &want).expect("write docs/sql-functions.md");
-        }
         let have = std::fs::read_to_string(path).unwrap_or_default();
+        // Companion crates' sections follow the kernel's (each checked by its crate).
+        let (ours, theirs) = match have.find(EXTENSION_DOCS_MARKER) {
+            Some(i) => have.split_at(i),
+            None => (have.as_str(), ""),
+        };
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, format!("{want}{theirs}")).expect("write docs/sql-functions.md");
+        }
         assert!(
-            have == want,
+            ours == want,
             "docs/sql-functions.md is out of date: run `UPDATE_DOCS=1 cargo test -p crdt-merge-kernel catalogue`"
         );
     }

@@ -45,7 +45,7 @@ mod table;
 
 use std::sync::Arc;
 
-use crdt_merge_kernel::catalogue::{self, CATALOGUE};
+use crdt_merge_kernel::catalogue;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
@@ -68,10 +68,16 @@ fn volatility(v: catalogue::Volatility) -> datafusion::logical_expr::Volatility 
     }
 }
 
+/// Every catalogue function: the kernel's, then E4's.
+fn functions() -> Vec<&'static catalogue::FunctionDef> {
+    crdt_merge_e4::sql::register();
+    catalogue::functions()
+}
+
 /// One scalar UDF per catalogue scalar, in catalogue order.
 pub fn scalar_udfs() -> Vec<ScalarUDF> {
-    CATALOGUE
-        .iter()
+    functions()
+        .into_iter()
         .filter_map(CrdtScalar::new)
         .map(ScalarUDF::from)
         .collect()
@@ -79,8 +85,8 @@ pub fn scalar_udfs() -> Vec<ScalarUDF> {
 
 /// One aggregate UDF per catalogue aggregate, in catalogue order.
 pub fn aggregate_udfs() -> Vec<AggregateUDF> {
-    CATALOGUE
-        .iter()
+    functions()
+        .into_iter()
         .filter_map(CrdtAggregate::new)
         .map(AggregateUDF::from)
         .collect()

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crdt_merge_datafusion::{merge, mergeql, register_all};
-use crdt_merge_kernel::catalogue::{FunctionKind, CATALOGUE};
+use crdt_merge_kernel::catalogue::{functions, FunctionKind};
 use crdt_merge_kernel::mergeql::{MergeSpec, Source};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::ipc::reader::StreamReader;
@@ -68,10 +68,15 @@ fn registered_names_equal_the_catalogue() {
         .filter(|n| n.starts_with("crdt_"))
         .collect();
     registered.sort();
-    let mut want: Vec<String> = CATALOGUE.iter().map(|f| f.name.to_string()).collect();
+    crdt_merge_e4::sql::register();
+    let mut want: Vec<String> = functions().iter().map(|f| f.name.to_string()).collect();
     want.sort();
+    assert!(
+        want.iter().any(|n| n == "crdt_verify"),
+        "E4's functions are registered"
+    );
     assert_eq!(registered, want);
-    for f in CATALOGUE {
+    for f in functions() {
         match f.kind {
             FunctionKind::Scalar => {
                 let udf = state.udf(f.name).expect("scalar");
@@ -97,7 +102,8 @@ fn registered_names_equal_the_catalogue() {
 async fn catalogue_examples_run() {
     for partitions in [1, 4] {
         let ctx = ctx_with(partitions);
-        for f in CATALOGUE {
+        crdt_merge_e4::sql::register();
+        for f in functions() {
             let got = rows(&ctx, f.example).await;
             let got = got.join("\n");
             let want = f.example_result;

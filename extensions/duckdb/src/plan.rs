@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, TimeUnit};
 use crdt_merge_kernel::catalogue::{
-    aggregate, scalar_return_type, ArgType, FunctionDef, FunctionKind, ReturnType, Signature,
-    CATALOGUE,
+    aggregate, functions, scalar_return_type, ArgType, FunctionDef, FunctionKind, ReturnType,
+    Signature,
 };
 use crdt_merge_kernel::strategy::pairwise;
 
@@ -216,10 +216,11 @@ fn overloads(def: &'static FunctionDef, sig: &Signature) -> Vec<Overload> {
     out
 }
 
-/// The overloads of every catalogue function, in catalogue order.
+/// The overloads of every catalogue function (the kernel's, then E4's), in catalogue order.
 pub fn plan() -> Vec<Planned> {
-    CATALOGUE
-        .iter()
+    crdt_merge_e4::sql::register();
+    functions()
+        .into_iter()
         .map(|def| Planned {
             def,
             overloads: def
@@ -238,12 +239,13 @@ mod tests {
     #[test]
     fn every_catalogue_function_has_overloads() {
         let p = plan();
-        assert_eq!(p.len(), CATALOGUE.len());
+        assert_eq!(p.len(), functions().len());
         for f in &p {
             assert!(!f.overloads.is_empty(), "{} has no overload", f.def.name);
         }
         let names: Vec<&str> = p.iter().map(|f| f.def.name).collect();
-        let want: Vec<&str> = CATALOGUE.iter().map(|f| f.name).collect();
+        let want: Vec<&str> = functions().iter().map(|f| f.name).collect();
+        assert!(want.contains(&"crdt_verify"), "E4's functions are planned");
         assert_eq!(names, want);
     }
 

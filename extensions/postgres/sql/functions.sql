@@ -380,3 +380,13 @@ CREATE AGGREGATE crdt_table_digest("any", "any") (
 -- JSON documents (docs/sync.md): a lawful deep merge; cast json/jsonb to text.
 CREATE FUNCTION crdt_json_merge(a text, b text) RETURNS text
   IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_json_merge';
+
+-- E4 trust (crates/crdt-merge-e4, a catalogue extension; docs/trust.md).
+CREATE FUNCTION crdt_verify(delta bytea, pki bytea) RETURNS boolean
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_verify';
+CREATE FUNCTION crdt_verified_payload(delta bytea, pki bytea) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_verified_payload';
+CREATE FUNCTION crdt_delta_rows(delta bytea, pki bytea) RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_delta_rows';
+CREATE FUNCTION crdt_signed_payload(delta bytea) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_signed_payload';

@@ -110,6 +110,10 @@ scalars!(
     crdt_hlc_ms / pg_finfo_crdt_hlc_ms,
     crdt_hlc_counter / pg_finfo_crdt_hlc_counter,
     crdt_version / pg_finfo_crdt_version,
+    crdt_verify / pg_finfo_crdt_verify,
+    crdt_verified_payload / pg_finfo_crdt_verified_payload,
+    crdt_delta_rows / pg_finfo_crdt_delta_rows,
+    crdt_signed_payload / pg_finfo_crdt_signed_payload,
 );
 
 aggregates!(
@@ -184,8 +188,9 @@ fn catalogue() -> TableIterator<
         name!(has_entry_point, bool),
     ),
 > {
-    use crdt_merge_kernel::catalogue::{FunctionKind, CATALOGUE};
-    TableIterator::new(CATALOGUE.iter().map(|f| {
+    use crdt_merge_kernel::catalogue::{functions, FunctionKind};
+    crdt_merge_e4::sql::register();
+    TableIterator::new(functions().into_iter().map(|f| {
         let (kind, registered) = match f.kind {
             FunctionKind::Aggregate => ("aggregate", AGGREGATES.contains(&f.name)),
             FunctionKind::Scalar => ("scalar", SCALARS.contains(&f.name)),

@@ -13,6 +13,8 @@ use crate::error::OrRaise;
 /// # Safety
 /// Called by the function manager with a valid `fcinfo`.
 pub unsafe fn call(fcinfo: FunctionCallInfo, name: &'static str) -> Datum {
+    // E4's functions are catalogue extensions: registered once per backend, on first use.
+    crdt_merge_e4::sql::register();
     // SAFETY: fcinfo is valid for the duration of the call (function manager contract); argument
     // i < nargs is read from its args array.
     unsafe {
