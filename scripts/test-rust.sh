@@ -18,5 +18,5 @@ echo "== test: crdt-merge-model (strategies against mergekit and crdt-merge 0.11
 cargo test -p crdt-merge-model
 echo "== check: cargo clippy -D warnings (crdt-merge-e4, all targets)"
 cargo clippy -p crdt-merge-e4 --all-targets -- -D warnings
-echo "== test: crdt-merge-e4 (known answers, key validation, PKI, signed-delta tamper test)"
+echo "== test: crdt-merge-e4 (known answers incl. NIST ML-DSA keygen, key validation, PKI, tamper, TrustState laws, gates, decoder mutations, SQL functions, the Byzantine simulator)"
 cargo test -p crdt-merge-e4

@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def ours(binary, quick):
-    args = [binary] + (["--quick"] if quick else [])
+def ours(binary, quick, seeds):
+    args = [binary] + (["--quick"] if quick else []) + (["--seeds", str(seeds)] if seeds else [])
     env = dict(os.environ, RAYON_NUM_THREADS="1")
     out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -68,10 +68,11 @@ def main():
     ap.add_argument("--binary", required=True)
     ap.add_argument("--peer-python", required=True)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seeds", type=int, default=0, help="simulator seeds per cell (default 1,000; n = 256 gets a tenth)")
     ap.add_argument("--out", default=str(ROOT / "benches" / "results" / "trust.md"))
     a = ap.parse_args()
     t0 = time.time()
-    rows = ours(a.binary, a.quick)
+    rows = ours(a.binary, a.quick, a.seeds)
     ver, peers = peer(a.peer_python, 2_000 if a.quick else 20_000)
     sig = {r["alg"]: r for r in rows if r["kind"] == "sig"}
     gate = next(r for r in rows if r["kind"] == "gate")
