@@ -265,5 +265,7 @@ fn main() {
     } else {
         gate(100, 10_000);
     }
-    sim(seeds);
+    if !args.iter().any(|a| a == "--no-sim") {
+        sim(seeds);
+    }
 }

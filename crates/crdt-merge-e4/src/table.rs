@@ -230,6 +230,20 @@ impl TablePayload {
     /// # Errors
     /// Every non-canonical form, with its offset.
     pub fn decode(bytes: &[u8]) -> Result<TablePayload> {
+        Ok(TablePayload::parse(bytes, true)?.0)
+    }
+
+    /// Checks canonical bytes without building rows: the schema (no rows) and the smallest
+    /// and largest clock as unsigned numbers (what the rules compare with the header).
+    ///
+    /// # Errors
+    /// As [`TablePayload::decode`].
+    pub fn scan(bytes: &[u8]) -> Result<(TablePayload, Option<(u64, u64)>)> {
+        TablePayload::parse(bytes, false)
+    }
+
+    fn parse(bytes: &[u8], keep: bool) -> Result<(TablePayload, Option<(u64, u64)>)> {
+        let mut clocks: Option<(u64, u64)> = None;
         let mut r = Reader::new("table payload", bytes);
         if r.take(4, "magic")? != b"E4TB" {
             return Err(r.err(0, "magic `E4TB` missing"));
@@ -271,11 +285,11 @@ impl TablePayload {
         if n_rows.saturating_mul(n_cols as u64) > (bytes.len() - r.offset()) as u64 {
             return Err(r.err(at, format!("{n_rows} rows cannot fit in the bytes left")));
         }
-        let mut rows = Vec::with_capacity(n_rows as usize);
+        let mut rows = Vec::with_capacity(if keep { n_rows as usize } else { 0 });
         let mut last_key: Option<&[u8]> = None;
         for _ in 0..n_rows {
             let key_at = r.offset();
-            let mut row = Vec::with_capacity(n_cols);
+            let mut row = Vec::with_capacity(if keep { n_cols } else { 0 });
             for (i, (name, t)) in columns.iter().enumerate() {
                 let at = r.offset();
                 let cell = if !r.bool("cell flag")? {
@@ -285,7 +299,14 @@ impl TablePayload {
                     Cell::Null
                 } else {
                     match t {
-                        ColType::Int64 => Cell::Int(r.u64(name)? as i64),
+                        ColType::Int64 => {
+                            let v = r.u64(name)?;
+                            if i == clock_col {
+                                clocks =
+                                    Some(clocks.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+                            }
+                            Cell::Int(v as i64)
+                        }
                         ColType::Float64 => {
                             let at = r.offset();
                             let v = f64::from_bits(r.u64(name)?);
@@ -297,17 +318,28 @@ impl TablePayload {
                         ColType::Utf8 => {
                             let at = r.offset();
                             let b = r.bytes32(name, usize::MAX)?;
-                            Cell::Str(
-                                std::str::from_utf8(b)
-                                    .map_err(|_| r.err(at + 4, "text is not UTF-8"))?
-                                    .to_string(),
-                            )
+                            let text = std::str::from_utf8(b)
+                                .map_err(|_| r.err(at + 4, "text is not UTF-8"))?;
+                            if keep {
+                                Cell::Str(text.to_string())
+                            } else {
+                                Cell::Null
+                            }
                         }
-                        ColType::Binary => Cell::Bytes(r.bytes32(name, usize::MAX)?.to_vec()),
+                        ColType::Binary => {
+                            let b = r.bytes32(name, usize::MAX)?;
+                            if keep {
+                                Cell::Bytes(b.to_vec())
+                            } else {
+                                Cell::Null
+                            }
+                        }
                         ColType::Boolean => Cell::Bool(r.bool(name)?),
                     }
                 };
-                row.push(cell);
+                if keep {
+                    row.push(cell);
+                }
                 if i + 1 == n_key {
                     let key = &bytes[key_at..r.offset()];
                     if last_key.is_some_and(|l| l >= key) {
@@ -316,15 +348,20 @@ impl TablePayload {
                     last_key = Some(key);
                 }
             }
-            rows.push(row);
+            if keep {
+                rows.push(row);
+            }
         }
         r.finish()?;
-        Ok(TablePayload {
-            columns,
-            n_key,
-            clock_col,
-            rows,
-        })
+        Ok((
+            TablePayload {
+                columns,
+                n_key,
+                clock_col,
+                rows,
+            },
+            clocks,
+        ))
     }
 
     /// The rows as one Arrow batch (column names and types as declared).
@@ -406,16 +443,14 @@ pub(crate) fn payload_rules(header: &DeltaHeader, payload: &[u8]) -> Vec<Rule> {
     if header.kind != Kind::TableDelta {
         return out;
     }
-    match TablePayload::decode(payload) {
+    // A scan, not a decode: the rules need the schema and the clock range, not the rows.
+    match TablePayload::scan(payload) {
         Err(_) => out.push(Rule::PayloadEncoding),
-        Ok(p) => {
+        Ok((p, clocks)) => {
             if p.schema_hash() != header.schema {
                 out.push(Rule::PayloadSchema);
             }
-            let outside = p.rows.iter().any(|r| match r[p.clock_col] {
-                Cell::Int(v) => (v as u64) < header.hlc_min || (v as u64) > header.hlc_max,
-                _ => true,
-            });
+            let outside = clocks.is_some_and(|(lo, hi)| lo < header.hlc_min || hi > header.hlc_max);
             if outside {
                 out.push(Rule::PayloadClock);
             }
