@@ -5,8 +5,8 @@
 //! | evidence | contents | dimension |
 //! |---|---|---|
 //! | equivocation | two signed headers, same (ctx, author, seq), different ids | integrity |
-//! | contribution equivocation | two signed contributions, same (ctx, author, round), different contribution ids | integrity |
-//! | regression | two signed headers, same (ctx, author), seq_a < seq_b and hlc_min_b ≤ hlc_max_a, or seq_b = seq_a + 1 and prev_b ≠ id_a | causality |
+//! | contribution equivocation | two signed contributions, same (ctx, author, round), different content or round parameters | integrity |
+//! | regression | two signed headers, same (ctx, author), seq_b = seq_a + 1 and prev_b ≠ id_a (the author's own chain broken) | causality |
 //! | rule violation | a signed header (and the payload it hashes) breaking a [`Rule`] | integrity |
 //! | conflicting claims | two signed state claims, same (ctx, author, epoch), different bodies | consistency |
 //! | claim contradiction | a signed claim "my head at seq s is X" and the author's signed header at s with another id | consistency |
@@ -99,6 +99,15 @@ impl SignedClaim {
     pub fn sign(claim: StateClaim, key: &SigningKey) -> SignedClaim {
         let sig = key.sign(SignKind::StateClaim, &claim.encode());
         SignedClaim { claim, sig }
+    }
+
+    /// Whether it verifies under any key the author ever had (what storage requires: a later
+    /// rotation must not make a stored claim undecodable).
+    pub fn verify_any_key(&self, pki: &Pki) -> bool {
+        let body = self.claim.encode();
+        pki.all_keys(&self.claim.author)
+            .filter(|k| k.alg == self.claim.alg)
+            .any(|k| k.verify(SignKind::StateClaim, &body, &self.sig))
     }
 
     /// Whether it verifies under the author's key for `head_seq`.
@@ -201,6 +210,13 @@ pub enum EvidenceClass {
     Consistency,
 }
 
+fn same_params(x: &crate::delta::RoundParams, y: &crate::delta::RoundParams) -> bool {
+    x.rule == y.rule
+        && x.f == y.f
+        && x.frac_bits == y.frac_bits
+        && x.weight.to_bits() == y.weight.to_bits()
+}
+
 fn ordered(a: &SignedHeader, b: &SignedHeader) -> bool {
     a.header.id() < b.header.id()
 }
@@ -226,10 +242,12 @@ impl Evidence {
         let (Some(rx), Some(ry)) = (&hx.round, &hy.round) else {
             return None;
         };
+        // Two different contributions for one round: other content, or the same content
+        // with other round parameters (a changed weight is a different vote).
         if hx.ctx != hy.ctx
             || hx.author != hy.author
             || rx.round != ry.round
-            || hx.payload == hy.payload
+            || (hx.payload == hy.payload && same_params(rx, ry))
         {
             return None;
         }
@@ -251,9 +269,11 @@ impl Evidence {
         if ha.ctx != hb.ctx || ha.author != hb.author || ha.seq >= hb.seq {
             return None;
         }
-        let clock = hb.hlc_min <= ha.hlc_max;
+        // Only the chain link is objective. Clock ranges are the rows' own clocks (user data:
+        // an honest writer may sign older rows later, or a contribution with no clock at
+        // all), so a clock that goes backwards proves nothing and is never evidence.
         let chain = hb.seq == ha.seq + 1 && hb.prev != ha.id().0;
-        (clock || chain).then(|| Evidence::Regression {
+        chain.then(|| Evidence::Regression {
             a: a.clone(),
             b: b.clone(),
         })
@@ -305,7 +325,8 @@ impl Evidence {
             }
             Evidence::ContributionEquivocation { a, b } => a.header.seq.min(b.header.seq),
             Evidence::Regression { b, .. } => b.header.seq,
-            Evidence::ConflictingClaims { a, .. } => a.claim.head_seq,
+            // The claimed head numbers are the author's own choice: they cannot bound harm.
+            Evidence::ConflictingClaims { .. } => 1,
             Evidence::ClaimContradiction { claim, delta } => {
                 claim.claim.head_seq.min(delta.header.seq)
             }

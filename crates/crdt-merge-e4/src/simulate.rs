@@ -4,7 +4,7 @@
 //! `n` peers, `f` of them Byzantine (registered insiders), plus unregistered Sybil keys. Every
 //! honest peer signs one table delta (a row of its own and a write to a shared key). Each
 //! Byzantine peer mixes strategies drawn from the seed: equivocation (two halves of one
-//! sequence number sent to disjoint honest peers), a clock regression along its own chain,
+//! sequence number sent to disjoint honest peers), a broken link in its own chain,
 //! forgeries (a flipped signature bit, an honest author's name on its own signature, an honest
 //! delta replayed into another context), Sybil deltas, framing attempts (an honest delta
 //! paired with a forged half as "evidence") and withholding (it never relays anything it
@@ -321,13 +321,14 @@ pub fn run(cfg: Config) -> Report {
             b.half_a = Some(vec![first.encode()]);
             b.half_b = Some(vec![other.encode()]);
         } else if b.strategies.contains(&Strategy::Regress) {
+            // Its own chain broken: seq 2 names a predecessor that is not its seq 1.
             let later = table_delta(
                 ctx,
                 &b.key,
                 id,
                 2,
-                first.id().0,
-                &[(0, 50, format!("byz{bi}-regress"))],
+                [0x5a; 32],
+                &[(0, 6_000, format!("byz{bi}-regress"))],
             );
             b.half_a = Some(vec![first.encode()]);
             // One time in four as a state (the decoder's path for whole states), else as the

@@ -198,6 +198,16 @@ impl TrustState {
 
     fn put_delta(&mut self, d: SignedDelta) -> Result<Inserted> {
         let id = d.id();
+        // The fields are public: a payload attached by hand must be the signed one.
+        // (A wrong length with the right hash is the author's own rule violation: kept.)
+        if let Some(p) = &d.payload {
+            if crate::delta::payload_hash(p) != d.header().payload {
+                return Err(TrustError::Refused(format!(
+                    "delta {}: the payload does not hash to the one its author signed",
+                    &id.hex()[..16]
+                )));
+            }
+        }
         if let Some(have) = self.deltas.get(&id) {
             if have.signed.sig == d.signed.sig && (have.payload.is_some() || d.payload.is_none()) {
                 return Ok(Inserted::Known);
@@ -262,7 +272,7 @@ impl TrustState {
         if self.claims.get(&id).is_some_and(|h| h.sig <= c.sig) {
             return Ok(Inserted::Known);
         }
-        if !c.verify(&self.pki) {
+        if !c.verify_any_key(&self.pki) {
             return Err(TrustError::Refused(format!(
                 "claim {} (author {}) does not verify",
                 &hex(&id)[..16],
@@ -405,7 +415,7 @@ impl TrustState {
         }
         let mut fresh_claims = 0usize;
         for c in &new_claims {
-            if !c.verify(pki) {
+            if !c.verify_any_key(pki) {
                 return Err(TrustError::Refused(format!(
                     "claim {} (author {}) does not verify",
                     &hex(&c.claim.id())[..16],
@@ -549,8 +559,11 @@ impl TrustState {
             }
             for v in by_round.values() {
                 let a = v[0];
-                if let Some(b) = v.iter().find(|b| b.header().payload != a.header().payload) {
-                    found.extend(Evidence::contribution_equivocation(&a.signed, &b.signed));
+                if let Some(e) = v
+                    .iter()
+                    .find_map(|b| Evidence::contribution_equivocation(&a.signed, &b.signed))
+                {
+                    found.push(e);
                 }
             }
             // The chain: seq 1 without a predecessor, then each seq whose prev is chained.
@@ -581,7 +594,9 @@ impl TrustState {
         // author's own delta at the claimed head.
         let mut by_epoch: BTreeMap<(Context, KeyId, u64), Vec<&SignedClaim>> = BTreeMap::new();
         for c in self.claims.values() {
-            if self.pki.revoked(&c.claim.author, c.claim.head_seq.max(1)) {
+            // Evidence only from claims valid under today's PKI (stored ones may predate a
+            // rotation or revocation).
+            if self.pki.revoked(&c.claim.author, c.claim.head_seq.max(1)) || !c.verify(&self.pki) {
                 continue;
             }
             by_epoch

@@ -146,7 +146,7 @@ fn pool(w: &World) -> Vec<SignedDelta> {
     let e1 = delta(w, e, 1, [0; 32], &[(4, 30, "e1")]);
     let e2x = delta(w, e, 2, e1.id().0, &[(1, 99, "evil-x")]);
     let e2y = delta(w, e, 2, e1.id().0, &[(1, 99, "evil-y")]);
-    let e3 = delta(w, e, 3, e2x.id().0, &[(5, 5, "e3")]); // clock regression
+    let e3 = delta(w, e, 3, [7; 32], &[(5, 5, "e3")]); // its own chain broken
     vec![a1, a2, b1, e1, e2x, e2y, e3]
 }
 
@@ -187,6 +187,48 @@ fn equivocation_and_regression_are_derived_and_convict_only_the_guilty() {
         .evidence()
         .values()
         .any(|e| e.class() == EvidenceClass::Causality));
+}
+
+#[test]
+fn honest_writers_with_old_clocks_or_no_clocks_are_never_convicted() {
+    let w = world(4);
+    let a = &w.authors[0];
+    // Rows re-shipped with older clocks, then rows with the same clock: an honest chain.
+    let d1 = delta(&w, a, 1, [0; 32], &[(1, 50, "x")]);
+    let d2 = delta(&w, a, 2, d1.id().0, &[(2, 10, "y")]);
+    let d3 = delta(&w, a, 3, d2.id().0, &[(3, 10, "z")]);
+    // Contributions for two rounds, both with clock 0 (what `trust sign --contribution` signs).
+    let b = &w.authors[1];
+    let mut c1 = contribution(&w, b, 1, [0; 32], 1, 1, 1.0);
+    c1.signed.header.hlc_min = 0;
+    c1.signed.header.hlc_max = 0;
+    let c1 = SignedDelta {
+        signed: SignedHeader::sign(c1.signed.header, b).unwrap(),
+        payload: None,
+    };
+    let mut c2 = contribution(&w, b, 2, c1.id().0, 2, 2, 1.0);
+    c2.signed.header.hlc_min = 0;
+    c2.signed.header.hlc_max = 0;
+    let c2 = SignedDelta {
+        signed: SignedHeader::sign(c2.signed.header, b).unwrap(),
+        payload: None,
+    };
+    let s = state_of(&w, &[d1, d2, d3, c1, c2]);
+    assert!(s.convicted().is_empty(), "{}", s.describe());
+    assert_eq!(gate::table(&s, w.ctx, None).unwrap().admitted.len(), 3);
+    assert_eq!(gate::model_contributions(&s, w.ctx, 2).admitted.len(), 1);
+    // Same content, another weight, same round: a different vote, so equivocation.
+    let c3 = contribution(&w, b, 3, [9; 32], 2, 2, 5.0);
+    let s = state_of(
+        &w,
+        &[c3.clone(), contribution(&w, b, 1, [0; 32], 2, 2, 1.0)],
+    );
+    assert_eq!(s.convicted(), vec![b.id()]);
+    // A payload attached by hand that its author did not sign is refused.
+    let mut wrong = delta(&w, a, 1, [0; 32], &[(1, 50, "x")]);
+    wrong.payload = Some(payload(&[(1, 50, "forged")]).encode());
+    let mut s = TrustState::new(w.pki.clone(), TrustPolicy::default());
+    assert!(s.insert_delta(wrong).is_err());
 }
 
 #[test]
