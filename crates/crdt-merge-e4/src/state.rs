@@ -223,7 +223,7 @@ impl TrustState {
         match self.deltas.get_mut(&id) {
             Some(have) => {
                 let mut changed = false;
-                if d.signed.sig < have.signed.sig {
+                if better(&self.pki, &d.signed, &have.signed) {
                     have.signed.sig = d.signed.sig;
                     self.memo.valid.remove(&id);
                     changed = true;
@@ -366,14 +366,28 @@ impl TrustState {
                 hex(&other.policy.hash()[..8])
             )));
         }
-        // What `other` holds that `self` does not (most gossip brings little that is new, so
-        // the state is cloned only when something is).
+        let same_pki = other
+            .pki
+            .events()
+            .iter()
+            .all(|(id, ev)| self.pki.events().get(id) == Some(ev));
+        // Check everything against the merged PKI first; only then change `self`.
+        let merged_pki = if same_pki {
+            None
+        } else {
+            let mut p = self.pki.clone();
+            p.merge(&other.pki)?;
+            Some(p)
+        };
+        let pki = merged_pki.as_ref().unwrap_or(&self.pki);
+        // What `other` holds that `self` does not (most gossip brings little that is new).
         let new_deltas: Vec<&SignedDelta> = other
             .deltas
             .iter()
             .filter(|(id, d)| {
                 self.deltas.get(id).is_none_or(|h| {
-                    d.signed.sig < h.signed.sig || (h.payload.is_none() && d.payload.is_some())
+                    better(pki, &d.signed, &h.signed)
+                        || (h.payload.is_none() && d.payload.is_some())
                 })
             })
             .map(|(_, d)| d)
@@ -384,23 +398,9 @@ impl TrustState {
             .filter(|(id, c)| self.claims.get(*id).is_none_or(|h| c.sig < h.sig))
             .map(|(_, c)| c)
             .collect();
-        let same_pki = other
-            .pki
-            .events()
-            .iter()
-            .all(|(id, ev)| self.pki.events().get(id) == Some(ev));
         if new_deltas.is_empty() && new_claims.is_empty() && same_pki {
             return Ok(false);
         }
-        // Check everything against the merged PKI first; only then change `self`.
-        let merged_pki = if same_pki {
-            None
-        } else {
-            let mut p = self.pki.clone();
-            p.merge(&other.pki)?;
-            Some(p)
-        };
-        let pki = merged_pki.as_ref().unwrap_or(&self.pki);
         let mut fresh = 0usize;
         for d in &new_deltas {
             check_delta(pki, d)?;
@@ -847,6 +847,17 @@ impl TrustState {
         }
         out
     }
+}
+
+/// Which of two signatures of one delta a state keeps: one that verifies under the key the PKI
+/// gives the author for that sequence number beats one by a rotated-out key (whoever holds an
+/// old key cannot displace the honest signature); otherwise the byte-wise smaller.
+fn better(pki: &Pki, new: &SignedHeader, have: &SignedHeader) -> bool {
+    let (vn, vh) = (new.verify(pki), have.verify(pki));
+    if vn != vh {
+        return vn;
+    }
+    new.sig < have.sig
 }
 
 fn check_delta(pki: &Pki, d: &SignedDelta) -> Result<()> {

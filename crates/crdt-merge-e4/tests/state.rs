@@ -232,6 +232,56 @@ fn honest_writers_with_old_clocks_or_no_clocks_are_never_convicted() {
 }
 
 #[test]
+fn an_old_key_cannot_displace_the_honest_signature_after_a_rotation() {
+    let w = world(4);
+    let k1 = &w.authors[0];
+    let k2 = SigningKey::from_seed(Alg::Ed25519, &[77; 32]).unwrap();
+    let mut rotated = w.pki.clone();
+    rotated
+        .insert(
+            SignedKeyEvent::sign(
+                &w.genesis,
+                KeyEventBody::Rotate {
+                    identity: k1.id(),
+                    from_seq: 2,
+                    key: k2.public().clone(),
+                },
+                &[&w.admin],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let d1 = delta(&w, k1, 1, [0; 32], &[(1, 1, "a")]);
+    // The honest seq 2, signed with the new key; the same header signed by whoever kept K1.
+    let mut honest = delta(&w, k1, 2, d1.id().0, &[(2, 2, "b")]);
+    let body = honest.signed.header.encode();
+    let mut stolen = honest.clone();
+    stolen.signed.sig = k1.sign(Kind::TableDelta.sign_kind(), &body);
+    honest.signed.sig = k2.sign(Kind::TableDelta.sign_kind(), &body);
+    let policy = TrustPolicy::default();
+    let mut want = TrustState::new(rotated.clone(), policy);
+    want.insert_delta(d1.clone()).unwrap();
+    want.insert_delta(honest.clone()).unwrap();
+    assert_eq!(gate::table(&want, w.ctx, None).unwrap().admitted.len(), 2);
+    // Either order, with the rotation known.
+    for order in [[&stolen, &honest], [&honest, &stolen]] {
+        let mut s = TrustState::new(rotated.clone(), policy);
+        s.insert_delta(d1.clone()).unwrap();
+        for d in order {
+            s.insert_delta((*d).clone()).unwrap();
+        }
+        assert_eq!(s.root(), want.root());
+    }
+    // A replica that took the old key's signature before it heard of the rotation converges
+    // when it merges one that holds the honest signature.
+    let mut early = TrustState::new(w.pki.clone(), policy);
+    early.insert_delta(d1.clone()).unwrap();
+    early.insert_delta(stolen.clone()).unwrap();
+    assert_eq!(early.merged(&want).unwrap().root(), want.root());
+    assert_eq!(want.merged(&early).unwrap().root(), want.root());
+}
+
+#[test]
 fn table_gate_merges_only_admitted_rows_and_a_conviction_retracts() {
     let w = world(4);
     let p = pool(&w);
