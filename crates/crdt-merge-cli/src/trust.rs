@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crdt_merge_e4::codec::hex;
-use crdt_merge_e4::delta::payload_hash;
 use crdt_merge_e4::keyfile::{self, SeqFile};
 use crdt_merge_e4::simulate;
 use crdt_merge_e4::table::{Cell, ColType, TablePayload};
 use crdt_merge_e4::wire::Object;
 use crdt_merge_e4::{
-    gate, Alg, Context, DeltaHeader, Evidence, Genesis, KeyEventBody, KeyId, Kind, Pki,
-    RegisterLevel, RoundParams, SignedDelta, SignedHeader, SignedKeyEvent, TrustError, TrustPolicy,
-    TrustState,
+    gate, Alg, Context, Evidence, Genesis, KeyEventBody, KeyId, Kind, Pki, RegisterLevel,
+    RoundParams, SignedDelta, SignedKeyEvent, TrustError, TrustPolicy, TrustState,
 };
 use crdt_merge_kernel::mergeql;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -488,41 +486,28 @@ async fn sign(s: SignArgs) -> Result<()> {
     let key = keyfile::read_secret_key(&s.key).map_err(e4)?;
     let ctx = context(&s.context)?;
     let seq_path = keyfile::seq_path(&s.key);
-    let (kind, payload, payload_len, payload_h, schema, clocks, round) = if s.contribution {
+    // What to sign, read before a sequence number is reserved (a bad file costs none).
+    enum What {
+        Table(TablePayload),
+        Contribution([u8; 32], RoundParams),
+    }
+    let what = if s.contribution {
         let files = crdt_merge_model::io::ModelFiles::open(Path::new(&s.file))
             .map_err(|e| CliError::Input(format!("'{}': {e}", s.file)))?;
         let id = crdt_merge_model::contribution_id(&files)
             .map_err(|e| CliError::Input(format!("'{}': {e}", s.file)))?;
-        let round = RoundParams {
-            round: s.round,
-            rule: 0,
-            f: 0,
-            frac_bits: 0,
-            weight: s.weight,
-        };
-        (
-            Kind::Contribution,
-            None,
-            0,
+        What::Contribution(
             id,
-            [0; 32],
-            (0, 0),
-            Some(round),
+            RoundParams {
+                round: s.round,
+                rule: 0,
+                f: 0,
+                frac_bits: 0,
+                weight: s.weight,
+            },
         )
     } else {
-        let p = table_payload(&s.file, &s.key_col, &s.ts).await?;
-        let bytes = p.encode();
-        let (lo, hi) = p.clock_range();
-        let (len, h, schema) = (bytes.len() as u64, payload_hash(&bytes), p.schema_hash());
-        (
-            Kind::TableDelta,
-            Some(bytes),
-            len,
-            h,
-            schema,
-            (lo, hi),
-            None,
-        )
+        What::Table(table_payload(&s.file, &s.key_col, &s.ts).await?)
     };
     // The high-water mark is persisted before signing: a number is never signed twice.
     let seq = SeqFile::reserve(&seq_path, ctx, s.seq).map_err(e4)?;
@@ -531,33 +516,26 @@ async fn sign(s: SignArgs) -> Result<()> {
         .prev
         .get(&ctx)
         .filter(|(at, _)| *at + 1 == seq)
-        .map(|(_, id)| *id)
-        .unwrap_or([0; 32]);
-    let header = DeltaHeader {
-        kind,
-        ctx,
-        author: key.id(),
-        alg: key.alg(),
-        seq,
-        prev: if seq == 1 { [0; 32] } else { prev },
-        hlc_min: clocks.0,
-        hlc_max: clocks.1,
-        schema,
-        payload_len,
-        payload: payload_h,
-        round,
-        deps: vec![],
+        .map(|(_, id)| *id);
+    let prev = match (seq, prev) {
+        (1, _) => [0; 32],
+        (_, Some(p)) => p,
+        (_, None) => {
+            return Err(CliError::Usage(format!(
+                "seq {seq}: {} does not record the id of this key's delta {} in this context, \
+                 so the chain would break (sign in order, or start a new context)",
+                seq_path.display(),
+                seq - 1
+            )))
+        }
     };
-    if seq > 1 && header.prev == [0; 32] {
-        return Err(CliError::Usage(format!(
-            "seq {seq}: {} does not record the id of this key's delta {} in this context, so \
-             the chain would break (sign in order, or start a new context)",
-            seq_path.display(),
-            seq - 1
-        )));
+    let d = match what {
+        What::Table(p) => SignedDelta::sign_table(&key, ctx, seq, prev, &p),
+        What::Contribution(id, round) => {
+            SignedDelta::sign_contribution(&key, ctx, seq, prev, id, round)
+        }
     }
-    let signed = SignedHeader::sign(header, &key).map_err(e4)?;
-    let d = SignedDelta { signed, payload };
+    .map_err(e4)?;
     SeqFile::record(&seq_path, ctx, seq, d.id().0).map_err(e4)?;
     write(&s.output, &d.encode())?;
     println!("id={} author={} seq={seq}", d.id().hex(), key.id());

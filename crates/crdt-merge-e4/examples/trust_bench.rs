@@ -123,27 +123,7 @@ fn gate(authors: usize, rows_per: usize) {
             rows,
         )
         .unwrap();
-        let bytes = p.encode();
-        let (lo, hi) = p.clock_range();
-        let h = DeltaHeader {
-            kind: Kind::TableDelta,
-            ctx,
-            author: k.id(),
-            alg: Alg::Ed25519,
-            seq: 1,
-            prev: [0; 32],
-            hlc_min: lo,
-            hlc_max: hi,
-            schema: p.schema_hash(),
-            payload_len: bytes.len() as u64,
-            payload: delta::payload_hash(&bytes),
-            round: None,
-            deps: vec![],
-        };
-        let d = SignedDelta {
-            signed: SignedHeader::sign(h, &k).unwrap(),
-            payload: Some(bytes),
-        };
+        let d = SignedDelta::sign_table(&k, ctx, 1, [0; 32], &p).unwrap();
         deltas.push(d.encode());
         payloads.push(p);
     }

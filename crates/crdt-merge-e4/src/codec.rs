@@ -90,6 +90,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `e` with its byte offset moved by `by` (an error from a nested reader, placed in the outer
+/// bytes).
+pub(crate) fn shift(e: TrustError, by: usize) -> TrustError {
+    match e {
+        TrustError::Decode {
+            what,
+            offset,
+            reason,
+        } => TrustError::Decode {
+            what,
+            offset: offset + by,
+            reason,
+        },
+        e => e,
+    }
+}
+
 pub(crate) fn put_bytes32(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(bytes);

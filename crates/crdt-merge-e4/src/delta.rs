@@ -487,6 +487,76 @@ impl SignedDelta {
         Ok(SignedDelta { signed, payload })
     }
 
+    /// Signs `payload` as `key`'s table delta number `seq` in `ctx` after `prev` (zero at seq 1):
+    /// the header's clock range, schema hash, length and hash come from the payload.
+    ///
+    /// # Errors
+    /// As [`SignedHeader::sign`].
+    pub fn sign_table(
+        key: &SigningKey,
+        ctx: Context,
+        seq: u64,
+        prev: [u8; 32],
+        payload: &crate::table::TablePayload,
+    ) -> Result<SignedDelta> {
+        let bytes = payload.encode();
+        let (hlc_min, hlc_max) = payload.clock_range();
+        let header = DeltaHeader {
+            kind: Kind::TableDelta,
+            ctx,
+            author: key.id(),
+            alg: key.alg(),
+            seq,
+            prev,
+            hlc_min,
+            hlc_max,
+            schema: payload.schema_hash(),
+            payload_len: bytes.len() as u64,
+            payload: payload_hash(&bytes),
+            round: None,
+            deps: vec![],
+        };
+        Ok(SignedDelta {
+            signed: SignedHeader::sign(header, key)?,
+            payload: Some(bytes),
+        })
+    }
+
+    /// Signs the model contribution `content` (the model crate's contribution id) as `key`'s
+    /// delta number `seq` in `ctx` after `prev`, with its round parameters (no payload bytes,
+    /// no clock).
+    ///
+    /// # Errors
+    /// As [`SignedHeader::sign`].
+    pub fn sign_contribution(
+        key: &SigningKey,
+        ctx: Context,
+        seq: u64,
+        prev: [u8; 32],
+        content: [u8; 32],
+        round: RoundParams,
+    ) -> Result<SignedDelta> {
+        let header = DeltaHeader {
+            kind: Kind::Contribution,
+            ctx,
+            author: key.id(),
+            alg: key.alg(),
+            seq,
+            prev,
+            hlc_min: 0,
+            hlc_max: 0,
+            schema: [0; 32],
+            payload_len: 0,
+            payload: content,
+            round: Some(round),
+            deps: vec![],
+        };
+        Ok(SignedDelta {
+            signed: SignedHeader::sign(header, key)?,
+            payload: None,
+        })
+    }
+
     /// The rules the delta breaks: the header's, and, with a payload, the payload's.
     pub fn broken_rules(&self) -> Vec<Rule> {
         let mut out = self.signed.header.broken_rules();

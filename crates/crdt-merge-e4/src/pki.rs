@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::{put_bytes32, Reader};
+use crate::codec::{put_bytes32, shift, Reader};
 use crate::error::{Result, TrustError};
 use crate::hash::contexts;
 use crate::sig::{Alg, KeyId, PublicKey, SignKind, SigningKey};
@@ -391,21 +391,6 @@ impl SignedKeyEvent {
             )));
         }
         Ok(())
-    }
-}
-
-fn shift(e: TrustError, by: usize) -> TrustError {
-    match e {
-        TrustError::Decode {
-            what,
-            offset,
-            reason,
-        } => TrustError::Decode {
-            what,
-            offset: offset + by,
-            reason,
-        },
-        e => e,
     }
 }
 

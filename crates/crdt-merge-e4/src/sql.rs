@@ -191,17 +191,17 @@ fn json_rows(p: &TablePayload) -> String {
             if j > 0 {
                 out.push(',');
             }
-            out.push_str(&serde_json_string(name));
+            out.push_str(&json_string(name));
             out.push(':');
             match cell {
                 Cell::Null => out.push_str("null"),
                 Cell::Int(v) => out.push_str(&v.to_string()),
                 Cell::Float(v) if v.is_finite() => out.push_str(&format!("{v:?}")),
                 // JSON has no NaN or infinity: strings, as Postgres' float input reads them.
-                Cell::Float(v) => out.push_str(&serde_json_string(&format!("{v}"))),
+                Cell::Float(v) => out.push_str(&json_string(&format!("{v}"))),
                 Cell::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                Cell::Str(s) => out.push_str(&serde_json_string(s)),
-                Cell::Bytes(b) => out.push_str(&serde_json_string(&format!("\\x{}", hex(b)))),
+                Cell::Str(s) => out.push_str(&json_string(s)),
+                Cell::Bytes(b) => out.push_str(&json_string(&format!("\\x{}", hex(b)))),
             }
         }
         out.push('}');
@@ -211,22 +211,8 @@ fn json_rows(p: &TablePayload) -> String {
 }
 
 /// A JSON string literal.
-fn serde_json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
 }
 
 fn invoke(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {

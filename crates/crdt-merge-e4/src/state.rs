@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::codec::{hex, Reader};
+use crate::codec::{hex, shift, Reader};
 use crate::delta::{DeltaId, Kind, Rule, SignedDelta, SignedHeader};
 use crate::error::{Result, TrustError};
 use crate::evidence::{Evidence, EvidenceClass, SignedClaim};
@@ -804,7 +804,10 @@ impl TrustState {
                 return Err(r.err(at, "deltas not in id order, or repeated"));
             }
             last = Some(id);
-            s.put_delta(d).map_err(|e| r.err(at, e.to_string()))?;
+            // The reader checked the payload hash; the ids are distinct.
+            check_delta(&s.pki, &d)
+                .and_then(|_| s.put_checked(d))
+                .map_err(|e| r.err(at, e.to_string()))?;
         }
         let at = r.offset();
         let n = r.u32("claim count")?;
@@ -870,19 +873,4 @@ fn check_delta(pki: &Pki, d: &SignedDelta) -> Result<()> {
         d.header().author,
         d.header().seq
     )))
-}
-
-fn shift(e: TrustError, by: usize) -> TrustError {
-    match e {
-        TrustError::Decode {
-            what,
-            offset,
-            reason,
-        } => TrustError::Decode {
-            what,
-            offset: offset + by,
-            reason,
-        },
-        e => e,
-    }
 }

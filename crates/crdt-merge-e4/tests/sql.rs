@@ -34,27 +34,7 @@ fn table_delta(k: &SigningKey, seq: u64, prev: [u8; 32], rows: Vec<Vec<Cell>>) -
         rows,
     )
     .unwrap();
-    let bytes = p.encode();
-    let (lo, hi) = p.clock_range();
-    let h = DeltaHeader {
-        kind: Kind::TableDelta,
-        ctx: Context::new("orders/2026-12").unwrap(),
-        author: k.id(),
-        alg: Alg::Ed25519,
-        seq,
-        prev,
-        hlc_min: lo,
-        hlc_max: hi,
-        schema: p.schema_hash(),
-        payload_len: bytes.len() as u64,
-        payload: delta::payload_hash(&bytes),
-        round: None,
-        deps: vec![],
-    };
-    SignedDelta {
-        signed: SignedHeader::sign(h, k).unwrap(),
-        payload: Some(bytes),
-    }
+    SignedDelta::sign_table(k, Context::new("orders/2026-12").unwrap(), seq, prev, &p).unwrap()
 }
 
 /// The fixtures by file name.

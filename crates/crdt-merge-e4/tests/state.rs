@@ -75,28 +75,7 @@ fn delta(
     prev: [u8; 32],
     rows: &[(i64, i64, &str)],
 ) -> SignedDelta {
-    let p = payload(rows);
-    let bytes = p.encode();
-    let (lo, hi) = p.clock_range();
-    let header = DeltaHeader {
-        kind: Kind::TableDelta,
-        ctx: w.ctx,
-        author: key.id(),
-        alg: key.alg(),
-        seq,
-        prev,
-        hlc_min: lo,
-        hlc_max: hi,
-        schema: p.schema_hash(),
-        payload_len: bytes.len() as u64,
-        payload: delta::payload_hash(&bytes),
-        round: None,
-        deps: vec![],
-    };
-    SignedDelta {
-        signed: SignedHeader::sign(header, key).unwrap(),
-        payload: Some(bytes),
-    }
+    SignedDelta::sign_table(key, w.ctx, seq, prev, &payload(rows)).unwrap()
 }
 
 fn contribution(
@@ -108,31 +87,14 @@ fn contribution(
     content: u8,
     weight: f64,
 ) -> SignedDelta {
-    let header = DeltaHeader {
-        kind: Kind::Contribution,
-        ctx: w.ctx,
-        author: key.id(),
-        alg: key.alg(),
-        seq,
-        prev,
-        hlc_min: seq * 10,
-        hlc_max: seq * 10,
-        schema: [0; 32],
-        payload_len: 0,
-        payload: [content; 32],
-        round: Some(RoundParams {
-            round,
-            rule: 0,
-            f: 0,
-            frac_bits: 0,
-            weight,
-        }),
-        deps: vec![],
+    let params = RoundParams {
+        round,
+        rule: 0,
+        f: 0,
+        frac_bits: 0,
+        weight,
     };
-    SignedDelta {
-        signed: SignedHeader::sign(header, key).unwrap(),
-        payload: None,
-    }
+    SignedDelta::sign_contribution(key, w.ctx, seq, prev, [content; 32], params).unwrap()
 }
 
 /// A pool: honest chains for authors 0 and 1, an equivocation and a regression by author 2.
@@ -199,20 +161,9 @@ fn honest_writers_with_old_clocks_or_no_clocks_are_never_convicted() {
     let d3 = delta(&w, a, 3, d2.id().0, &[(3, 10, "z")]);
     // Contributions for two rounds, both with clock 0 (what `trust sign --contribution` signs).
     let b = &w.authors[1];
-    let mut c1 = contribution(&w, b, 1, [0; 32], 1, 1, 1.0);
-    c1.signed.header.hlc_min = 0;
-    c1.signed.header.hlc_max = 0;
-    let c1 = SignedDelta {
-        signed: SignedHeader::sign(c1.signed.header, b).unwrap(),
-        payload: None,
-    };
-    let mut c2 = contribution(&w, b, 2, c1.id().0, 2, 2, 1.0);
-    c2.signed.header.hlc_min = 0;
-    c2.signed.header.hlc_max = 0;
-    let c2 = SignedDelta {
-        signed: SignedHeader::sign(c2.signed.header, b).unwrap(),
-        payload: None,
-    };
+    let c1 = contribution(&w, b, 1, [0; 32], 1, 1, 1.0);
+    let c2 = contribution(&w, b, 2, c1.id().0, 2, 2, 1.0);
+    assert_eq!((c2.header().hlc_min, c2.header().hlc_max), (0, 0));
     let s = state_of(&w, &[d1, d2, d3, c1, c2]);
     assert!(s.convicted().is_empty(), "{}", s.describe());
     assert_eq!(gate::table(&s, w.ctx, None).unwrap().admitted.len(), 3);
