@@ -316,9 +316,31 @@ impl PublicKey {
     }
 }
 
+/// Ed25519 keys already found valid in this process: every PKI decode validates every key,
+/// and the torsion check is a full scalar multiplication. Only successes are kept (bounded).
+fn valid_keys() -> &'static Mutex<std::collections::HashSet<[u8; 32]>> {
+    static VALID: OnceLock<Mutex<std::collections::HashSet<[u8; 32]>>> = OnceLock::new();
+    VALID.get_or_init(|| Mutex::new(std::collections::HashSet::new()))
+}
+
 fn validate_ed25519(bytes: &[u8]) -> Result<()> {
     let mut a = [0u8; 32];
     a.copy_from_slice(bytes);
+    if valid_keys().lock().is_ok_and(|m| m.contains(&a)) {
+        return Ok(());
+    }
+    validate_ed25519_uncached(&a)?;
+    if let Ok(mut m) = valid_keys().lock() {
+        if m.len() >= MEMO_CAP {
+            m.clear();
+        }
+        m.insert(a);
+    }
+    Ok(())
+}
+
+fn validate_ed25519_uncached(a: &[u8; 32]) -> Result<()> {
+    let a = *a;
     let point = CompressedEdwardsY(a).decompress().ok_or_else(|| {
         TrustError::Signature("Ed25519 public key is not a point on the curve".into())
     })?;

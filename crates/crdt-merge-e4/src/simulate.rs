@@ -2,14 +2,27 @@
 //! crate's tests).
 //!
 //! `n` peers, `f` of them Byzantine (registered insiders), plus unregistered Sybil keys. Every
-//! honest peer signs one table delta (a row of its own and a write to a shared key). Each
-//! Byzantine peer mixes strategies drawn from the seed: equivocation (two halves of one
-//! sequence number sent to disjoint honest peers), a broken link in its own chain,
-//! forgeries (a flipped signature bit, an honest author's name on its own signature, an honest
-//! delta replayed into another context), Sybil deltas, framing attempts (an honest delta
-//! paired with a forged half as "evidence") and withholding (it never relays anything it
-//! received). Honest peers push-pull with `fanout` random peers per synchronous round; what
-//! a Byzantine peer sends travels as bytes and is decoded (and so verified) by the receiver.
+//! honest peer signs one table delta (a row of its own and a write to a shared key) and one
+//! model contribution (a small vector). Each Byzantine peer mixes strategies drawn from the
+//! seed:
+//! - equivocation (two halves of one sequence number sent to disjoint honest peers) and a
+//!   broken link in its own chain (regression);
+//! - forgeries: a flipped signature bit, an honest author's name on its own signature;
+//! - replays: an honest delta moved into another context, or relabelled as another kind;
+//! - bad keys: PKI events registering a small-order or non-canonical key, or a Sybil key
+//!   "signed" by the Byzantine peer in an admin's place;
+//! - Sybil deltas (unregistered keys), framing attempts (an honest delta paired with a forged
+//!   half as "evidence");
+//! - clock abuse by an admitted insider (a far-future clock: not defended, the threat model
+//!   says so), model poisoning (an admitted contribution of huge values and weight);
+//! - resource exhaustion: lengths and counts of 2^32 − 1, truncated and mutated objects,
+//!   random bytes behind a valid magic;
+//! - eclipse: while any Byzantine peer plays it, one honest victim's own contacts go to
+//!   Byzantine peers only for the first 2·log2 n + 4 rounds;
+//! - withholding, always: a Byzantine peer never relays anything it received.
+//!
+//! Honest peers push-pull with `fanout` random peers per synchronous round; what a Byzantine
+//! peer sends travels as bytes and is decoded (and so verified) by the receiver.
 //!
 //! Properties checked, counted in the [`Report`]:
 //! - P1 convergence: at quiescence every honest peer has one byte-identical root and one gated
@@ -18,22 +31,28 @@
 //! - P3 detection: every honest peer holds a proof against every peer whose two halves reached
 //!   the honest peers;
 //! - P4 soundness: no honest peer is ever convicted;
-//! - P5 refusal: a refused message leaves the receiver's state byte-identical.
+//! - P5 refusal: a refused message leaves the receiver's state byte-identical;
+//! - P6 robustness: every honest contribution is admitted at every honest peer, and the
+//!   coordinate-wise median of the admitted round stays within the honest values whenever the
+//!   poisoners are fewer than the honest peers (with the `model` feature).
+
+use std::collections::BTreeMap;
 
 use arrow_array::Array;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::delta::{payload_hash, DeltaHeader, Kind, SignedDelta, SignedHeader};
+use crate::codec::put_bytes32;
+use crate::delta::{payload_hash, DeltaHeader, Kind, RoundParams, SignedDelta, SignedHeader};
 use crate::evidence::Evidence;
 use crate::gate;
 use crate::hash::Context;
 use crate::pki::{Genesis, KeyEventBody, Pki, RegisterLevel, SignedKeyEvent};
 use crate::policy::TrustPolicy;
-use crate::sig::{Alg, KeyId, SigningKey};
+use crate::sig::{Alg, KeyId, PublicKey, SignKind, SigningKey};
 use crate::state::{Inserted, TrustState};
 use crate::table::{Cell, ColType, TablePayload};
-use crate::wire::Object;
+use crate::wire::{self, Object};
 
 /// A simulation.
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +106,16 @@ pub struct Report {
     pub honest_roots: usize,
     /// Distinct honest gated tables at the end (P1 wants 1).
     pub honest_tables: usize,
+    /// Poisoned contributions admitted at the end (valid signatures: the gate admits them; the
+    /// robust rule must contain them).
+    pub poisoned: usize,
+    /// Honest contributions missing from an honest peer's model gate at the end (P6 wants 0).
+    pub honest_contrib_missing: usize,
+    /// Honest peers whose median left the honest range with poisoners in the minority (P6
+    /// wants 0).
+    pub robust_escaped: usize,
+    /// Rounds the eclipse lasted (0: none).
+    pub eclipse_rounds: usize,
     /// Per guilty peer: the first round any honest peer held a proof.
     pub t_first: Vec<usize>,
     /// Per guilty peer: the round by which every honest peer held a proof.
@@ -103,13 +132,16 @@ impl Report {
             && self.refused_changed == 0
             && self.honest_roots == 1
             && self.honest_tables == 1
+            && self.honest_contrib_missing == 0
+            && self.robust_escaped == 0
     }
 
     /// `key=value` counters on one line.
     pub fn describe(&self) -> String {
         format!(
             "rounds={} quiescent={} guilty={} detected={} honest_convicted={} forged_rows={} \
-             refused={} refused_changed={} honest_roots={} honest_tables={} detection={:?}",
+             refused={} refused_changed={} honest_roots={} honest_tables={} poisoned={} \
+             honest_contrib_missing={} robust_escaped={} eclipse_rounds={} detection={:?}",
             self.rounds,
             self.quiescent,
             self.guilty,
@@ -120,6 +152,10 @@ impl Report {
             self.refused_changed,
             self.honest_roots,
             self.honest_tables,
+            self.poisoned,
+            self.honest_contrib_missing,
+            self.robust_escaped,
+            self.eclipse_rounds,
             self.detection
         )
     }
@@ -130,19 +166,32 @@ enum Strategy {
     Equivocate,
     Regress,
     Forge,
+    Replay,
+    BadKey,
     Sybil,
     Frame,
     Insider,
+    Poison,
+    Exhaust,
+    Eclipse,
 }
 
-const STRATEGIES: [Strategy; 6] = [
+const STRATEGIES: [Strategy; 11] = [
     Strategy::Equivocate,
     Strategy::Regress,
     Strategy::Forge,
+    Strategy::Replay,
+    Strategy::BadKey,
     Strategy::Sybil,
     Strategy::Frame,
     Strategy::Insider,
+    Strategy::Poison,
+    Strategy::Exhaust,
+    Strategy::Eclipse,
 ];
+
+/// Dimensions of the simulated model contributions.
+const DIM: usize = 4;
 
 struct Byz {
     key: SigningKey,
@@ -155,6 +204,8 @@ struct Byz {
     got_b: Vec<bool>,
     /// Bytes of its valid insider chain.
     insider: Option<Vec<u8>>,
+    /// Its signed poisoned contribution.
+    poison: Option<Vec<u8>>,
 }
 
 fn seed_of(seed: u64, what: &str, i: usize) -> [u8; 32] {
@@ -212,6 +263,25 @@ fn table_delta(
     }
 }
 
+/// `key`'s contribution `content` for round 1 of `ctx` (its first delta there).
+fn contribution(ctx: Context, key: &SigningKey, content: [u8; 32], weight: f64) -> SignedDelta {
+    let round = RoundParams {
+        round: 1,
+        rule: 0,
+        f: 0,
+        frac_bits: 0,
+        weight,
+    };
+    SignedDelta::sign_contribution(key, ctx, 1, [0; 32], content, round).expect("own key")
+}
+
+/// Honest peer `i`'s vector: close to its neighbours', never equal for peers i mod 7 apart.
+fn honest_vector(i: usize) -> Vec<f64> {
+    (0..DIM)
+        .map(|c| 1.0 + 0.01 * (i % 7) as f64 + 0.1 * c as f64)
+        .collect()
+}
+
 fn state_bytes(pki: &Pki, deltas: &[&SignedDelta]) -> Vec<u8> {
     let mut s = TrustState::new(pki.clone(), TrustPolicy::default());
     for d in deltas {
@@ -256,6 +326,9 @@ pub fn run(cfg: Config) -> Report {
     let honest_ids: Vec<usize> = ids[cfg.f..].to_vec();
     let is_byz = |i: usize| byz_ids.contains(&i);
     let h = honest_ids.len();
+    let mctx = Context::new("simulator/model").expect("non-empty");
+    // Contribution id → vector, for the robust rule (what a peer would read from the files).
+    let mut vectors: BTreeMap<[u8; 32], Vec<f64>> = BTreeMap::new();
 
     // Honest writes.
     let mut honest: Vec<TrustState> = Vec::with_capacity(h);
@@ -275,6 +348,9 @@ pub fn run(cfg: Config) -> Report {
         );
         let mut s = TrustState::new(pki.clone(), TrustPolicy::default());
         s.insert_delta(d.clone()).expect("own delta");
+        let c = contribution(mctx, k, seed_of(cfg.seed, "contribution", i), 1.0);
+        vectors.insert(c.header().payload, honest_vector(i));
+        s.insert_delta(c).expect("own contribution");
         honest.push(s);
         honest_deltas.push(d);
     }
@@ -299,6 +375,7 @@ pub fn run(cfg: Config) -> Report {
             got_a: vec![false; h],
             got_b: vec![false; h],
             insider: None,
+            poison: None,
         };
         let id = b.key.id();
         let first = table_delta(
@@ -350,10 +427,28 @@ pub fn run(cfg: Config) -> Report {
             );
             b.insider = Some(state_bytes(&pki, &[&d]));
         }
+        if b.strategies.contains(&Strategy::Poison) {
+            // A validly signed contribution far outside the honest values, with a huge weight:
+            // admitted (its signature is good), to be contained by the robust rule.
+            let c = contribution(mctx, &b.key, seed_of(cfg.seed, "poison", bi), 1e12);
+            let v = (0..DIM)
+                .map(|d| if d % 2 == 0 { 1e9 } else { -1e9 })
+                .collect();
+            vectors.insert(c.header().payload, v);
+            b.poison = Some(c.encode());
+        }
         byz.push(b);
     }
 
     let mut report = Report::default();
+    // Eclipse: the victim's own contacts go to Byzantine peers only, for a while (others may
+    // still contact it: that is how it gets out).
+    let log2n = (usize::BITS - cfg.n.leading_zeros()) as usize;
+    let eclipse = byz
+        .iter()
+        .any(|b| b.strategies.contains(&Strategy::Eclipse));
+    let victim = (rng.next_u64() % h as u64) as usize;
+    report.eclipse_rounds = if eclipse { 2 * log2n + 4 } else { 0 };
     let proof_against = |s: &TrustState, who: &KeyId| s.convicted().contains(who);
     let guilty: Vec<usize> = (0..byz.len())
         .filter(|&b| byz[b].half_a.is_some())
@@ -373,6 +468,17 @@ pub fn run(cfg: Config) -> Report {
             SignedDelta::decode(bytes)
                 .and_then(|d| s.insert_delta(d))
                 .map(|i| i != Inserted::Known)
+        } else if object == Some(Object::Pki as u8) {
+            // Key events travel as a PKI; all of it or nothing.
+            Pki::decode(bytes).and_then(|p| {
+                let mut t = s.clone();
+                let mut changed = false;
+                for ev in p.events().values() {
+                    changed |= t.insert_key_event(ev.clone())?;
+                }
+                *s = t;
+                Ok(changed)
+            })
         } else {
             TrustState::decode(bytes).and_then(|o| s.merge(&o))
         };
@@ -393,10 +499,14 @@ pub fn run(cfg: Config) -> Report {
         let mut changed = false;
         for hi in 0..h {
             for _ in 0..cfg.fanout {
-                let j = loop {
-                    let j = (rng.next_u64() % cfg.n as u64) as usize;
-                    if j != honest_ids[hi] {
-                        break j;
+                let j = if hi == victim && round < report.eclipse_rounds {
+                    byz_ids[(rng.next_u64() % byz_ids.len() as u64) as usize]
+                } else {
+                    loop {
+                        let j = (rng.next_u64() % cfg.n as u64) as usize;
+                        if j != honest_ids[hi] {
+                            break j;
+                        }
                     }
                 };
                 if is_byz(j) {
@@ -505,7 +615,57 @@ pub fn run(cfg: Config) -> Report {
     tables.sort();
     tables.dedup();
     report.honest_tables = tables.len();
+    check_contributions(&honest, mctx, &vectors, h, &mut report);
     report
+}
+
+/// P6 at every honest peer: each honest contribution admitted; the median within the honest
+/// range whenever the poisoners are fewer than the honest peers.
+fn check_contributions(
+    honest: &[TrustState],
+    mctx: Context,
+    vectors: &BTreeMap<[u8; 32], Vec<f64>>,
+    h: usize,
+    report: &mut Report,
+) {
+    let honest_vectors: Vec<&Vec<f64>> = vectors.values().filter(|v| v[0].abs() < 1e6).collect();
+    for s in honest {
+        let out = gate::model_contributions(s, mctx, 1);
+        let admitted_honest = out
+            .admitted
+            .iter()
+            .filter(|a| vectors.get(&a.content).is_some_and(|v| v[0].abs() < 1e6))
+            .count();
+        report.honest_contrib_missing += h - admitted_honest;
+        let poisoned = out.admitted.len() - admitted_honest;
+        report.poisoned = report.poisoned.max(poisoned);
+        #[cfg(feature = "model")]
+        if poisoned < admitted_honest {
+            let (r, _) = gate::model_robust(
+                s,
+                mctx,
+                1,
+                crdt_merge_model::robust::RobustRule::Median,
+                poisoned,
+                vectors,
+            )
+            .expect("every admitted contribution has a vector");
+            let inside = (0..DIM).all(|c| {
+                let lo = honest_vectors
+                    .iter()
+                    .map(|v| v[c])
+                    .fold(f64::INFINITY, f64::min);
+                let hi = honest_vectors
+                    .iter()
+                    .map(|v| v[c])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                (lo..=hi).contains(&r.values[c])
+            });
+            if !inside {
+                report.robust_escaped += 1;
+            }
+        }
+    }
 }
 
 /// The half of `b`'s equivocation (or regression) honest peer `hi` gets. Halves go to
@@ -548,6 +708,9 @@ fn byzantine_messages(
     if let Some(m) = &b.insider {
         out.push(m.clone());
     }
+    if let Some(m) = &b.poison {
+        out.push(m.clone());
+    }
     let victim = (rng.next_u64() % honest_deltas.len() as u64) as usize;
     let n_rows = 1 + (rng.next_u32() % 3) as usize;
     let rows: Vec<(i64, i64, String)> = (0..n_rows)
@@ -564,11 +727,26 @@ fn byzantine_messages(
                 let bit = (rng.next_u32() as usize) % (f.signed.sig.len() * 8);
                 f.signed.sig[bit / 8] ^= 1 << (bit % 8);
                 out.push(wrap(pki, &honest_deltas[victim], &f, rng));
-                // 3. An honest delta replayed into another context.
+            }
+            Strategy::Replay => {
+                // An honest delta replayed into another context.
                 let mut r = honest_deltas[victim].clone();
                 r.signed.header.ctx = Context::new("simulator/other").expect("non-empty");
                 out.push(wrap(pki, &honest_deltas[victim], &r, rng));
+                // The same delta relabelled as a model contribution (cross-kind).
+                let mut k = honest_deltas[victim].clone();
+                k.signed.header.kind = Kind::Contribution;
+                k.signed.header.round = Some(RoundParams {
+                    round: 1,
+                    rule: 0,
+                    f: 0,
+                    frac_bits: 0,
+                    weight: 1.0,
+                });
+                out.push(k.encode());
             }
+            Strategy::BadKey => out.extend(bad_keys(b, pki, ctx, &rows, rng)),
+            Strategy::Exhaust => out.extend(exhaustion(pki, &honest_deltas[victim], rng)),
             Strategy::Sybil => {
                 let sybil = SigningKey::from_seed(Alg::Ed25519, &{
                     let mut s = [0u8; 32];
@@ -594,6 +772,109 @@ fn byzantine_messages(
             _ => {}
         }
     }
+    out
+}
+
+/// A PKI object holding one Register event that `signer` signed in admin 0's place.
+fn forged_pki(pki: &Pki, signer: &SigningKey, key: PublicKey) -> Vec<u8> {
+    let g = pki.genesis();
+    let gid = g.id();
+    let body = KeyEventBody::Register {
+        key,
+        level: RegisterLevel::Trusted,
+    };
+    let sig = signer.sign(SignKind::KeyEvent, &SignedKeyEvent::body_bytes(&gid, &body));
+    let ev = SignedKeyEvent {
+        genesis: gid,
+        body,
+        sigs: BTreeMap::from([(0u8, sig)]),
+    };
+    let mut body = Vec::new();
+    put_bytes32(&mut body, &g.encode());
+    body.extend_from_slice(&1u32.to_be_bytes());
+    body.extend_from_slice(&ev.encode());
+    wire::frame(Object::Pki, &body)
+}
+
+/// Bad-key attacks: registering a weak or non-canonical key, a Sybil key "admitted" by a
+/// non-admin, and the weak-key forgery itself (the identity point as public key verifies
+/// the signature (R = identity, s = 0) on any message under ZIP 215).
+fn bad_keys(
+    b: &Byz,
+    pki: &Pki,
+    ctx: Context,
+    rows: &[(i64, i64, String)],
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<u8>> {
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = match rng.next_u32() % 3 {
+        0 => identity.to_vec(),
+        // Order 2 (y = −1).
+        1 => {
+            let mut k = [0xff; 32];
+            k[0] = 0xec;
+            k[31] = 0x7f;
+            k.to_vec()
+        }
+        // y = p: non-canonical.
+        _ => {
+            let mut k = [0xff; 32];
+            k[0] = 0xed;
+            k[31] = 0x7f;
+            k.to_vec()
+        }
+    };
+    let weak = PublicKey {
+        alg: Alg::Ed25519,
+        bytes: weak,
+    };
+    let sybil = SigningKey::from_seed(Alg::Ed25519, &{
+        let mut s = [0u8; 32];
+        rng.fill_bytes(&mut s);
+        s
+    })
+    .expect("seed");
+    let mut forged = table_delta(ctx, &b.key, weak.id(), 1, [0; 32], rows);
+    let mut sig = identity.to_vec();
+    sig.extend_from_slice(&[0; 32]);
+    forged.signed.sig = sig;
+    vec![
+        forged_pki(pki, &b.key, weak),
+        forged_pki(pki, &b.key, sybil.public().clone()),
+        forged.encode(),
+    ]
+}
+
+/// Resource-exhaustion attempts built on an honest delta: a 2^32 − 1 length, a truncation, a
+/// 4-byte window of 0xff in the delta and in a state, random bytes behind a valid magic.
+fn exhaustion(pki: &Pki, good: &SignedDelta, rng: &mut ChaCha8Rng) -> Vec<Vec<u8>> {
+    let bytes = good.encode();
+    let mut out = Vec::new();
+    let mut huge = bytes[..6].to_vec();
+    huge.extend_from_slice(&u32::MAX.to_be_bytes());
+    huge.extend_from_slice(&bytes[10..]);
+    out.push(huge);
+    let cut = 1 + (rng.next_u64() % (bytes.len() as u64 - 1)) as usize;
+    out.push(bytes[..cut].to_vec());
+    // A whole state costs the receiver a PKI decode: one time in four.
+    let mut targets = vec![bytes.clone()];
+    if rng.next_u32().is_multiple_of(4) {
+        targets.push(state_bytes(pki, &[good]));
+    }
+    for b in targets {
+        let at = 6 + (rng.next_u64() % (b.len() as u64 - 10)) as usize;
+        let mut w = b.clone();
+        w[at..at + 4].copy_from_slice(&[0xff; 4]);
+        if w != b {
+            out.push(w);
+        }
+    }
+    let objects = [Object::Delta, Object::Pki, Object::Evidence, Object::State];
+    let object = objects[(rng.next_u32() as usize) % objects.len()];
+    let mut junk = vec![0u8; (rng.next_u32() % 4096) as usize];
+    rng.fill_bytes(&mut junk);
+    out.push(wire::frame(object, &junk));
     out
 }
 

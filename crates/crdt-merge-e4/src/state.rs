@@ -681,12 +681,26 @@ impl TrustState {
 
     /// Why `d` (a delta of this state) is or is not admitted.
     pub fn admission(&self, d: &SignedDelta) -> Admission {
+        self.admission_of(&d.id(), d)
+    }
+
+    /// [`TrustState::admission`] of `d`, whose id is `id`.
+    fn admission_of(&self, id: &DeltaId, d: &SignedDelta) -> Admission {
         let h = d.header();
-        if !d.signed.verify(&self.pki) {
-            return Admission::WrongKey;
-        }
-        if self.pki.revoked(&h.author, h.seq) {
-            return Admission::Revoked;
+        // The memo holds validity under the current PKI for the stored signature only (the
+        // id leaves the signature out).
+        let memo_valid = self.memo.valid.get(id) == Some(&true)
+            && self
+                .deltas
+                .get(id)
+                .is_some_and(|x| x.signed.sig == d.signed.sig);
+        if !memo_valid {
+            if !d.signed.verify(&self.pki) {
+                return Admission::WrongKey;
+            }
+            if self.pki.revoked(&h.author, h.seq) {
+                return Admission::Revoked;
+            }
         }
         if let Some(c) = self.derived.convictions.get(&h.author) {
             let hit = match self.policy.mode {
@@ -697,14 +711,14 @@ impl TrustState {
                 return Admission::Convicted;
             }
         }
-        let rule = match self.memo.rule.get(&d.id()) {
+        let rule = match self.memo.rule.get(id) {
             Some(r) => *r,
             None => d.broken_rules().into_iter().min(),
         };
         if let Some(rule) = rule {
             return Admission::RuleBroken(rule);
         }
-        if !self.derived.chained.contains(&d.id()) {
+        if !self.derived.chained.contains(id) {
             return Admission::ChainGap;
         }
         if h.kind == Kind::TableDelta && d.payload.is_none() {
@@ -716,18 +730,19 @@ impl TrustState {
     /// The admitted deltas of one kind in one context, in id order.
     pub fn admitted(&self, ctx: Context, kind: Kind) -> Vec<&SignedDelta> {
         self.deltas
-            .values()
-            .filter(|d| d.header().ctx == ctx && d.header().kind == kind)
-            .filter(|d| self.admission(d) == Admission::Admitted)
+            .iter()
+            .filter(|(_, d)| d.header().ctx == ctx && d.header().kind == kind)
+            .filter(|(id, d)| self.admission_of(id, d) == Admission::Admitted)
+            .map(|(_, d)| d)
             .collect()
     }
 
     /// The deltas of one kind in one context that are not admitted, with the reason.
     pub fn refused(&self, ctx: Context, kind: Kind) -> Vec<(&SignedDelta, Admission)> {
         self.deltas
-            .values()
-            .filter(|d| d.header().ctx == ctx && d.header().kind == kind)
-            .map(|d| (d, self.admission(d)))
+            .iter()
+            .filter(|(_, d)| d.header().ctx == ctx && d.header().kind == kind)
+            .map(|(id, d)| (d, self.admission_of(id, d)))
             .filter(|(_, a)| *a != Admission::Admitted)
             .collect()
     }
@@ -856,6 +871,10 @@ impl TrustState {
 /// gives the author for that sequence number beats one by a rotated-out key (whoever holds an
 /// old key cannot displace the honest signature); otherwise the byte-wise smaller.
 fn better(pki: &Pki, new: &SignedHeader, have: &SignedHeader) -> bool {
+    // The common case in gossip: the same signature on both sides (nothing to verify).
+    if new.sig == have.sig {
+        return false;
+    }
     let (vn, vh) = (new.verify(pki), have.verify(pki));
     if vn != vh {
         return vn;
