@@ -69,3 +69,16 @@ def test_only_verified_rows_enter_a_table(con):
     assert got == [(1, 'apple "red"'), (2, "pear")]
     with pytest.raises(duckdb.Error, match="crdt_delta_rows"):
         con.execute("SELECT crdt_delta_rows(delta, (SELECT bytes FROM pki)) FROM inbox WHERE name = 'revoked'").fetchall()
+
+
+def test_context_refuses_a_replay_into_another_dataset(con):
+    ok = "SELECT crdt_verify(delta, (SELECT bytes FROM pki), ?) FROM inbox WHERE name = 'good'"
+    assert con.execute(ok, ["orders/2026-12"]).fetchone()[0] is True
+    assert con.execute(ok, ["orders/2026-11"]).fetchone()[0] is False
+    with pytest.raises(duckdb.Error, match=r"crdt_verified_payload.*orders/2026-11"):
+        con.execute("SELECT crdt_verified_payload(delta, (SELECT bytes FROM pki), 'orders/2026-11') "
+                    "FROM inbox WHERE name = 'good'").fetchall()
+    assert con.execute("SELECT crdt_delta_rows(delta, (SELECT bytes FROM pki), 'orders/2026-12') "
+                       "FROM inbox WHERE name = 'good'").fetchone()[0].startswith("[{")
+    with pytest.raises(duckdb.Error, match=r"crdt_verify.*context.*empty"):
+        con.execute(ok.replace("?", "''")).fetchall()

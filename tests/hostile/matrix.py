@@ -402,6 +402,8 @@ class Generator:
         if kind == "text":
             if fn == "crdt_json_merge":
                 return d.text('{"a": [1, 2], "b": {"c": true}}')
+            if fn in E4 and sig.args[pos].name == "context":
+                return d.text("orders/2026-12")  # the golden deltas' context
             if sig.args[pos].name == "family":
                 return d.text("murmur3")
             return d.text(",") if sig.args[pos].const else d.text("a,b")

@@ -52,3 +52,12 @@ def test_only_verified_rows_enter_a_table(con):
 def test_signed_payload_is_the_same_bytes_as_in_duckdb(con):
     p = con.execute("SELECT crdt_signed_payload(delta) FROM inbox WHERE name = 'good'").fetchone()[0]
     assert bytes(p)[:4] == b"E4TB"
+
+
+def test_context_refuses_a_replay_into_another_dataset(con):
+    ok = "SELECT crdt_verify(delta, (SELECT bytes FROM pki), %s) FROM inbox WHERE name = 'good'"
+    assert con.execute(ok, ["orders/2026-12"]).fetchone()[0] is True
+    assert con.execute(ok, ["orders/2026-11"]).fetchone()[0] is False
+    with pytest.raises(psycopg.Error, match=r"crdt_delta_rows.*orders/2026-11"):
+        con.execute("SELECT crdt_delta_rows(delta, (SELECT bytes FROM pki), 'orders/2026-11') "
+                    "FROM inbox WHERE name = 'good'")

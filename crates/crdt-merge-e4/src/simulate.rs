@@ -628,7 +628,6 @@ fn check_contributions(
     h: usize,
     report: &mut Report,
 ) {
-    let honest_vectors: Vec<&Vec<f64>> = vectors.values().filter(|v| v[0].abs() < 1e6).collect();
     for s in honest {
         let out = gate::model_contributions(s, mctx, 1);
         let admitted_honest = out
@@ -641,6 +640,8 @@ fn check_contributions(
         report.poisoned = report.poisoned.max(poisoned);
         #[cfg(feature = "model")]
         if poisoned < admitted_honest {
+            let honest_vectors: Vec<&Vec<f64>> =
+                vectors.values().filter(|v| v[0].abs() < 1e6).collect();
             let (r, _) = gate::model_robust(
                 s,
                 mctx,

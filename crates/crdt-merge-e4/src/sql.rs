@@ -1,15 +1,19 @@
 //! SQL functions E4 contributes to the catalogue (the kernel cannot depend on this crate; hosts
 //! call [`register`] before registering the catalogue's functions):
 //!
-//! - `crdt_verify(delta, pki)` → BOOLEAN: whether the signed delta verifies under the key the
-//!   PKI gives its author for its sequence number, the number is not revoked and the delta
-//!   breaks no deterministic rule; malformed bytes are an error naming the byte offset;
-//! - `crdt_verified_payload(delta, pki)` → BLOB: the payload of a delta that verifies (NULL
+//! - `crdt_verify(delta, pki [, context])` → BOOLEAN: whether the signed delta verifies under
+//!   the key the PKI gives its author for its sequence number, the number is not revoked, the
+//!   delta breaks no deterministic rule and (with `context`) was signed for that context;
+//!   malformed bytes are an error naming the byte offset;
+//! - `crdt_verified_payload(delta, pki [, context])` → BLOB: the payload of a delta that verifies (NULL
 //!   when it travelled without one); an error when it does not verify;
-//! - `crdt_delta_rows(delta, pki)` → TEXT: the rows of a verified table delta as a JSON array
+//! - `crdt_delta_rows(delta, pki [, context])` → TEXT: the rows of a verified table delta as a JSON array
 //!   of objects (binary cells as `\x`-hex text), for `jsonb_populate_recordset` in Postgres or
 //!   `from_json` / `read_json` in DuckDB; an error when it does not verify;
 //! - `crdt_signed_payload(delta)` → BLOB: the payload, **not verified** (for inspection).
+//!
+//! Each checks one delta: its author's chain and convictions need the whole set (`crdt-merge
+//! trust merge`). Without `context` a delta signed for another dataset verifies: pass it.
 
 use std::sync::Arc;
 
@@ -24,6 +28,7 @@ use crdt_merge_kernel::{Error, Result};
 
 use crate::codec::hex;
 use crate::delta::{Kind, SignedDelta};
+use crate::hash::Context;
 use crate::pki::Pki;
 use crate::table::{Cell, TablePayload};
 
@@ -36,6 +41,24 @@ const DELTA_PKI: &[Arg] = &[
     Arg {
         name: "pki",
         ty: ArgType::Bytes,
+        constant: false,
+    },
+];
+
+const DELTA_PKI_CONTEXT: &[Arg] = &[
+    Arg {
+        name: "delta",
+        ty: ArgType::Bytes,
+        constant: false,
+    },
+    Arg {
+        name: "pki",
+        ty: ArgType::Bytes,
+        constant: false,
+    },
+    Arg {
+        name: "context",
+        ty: ArgType::Text,
         constant: false,
     },
 ];
@@ -68,29 +91,47 @@ const fn def(
 pub static FUNCTIONS: &[FunctionDef] = &[
     def(
         "crdt_verify",
-        &[Signature {
-            args: DELTA_PKI,
-            returns: ReturnType::Bool,
-        }],
-        "Whether a signed E4 delta verifies under the PKI (its author's key for its sequence number, not revoked, no broken rule); malformed bytes are an error with the byte offset.",
+        &[
+            Signature {
+                args: DELTA_PKI,
+                returns: ReturnType::Bool,
+            },
+            Signature {
+                args: DELTA_PKI_CONTEXT,
+                returns: ReturnType::Bool,
+            },
+        ],
+        "Whether a signed E4 delta verifies under the PKI (its author's key for its sequence number, not revoked, no broken rule) and, given a context, was signed for it; malformed bytes are an error with the byte offset.",
         "SELECT crdt_verify(NULL, NULL) IS NULL",
     ),
     def(
         "crdt_verified_payload",
-        &[Signature {
-            args: DELTA_PKI,
-            returns: ReturnType::Bytes,
-        }],
-        "The payload of a signed delta that verifies (NULL when it carries none); an error when it does not verify.",
+        &[
+            Signature {
+                args: DELTA_PKI,
+                returns: ReturnType::Bytes,
+            },
+            Signature {
+                args: DELTA_PKI_CONTEXT,
+                returns: ReturnType::Bytes,
+            },
+        ],
+        "The payload of a signed delta that verifies (and, given a context, was signed for it; NULL when it carries none); an error when it does not verify.",
         "SELECT crdt_verified_payload(NULL, NULL) IS NULL",
     ),
     def(
         "crdt_delta_rows",
-        &[Signature {
-            args: DELTA_PKI,
-            returns: ReturnType::Text,
-        }],
-        "The rows of a verified signed table delta as a JSON array of objects (binary as \\x-hex text); an error when it does not verify.",
+        &[
+            Signature {
+                args: DELTA_PKI,
+                returns: ReturnType::Text,
+            },
+            Signature {
+                args: DELTA_PKI_CONTEXT,
+                returns: ReturnType::Text,
+            },
+        ],
+        "The rows of a verified signed table delta (and, given a context, signed for it) as a JSON array of objects (binary as \\x-hex text); an error when it does not verify.",
         "SELECT crdt_delta_rows(NULL, NULL) IS NULL",
     ),
     def(
@@ -159,9 +200,19 @@ impl Pkis {
     }
 }
 
-/// Why a well-formed delta does not verify, or `None` when it does.
-fn refusal(d: &SignedDelta, pki: &Pki) -> Option<String> {
+/// Why a well-formed delta does not verify (for `ctx` when given), or `None` when it does.
+fn refusal(d: &SignedDelta, pki: &Pki, ctx: Option<(&str, Context)>) -> Option<String> {
     let h = d.header();
+    if let Some((name, c)) = ctx {
+        if h.ctx != c {
+            return Some(format!(
+                "delta {} was signed for another context ({}…), not '{name}' ({}…)",
+                &d.id().hex()[..16],
+                &h.ctx.hex()[..16],
+                &c.hex()[..16]
+            ));
+        }
+    }
     if !d.signed.verify(pki) {
         return Some(format!(
             "no key the PKI gives author {} at seq {} signed delta {}",
@@ -232,14 +283,32 @@ fn invoke(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         return Ok(Arc::new(BinaryArray::from_iter(out)));
     }
     let pki_arr = bytes(name, "pki", &args[1])?;
+    let ctx_arr = match args.get(2) {
+        None => None,
+        Some(a) => Some(
+            arrow_cast::cast(a, &DataType::Utf8)
+                .map_err(|_| Error::type_mismatch(name, "context", "text", a.data_type()))?,
+        ),
+    };
+    let ctx_arr = ctx_arr.as_ref().map(|a| a.as_string::<i32>());
     let mut pkis = Pkis { last: None };
     let mut verified = |i: usize| -> Result<Option<std::result::Result<SignedDelta, String>>> {
-        if !delta.is_valid(i) || !pki_arr.is_valid(i) {
+        if !delta.is_valid(i) || !pki_arr.is_valid(i) || ctx_arr.is_some_and(|c| c.is_null(i)) {
             return Ok(None);
         }
+        let ctx = match ctx_arr {
+            None => None,
+            Some(c) => {
+                let text = c.value(i);
+                let ctx = Context::new(text).map_err(|e| {
+                    Error::invalid(name, "context", "a context name", e.to_string())
+                })?;
+                Some((text, ctx))
+            }
+        };
         let d = decode(i)?;
         let pki = pkis.get(name, pki_arr.value(i))?;
-        Ok(Some(match refusal(&d, pki) {
+        Ok(Some(match refusal(&d, pki, ctx) {
             None => Ok(d),
             Some(why) => Err(why),
         }))

@@ -183,6 +183,49 @@ fn the_functions_verify_refuse_and_decode() {
     assert!(call("crdt_verify", &[&f["good.delta"]]).is_err());
 }
 
+fn call_ctx(
+    name: &str,
+    delta: &[u8],
+    pki: &[u8],
+    ctx: &str,
+) -> crdt_merge_kernel::Result<ArrayRef> {
+    crdt_merge_e4::sql::register();
+    let arrays: Vec<ArrayRef> = vec![
+        blob(delta),
+        blob(pki),
+        Arc::new(arrow_array::StringArray::from(vec![ctx])),
+    ];
+    invoke_scalar(name, &arrays, 1)
+}
+
+#[test]
+fn the_context_argument_refuses_a_delta_signed_for_another_dataset() {
+    let f: std::collections::BTreeMap<&str, Vec<u8>> = fixtures().into_iter().collect();
+    let (good, pki) = (&f["good.delta"], &f["pki.bin"]);
+    let verify = |ctx: &str| {
+        call_ctx("crdt_verify", good, pki, ctx)
+            .unwrap()
+            .as_boolean()
+            .value(0)
+    };
+    assert!(verify("orders/2026-12"));
+    assert!(!verify("orders/2026-11"), "a replay into another context");
+    let e = call_ctx("crdt_verified_payload", good, pki, "orders/2026-11")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("crdt_verified_payload") && e.contains("orders/2026-11"),
+        "{e}"
+    );
+    assert!(call_ctx("crdt_delta_rows", good, pki, "orders/2026-12").is_ok());
+    assert!(call_ctx("crdt_delta_rows", good, pki, "orders/2026-11").is_err());
+    // The empty context is refused by name.
+    let e = call_ctx("crdt_verify", good, pki, "")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("context") && e.contains("empty"), "{e}");
+}
+
 #[test]
 fn registration_is_idempotent_and_listed() {
     crdt_merge_e4::sql::register();

@@ -388,5 +388,12 @@ CREATE FUNCTION crdt_verified_payload(delta bytea, pki bytea) RETURNS bytea
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_verified_payload';
 CREATE FUNCTION crdt_delta_rows(delta bytea, pki bytea) RETURNS text
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_delta_rows';
+-- With a context: also refuse a delta signed for another dataset (a replay).
+CREATE FUNCTION crdt_verify(delta bytea, pki bytea, context text) RETURNS boolean
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_verify';
+CREATE FUNCTION crdt_verified_payload(delta bytea, pki bytea, context text) RETURNS bytea
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_verified_payload';
+CREATE FUNCTION crdt_delta_rows(delta bytea, pki bytea, context text) RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_delta_rows';
 CREATE FUNCTION crdt_signed_payload(delta bytea) RETURNS bytea
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'crdt_signed_payload';
