@@ -231,7 +231,7 @@ fn split_pair<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str)> {
         .ok_or_else(|| CliError::Usage(format!("{flag} `{text}`: expected NAME=VALUE")))
 }
 
-fn parse_dtype(text: &str) -> Result<DType> {
+pub(crate) fn parse_dtype(text: &str) -> Result<DType> {
     DType::from_user_name(text).ok_or_else(|| {
         CliError::Usage(format!(
             "--dtype `{text}`: expected float32, bfloat16, float16 or float64"
@@ -364,11 +364,7 @@ fn run_merge(a: MergeModelArgs) -> Result<()> {
     request.allow_nonfinite = a.allow_nonfinite;
     request.shard_size = shard_size;
 
-    let progress = bar(a.quiet);
-    let report = merge_models(&request, &progress).map_err(model_error)?;
-    if let Some(b) = &progress.0 {
-        b.finish_and_clear();
-    }
+    let report = merge_with_bar(&request, a.quiet)?;
     if let Some(template) = chat_template {
         if !crdt_merge_model::io::is_file_output(&request.output) {
             let path = request.output.join("chat_template.jinja");
@@ -388,6 +384,19 @@ fn run_merge(a: MergeModelArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs a model merge with a progress bar on a terminal (none with `quiet`).
+pub(crate) fn merge_with_bar(
+    request: &MergeRequest,
+    quiet: bool,
+) -> Result<crdt_merge_model::merge::MergeReport> {
+    let progress = bar(quiet);
+    let report = merge_models(request, &progress).map_err(model_error)?;
+    if let Some(b) = &progress.0 {
+        b.finish_and_clear();
+    }
+    Ok(report)
 }
 
 fn display(p: &Path) -> String {

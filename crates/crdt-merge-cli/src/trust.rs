@@ -61,6 +61,10 @@ enum TrustCommand {
     /// Trust-gated merge of signed table deltas: forged, unsigned and convicted authors'
     /// deltas are dropped and reported; the rest merge with the CRDT join.
     Merge(MergeArgs),
+    /// Trust-gated merge of signed model contributions: one contribution per admitted author
+    /// for the round, matched to the model files by content id, weights after the probation
+    /// cap, merged with a model strategy; prints the receipt.
+    MergeModel(MergeModelArgs),
     /// Print a signed delta, PKI, evidence or trust state: fields, key id, signed bytes and
     /// signature in hex (enough for an independent check), or each identity's trust.
     Show {
@@ -207,6 +211,53 @@ struct MergeArgs {
     output: Option<String>,
 }
 
+#[derive(clap::Args, Debug)]
+struct MergeModelArgs {
+    /// Signed contribution deltas (`trust sign MODEL --contribution`).
+    #[arg(required = true, num_args = 1..)]
+    deltas: Vec<PathBuf>,
+    /// The PKI file.
+    #[arg(long)]
+    pki: PathBuf,
+    /// The context to merge.
+    #[arg(long)]
+    context: String,
+    /// The round to merge.
+    #[arg(long, default_value_t = 1)]
+    round: u64,
+    /// The contributed models (`.safetensors` files or model directories), matched to the
+    /// signed contributions by content id; repeatable.
+    #[arg(long = "model", required = true, num_args = 1..)]
+    models: Vec<PathBuf>,
+    /// The base model (task-vector strategies).
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// The model strategy (`crdt-merge model strategies`); weights are the signed ones.
+    #[arg(long, short = 's')]
+    strategy: String,
+    /// A strategy parameter, K=V; repeatable.
+    #[arg(long, short = 'p')]
+    param: Vec<String>,
+    /// Output type: float32, bfloat16, float16, float64.
+    #[arg(long)]
+    dtype: Option<String>,
+    /// Seed of the random strategies.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// `prefix`: keep a convicted author's deltas below its first conflicting sequence number.
+    #[arg(long, default_value = "exclude")]
+    policy: String,
+    /// Also write the trust state here.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Output: a `.safetensors` file or a directory.
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
 fn e4(e: TrustError) -> CliError {
     match e {
         TrustError::Io { .. } | TrustError::KeyFile { .. } | TrustError::Decode { .. } => {
@@ -298,6 +349,7 @@ pub async fn run(a: TrustArgs) -> Result<()> {
             Ok(())
         }
         TrustCommand::Merge(m) => merge(m).await,
+        TrustCommand::MergeModel(m) => merge_model(m),
         TrustCommand::Show { file, pki } => show(&file, pki.as_deref()),
         TrustCommand::Simulate { n, f, seed, seeds } => {
             if n < 2 || f + 2 > n {
@@ -550,36 +602,7 @@ fn read_delta(path: &Path) -> Result<SignedDelta> {
 async fn merge(m: MergeArgs) -> Result<()> {
     let pki = read_pki(&m.pki)?;
     let ctx = context(&m.context)?;
-    let mode = crdt_merge_e4::Mode::parse(&m.policy).ok_or_else(|| {
-        CliError::Usage(format!(
-            "--policy '{}': expected exclude or prefix",
-            m.policy
-        ))
-    })?;
-    let mut state = TrustState::new(
-        pki,
-        TrustPolicy {
-            mode,
-            ..TrustPolicy::default()
-        },
-    );
-    let mut names: BTreeMap<[u8; 32], String> = BTreeMap::new();
-    for p in &m.deltas {
-        let d = match read_delta(p) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("crdt-merge: dropped {}", e.message());
-                continue;
-            }
-        };
-        names.insert(d.id().0, p.display().to_string());
-        if let Err(e) = state.insert_delta(d) {
-            eprintln!(
-                "crdt-merge: dropped '{}': forged or unknown author: {e}",
-                p.display()
-            );
-        }
-    }
+    let (state, names) = gather(&m.deltas, pki, &m.policy)?;
     let mut spec: Option<crdt_merge_kernel::mergeql::MergeSpec> = None;
     if !m.strategy.is_empty() {
         let first = state
@@ -624,6 +647,145 @@ async fn merge(m: MergeArgs) -> Result<()> {
             .as_deref()
             .map(|o| format!(", written to {o}"))
             .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// A trust state of the deltas at `paths` (unreadable, forged and unknown-author ones dropped
+/// and reported), with file names by delta id.
+fn gather(
+    paths: &[PathBuf],
+    pki: Pki,
+    policy: &str,
+) -> Result<(TrustState, BTreeMap<[u8; 32], String>)> {
+    let mode = crdt_merge_e4::Mode::parse(policy).ok_or_else(|| {
+        CliError::Usage(format!("--policy '{policy}': expected exclude or prefix"))
+    })?;
+    let mut state = TrustState::new(
+        pki,
+        TrustPolicy {
+            mode,
+            ..TrustPolicy::default()
+        },
+    );
+    let mut names: BTreeMap<[u8; 32], String> = BTreeMap::new();
+    for p in paths {
+        let d = match read_delta(p) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("crdt-merge: dropped {}", e.message());
+                continue;
+            }
+        };
+        names.insert(d.id().0, p.display().to_string());
+        if let Err(e) = state.insert_delta(d) {
+            eprintln!(
+                "crdt-merge: dropped '{}': forged or unknown author: {e}",
+                p.display()
+            );
+        }
+    }
+    Ok((state, names))
+}
+
+fn merge_model(m: MergeModelArgs) -> Result<()> {
+    use crdt_merge_model::merge::{MergeRequest, ModelSpec, Setting};
+    use crdt_merge_model::params::ParamValue;
+    let pki = read_pki(&m.pki)?;
+    let ctx = context(&m.context)?;
+    let (state, names) = gather(&m.deltas, pki, &m.policy)?;
+    let out = gate::model_contributions(&state, ctx, m.round);
+    for r in &out.refused {
+        eprintln!(
+            "crdt-merge: dropped '{}' (author {}, seq {}): {}",
+            names.get(&r.id.0).cloned().unwrap_or_else(|| r.id.hex()),
+            r.author,
+            r.seq,
+            r.why.describe()
+        );
+    }
+    for e in state.evidence().values() {
+        eprintln!("crdt-merge: evidence: {}", e.describe());
+    }
+    if out.admitted.is_empty() {
+        return Err(CliError::Run(format!(
+            "trust merge-model: no admitted contribution for round {} of context '{}'",
+            m.round, m.context
+        )));
+    }
+    // Content id → model file.
+    let mut files: BTreeMap<[u8; 32], PathBuf> = BTreeMap::new();
+    for path in &m.models {
+        let f = crdt_merge_model::io::ModelFiles::open(path).map_err(crate::model::model_error)?;
+        let id = crdt_merge_model::contribution_id(&f).map_err(crate::model::model_error)?;
+        files.insert(id, path.clone());
+    }
+    let weights = gate::capped_weights(&out.admitted, state.policy().probation_weight_cap);
+    let mut request = MergeRequest::new(&m.strategy, &m.output);
+    for (a, w) in out.admitted.iter().zip(&weights) {
+        let path = files.remove(&a.content).ok_or_else(|| {
+            CliError::Input(format!(
+                "trust merge-model: admitted contribution {} of author {} has no model among \
+                 --model (give the file it was signed from)",
+                hex(&a.content),
+                a.author
+            ))
+        })?;
+        request.models.push(ModelSpec {
+            label: format!("{}", a.author),
+            path,
+            weight: Some(Setting::Value(ParamValue::Num(*w))),
+            ..ModelSpec::default()
+        });
+    }
+    for p in files.values() {
+        eprintln!(
+            "crdt-merge: dropped model '{}': no admitted contribution of round {} signs it",
+            p.display(),
+            m.round
+        );
+    }
+    request.base = m.base.as_ref().map(|b| ModelSpec {
+        label: b.display().to_string(),
+        path: b.clone(),
+        ..ModelSpec::default()
+    });
+    for p in &m.param {
+        let (k, v) = p
+            .split_once('=')
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .ok_or_else(|| CliError::Usage(format!("--param `{p}`: expected NAME=VALUE")))?;
+        if k == "weight" {
+            return Err(CliError::Usage(
+                "--param weight=...: the weights are the signed ones".into(),
+            ));
+        }
+        request
+            .params
+            .push((k.to_string(), Setting::Value(ParamValue::parse(v))));
+    }
+    if let Some(d) = &m.dtype {
+        request.dtype = Some(crate::model::parse_dtype(d)?);
+    }
+    request.seed = m.seed;
+    let report = crate::model::merge_with_bar(&request, m.quiet)?;
+    if let Some(p) = &m.state {
+        write(p, &state.encode())?;
+    }
+    // The result: the merged model's content id (what `trust sign --contribution` would sign).
+    let merged = crdt_merge_model::io::ModelFiles::open(&m.output)
+        .and_then(|f| crdt_merge_model::contribution_id(&f))
+        .map_err(crate::model::model_error)?;
+    let mut receipt = out.receipt.clone();
+    receipt.result = merged.to_vec();
+    eprint!("{}", receipt.describe());
+    eprintln!(
+        "crdt-merge: {} contributions admitted, {} dropped, {} tensors merged with {} into {}",
+        out.admitted.len(),
+        out.refused.len() + (m.deltas.len() - state.deltas().len()),
+        report.tensors,
+        m.strategy,
+        m.output.display()
     );
     Ok(())
 }

@@ -63,6 +63,33 @@ fn fixtures(dir: &Path) {
     .unwrap();
     std::fs::write(dir.join("mallory-a.csv"), "id,name,_ts\n1,MALLORY,99\n").unwrap();
     std::fs::write(dir.join("mallory-b.csv"), "id,name,_ts\n2,MALLORY,99\n").unwrap();
+    for (name, w) in [
+        ("a", [1.0f32, 2.0, 3.0, 4.0]),
+        ("b", [3.0, 2.0, 1.0, 0.0]),
+        ("m", [1e3, -1e3, 1e3, -1e3]),
+        ("m2", [-1e4, 1e4, -1e4, 1e4]),
+    ] {
+        write_st(&dir.join(format!("{name}.safetensors")), "w", &w);
+    }
+}
+
+/// A one-tensor F32 safetensors file, written by hand (independent of the model crate).
+fn write_st(path: &Path, name: &str, values: &[f32]) {
+    let header = format!(
+        r#"{{"{name}":{{"dtype":"F32","shape":[{}],"data_offsets":[0,{}]}}}}"#,
+        values.len(),
+        4 * values.len()
+    );
+    let mut h = header.into_bytes();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
 }
 
 /// Every ```console block of docs/trust.md, in order, in one directory: `$ crdt-merge ...`,
@@ -310,4 +337,118 @@ fn simulate_reports_its_properties() {
     );
     let o = run(d.path(), &["trust", "simulate", "--n", "4", "--f", "3"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
+}
+
+#[test]
+fn the_model_gate_drops_equivocators_and_needs_every_admitted_model() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    let sign = |file: &str, key: &str, weight: &str, out: &str| {
+        ok(
+            p,
+            &[
+                "trust",
+                "sign",
+                file,
+                "--contribution",
+                "--round",
+                "1",
+                "--weight",
+                weight,
+                "--key",
+                key,
+                "--context",
+                "fed",
+                "-o",
+                out,
+            ],
+        )
+    };
+    sign("a.safetensors", "alice.key", "1", "a.contrib");
+    sign("m.safetensors", "mallory.key", "1", "m1.contrib");
+    let merge = |deltas: &[&str], models: &[&str]| {
+        let mut args = vec!["trust", "merge-model"];
+        args.extend_from_slice(deltas);
+        args.extend_from_slice(&[
+            "--pki",
+            "team.pki",
+            "--context",
+            "fed",
+            "--strategy",
+            "linear",
+        ]);
+        for m in models {
+            args.extend_from_slice(&["--model", m]);
+        }
+        args.extend_from_slice(&["-q", "-o", "out.safetensors"]);
+        run(p, &args)
+    };
+    // Mallory's one contribution is admitted: the gate says who, not what.
+    let o = merge(
+        &["a.contrib", "m1.contrib"],
+        &["a.safetensors", "m.safetensors"],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("2 contributions admitted"),
+        "{}",
+        o.stderr
+    );
+    // An admitted contribution whose model is not given is an error naming it.
+    let o = merge(&["a.contrib", "m1.contrib"], &["a.safetensors"]);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("has no model among --model"),
+        "{}",
+        o.stderr
+    );
+    // A second contribution for the round convicts Mallory; a model nobody signed is dropped.
+    sign("m2.safetensors", "mallory.key", "9", "m2.contrib");
+    let o = merge(
+        &["a.contrib", "m1.contrib", "m2.contrib"],
+        &[
+            "a.safetensors",
+            "m.safetensors",
+            "m2.safetensors",
+            "b.safetensors",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("author convicted"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("contribution equivocation"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("dropped model 'b.safetensors'"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("1 contributions admitted"),
+        "{}",
+        o.stderr
+    );
+    let same = std::fs::read(p.join("out.safetensors")).unwrap();
+    ok(
+        p,
+        &[
+            "model",
+            "merge",
+            "a.safetensors",
+            "--strategy",
+            "linear",
+            "-w",
+            "a.safetensors=1",
+            "-q",
+            "-o",
+            "alone.safetensors",
+        ],
+    );
+    let alone = std::fs::read(p.join("alone.safetensors")).unwrap();
+    // Same tensors as Alice's model merged alone (metadata labels differ).
+    let tail = |b: &[u8]| b[b.len() - 16..].to_vec();
+    assert_eq!(tail(&same), tail(&alone));
 }
