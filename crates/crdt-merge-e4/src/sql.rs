@@ -170,6 +170,26 @@ fn bytes(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
     }
 }
 
+/// A text argument as Utf8. Only text types (and NULL) are accepted: arrow would cast a list or a
+/// number to its printed form, which would turn a wrong argument into a context nobody signed for.
+fn text(name: &str, arg: &str, a: &ArrayRef) -> Result<ArrayRef> {
+    match a.data_type() {
+        DataType::Utf8 => Ok(a.clone()),
+        DataType::Null | DataType::LargeUtf8 | DataType::Utf8View => {
+            arrow_cast::cast(a, &DataType::Utf8).map_err(|e| Error::internal(name, e.to_string()))
+        }
+        DataType::Dictionary(_, v)
+            if matches!(
+                **v,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
+        {
+            arrow_cast::cast(a, &DataType::Utf8).map_err(|e| Error::internal(name, e.to_string()))
+        }
+        dt => Err(Error::type_mismatch(name, arg, "text", dt)),
+    }
+}
+
 fn decode_err(name: &str, arg: &str, e: crate::TrustError) -> Error {
     match e {
         crate::TrustError::Decode {
@@ -285,10 +305,7 @@ fn invoke(name: &str, args: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
     let pki_arr = bytes(name, "pki", &args[1])?;
     let ctx_arr = match args.get(2) {
         None => None,
-        Some(a) => Some(
-            arrow_cast::cast(a, &DataType::Utf8)
-                .map_err(|_| Error::type_mismatch(name, "context", "text", a.data_type()))?,
-        ),
+        Some(a) => Some(text(name, "context", a)?),
     };
     let ctx_arr = ctx_arr.as_ref().map(|a| a.as_string::<i32>());
     let mut pkis = Pkis { last: None };

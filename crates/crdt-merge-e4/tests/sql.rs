@@ -224,6 +224,24 @@ fn the_context_argument_refuses_a_delta_signed_for_another_dataset() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("context") && e.contains("empty"), "{e}");
+    // A context that is not text (a list, a number) is a type error naming the argument, not
+    // its printed form taken as a context.
+    crdt_merge_e4::sql::register();
+    let list: ArrayRef = Arc::new(arrow_array::ListArray::from_iter_primitive::<
+        arrow_array::types::Int32Type,
+        _,
+        _,
+    >(vec![Some(vec![None::<i32>])]));
+    let number: ArrayRef = Arc::new(arrow_array::Int64Array::from(vec![7]));
+    for wrong in [list, number] {
+        let e = invoke_scalar("crdt_verify", &[blob(good), blob(pki), wrong], 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("crdt_verify") && e.contains("context") && e.contains("text"),
+            "{e}"
+        );
+    }
 }
 
 #[test]
