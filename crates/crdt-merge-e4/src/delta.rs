@@ -464,6 +464,13 @@ impl SignedDelta {
         Ok(d)
     }
 
+    /// [`SignedDelta::decode`] of each item, on all cores (each payload is hashed on decode:
+    /// the costly part of admitting large table deltas). Results in input order.
+    pub fn decode_many<B: AsRef<[u8]> + Sync>(items: &[B]) -> Vec<Result<SignedDelta>> {
+        let bytes: usize = items.iter().map(|b| b.as_ref().len()).sum();
+        crate::par::map(items, bytes >= 1 << 22, |b| SignedDelta::decode(b.as_ref()))
+    }
+
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<SignedDelta> {
         let signed = SignedHeader::read(r)?;
         let payload = if r.bool("has_payload")? {

@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod gate;
 pub mod hash;
 pub mod keyfile;
+mod par;
 pub mod pki;
 pub mod policy;
 pub mod sig;

@@ -173,7 +173,7 @@ impl TrustState {
     /// A delta that does not verify (a forgery, an unknown author, another kind's signature),
     /// or the cap on deltas; the state is unchanged.
     pub fn insert_delta(&mut self, d: SignedDelta) -> Result<Inserted> {
-        let r = self.put_delta(d)?;
+        let r = self.put_delta(d, false)?;
         if r != Inserted::Known {
             self.derive();
         }
@@ -186,7 +186,15 @@ impl TrustState {
         &mut self,
         ds: impl IntoIterator<Item = SignedDelta>,
     ) -> Vec<Result<Inserted>> {
-        let out: Vec<Result<Inserted>> = ds.into_iter().map(|d| self.put_delta(d)).collect();
+        let ds: Vec<SignedDelta> = ds.into_iter().collect();
+        // The costly checks (payload hash, signature) on all cores; then in order.
+        // A signature check is tens of microseconds: worth threads from a few dozen deltas.
+        let checked = crate::par::map(&ds, ds.len() >= 32, |d| self.check_new(d));
+        let out: Vec<Result<Inserted>> = ds
+            .into_iter()
+            .zip(checked)
+            .map(|(d, c)| c.and_then(|()| self.put_delta(d, true)))
+            .collect();
         if out
             .iter()
             .any(|r| matches!(r, Ok(i) if *i != Inserted::Known))
@@ -196,24 +204,37 @@ impl TrustState {
         out
     }
 
-    fn put_delta(&mut self, d: SignedDelta) -> Result<Inserted> {
-        let id = d.id();
-        // The fields are public: a payload attached by hand must be the signed one.
-        // (A wrong length with the right hash is the author's own rule violation: kept.)
+    /// The checks a delta passes before it goes in: its payload (the fields are public: one
+    /// attached by hand must be the signed one; a wrong length with the right hash is the
+    /// author's own rule violation, kept) and its signature under the PKI.
+    fn check_new(&self, d: &SignedDelta) -> Result<()> {
         if let Some(p) = &d.payload {
             if crate::delta::payload_hash(p) != d.header().payload {
                 return Err(TrustError::Refused(format!(
                     "delta {}: the payload does not hash to the one its author signed",
-                    &id.hex()[..16]
+                    &d.id().hex()[..16]
                 )));
             }
         }
-        if let Some(have) = self.deltas.get(&id) {
-            if have.signed.sig == d.signed.sig && (have.payload.is_some() || d.payload.is_none()) {
-                return Ok(Inserted::Known);
-            }
+        if self.is_known(d) {
+            return Ok(());
         }
-        check_delta(&self.pki, &d)?;
+        check_delta(&self.pki, d)
+    }
+
+    fn is_known(&self, d: &SignedDelta) -> bool {
+        self.deltas.get(&d.id()).is_some_and(|have| {
+            have.signed.sig == d.signed.sig && (have.payload.is_some() || d.payload.is_none())
+        })
+    }
+
+    fn put_delta(&mut self, d: SignedDelta, checked: bool) -> Result<Inserted> {
+        if !checked {
+            self.check_new(&d)?;
+        }
+        if self.is_known(&d) {
+            return Ok(Inserted::Known);
+        }
         self.put_checked(d)
     }
 
@@ -303,10 +324,13 @@ impl TrustState {
         let mut next = self.clone();
         let mut changed = false;
         let mut header = |h: &SignedHeader, payload: Option<Vec<u8>>| -> Result<()> {
-            let r = next.put_delta(SignedDelta {
-                signed: h.clone(),
-                payload,
-            })?;
+            let r = next.put_delta(
+                SignedDelta {
+                    signed: h.clone(),
+                    payload,
+                },
+                false,
+            )?;
             changed |= r != Inserted::Known;
             Ok(())
         };
@@ -474,16 +498,33 @@ impl TrustState {
     /// Fills the memo for every delta (validity, smallest broken rule, leaf hash).
     fn fill_memo(&mut self) {
         let mut memo = std::mem::take(&mut self.memo);
+        // Rules scan every payload: on all cores.
+        let todo: Vec<(&DeltaId, &SignedDelta)> = self
+            .deltas
+            .iter()
+            .filter(|(id, _)| !memo.rule.contains_key(id))
+            .collect();
+        let bytes: usize = todo
+            .iter()
+            .map(|(_, d)| d.payload.as_ref().map_or(0, Vec::len))
+            .sum();
+        let rules = crate::par::map(&todo, bytes >= 1 << 22, |(_, d)| {
+            d.broken_rules().into_iter().min()
+        });
+        for ((id, _), rule) in todo.into_iter().zip(rules) {
+            memo.rule.insert(*id, rule);
+        }
         for (id, d) in &self.deltas {
             if !memo.valid.contains_key(id) {
                 memo.valid.insert(*id, self.valid(&d.signed));
             }
-            if !memo.rule.contains_key(id) {
-                memo.rule.insert(*id, d.broken_rules().into_iter().min());
-            }
             if !memo.leaf.contains_key(id) {
+                // The signed header and whether the payload is here: the payload itself is
+                // bound by the header's payload hash (checked whenever one is attached), so
+                // hashing its bytes again (tens of MB in a table gate) would add nothing.
                 let mut body = Vec::new();
-                d.encode_body(&mut body);
+                d.signed.encode_into(&mut body);
+                body.push(u8::from(d.payload.is_some()));
                 memo.leaf.insert(*id, *blake3::hash(&body).as_bytes());
             }
         }
@@ -748,7 +789,8 @@ impl TrustState {
     }
 
     /// The root: `derive_key("crdt-merge e4 state root v1")` over blake3(PKI bytes) ‖ policy ‖
-    /// n_deltas u64 ‖ per delta in id order its id ‖ blake3(its body) ‖ n_claims u64 ‖ per claim
+    /// n_deltas u64 ‖ per delta in id order its id ‖ blake3(its signed header ‖ has_payload u8)
+    /// ‖ n_claims u64 ‖ per claim
     /// blake3(its bytes). Honest replicas holding the same sets have the same root.
     pub fn root(&self) -> [u8; 32] {
         self.derived.root
