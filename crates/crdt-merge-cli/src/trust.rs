@@ -669,16 +669,20 @@ fn gather(
         },
     );
     let mut names: BTreeMap<[u8; 32], String> = BTreeMap::new();
+    let mut read = Vec::with_capacity(paths.len());
     for p in paths {
-        let d = match read_delta(p) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("crdt-merge: dropped {}", e.message());
-                continue;
+        match read_delta(p) {
+            Ok(d) => {
+                names.insert(d.id().0, p.display().to_string());
+                read.push((p, d));
             }
-        };
-        names.insert(d.id().0, p.display().to_string());
-        if let Err(e) = state.insert_delta(d) {
+            Err(e) => eprintln!("crdt-merge: dropped {}", e.message()),
+        }
+    }
+    // One batch: signatures are checked on all cores and the evidence derived once.
+    let (read_paths, deltas): (Vec<&PathBuf>, Vec<_>) = read.into_iter().unzip();
+    for (p, r) in read_paths.into_iter().zip(state.insert_deltas(deltas)) {
+        if let Err(e) = r {
             eprintln!(
                 "crdt-merge: dropped '{}': forged or unknown author: {e}",
                 p.display()
