@@ -452,3 +452,88 @@ fn the_model_gate_drops_equivocators_and_needs_every_admitted_model() {
     let tail = |b: &[u8]| b[b.len() - 16..].to_vec();
     assert_eq!(tail(&same), tail(&alone));
 }
+
+#[test]
+fn a_robust_rule_contains_a_validly_signed_poisoned_contribution() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    ok(p, &["trust", "keygen", "-o", "bob.key"]);
+    ok(
+        p,
+        &[
+            "trust",
+            "pki",
+            "register",
+            "team.pki",
+            "--key",
+            "bob.key.pub",
+            "--admin-key",
+            "admin.key",
+        ],
+    );
+    for (file, key, out) in [
+        ("a.safetensors", "alice.key", "a.contrib"),
+        ("b.safetensors", "bob.key", "b.contrib"),
+        ("m.safetensors", "mallory.key", "m.contrib"),
+    ] {
+        ok(
+            p,
+            &[
+                "trust",
+                "sign",
+                file,
+                "--contribution",
+                "--round",
+                "1",
+                "--weight",
+                "1",
+                "--key",
+                key,
+                "--context",
+                "fed",
+                "-o",
+                out,
+            ],
+        );
+    }
+    let merge = |strategy: &str, extra: &[&str]| {
+        let mut args = vec![
+            "trust",
+            "merge-model",
+            "a.contrib",
+            "b.contrib",
+            "m.contrib",
+            "--pki",
+            "team.pki",
+            "--context",
+            "fed",
+            "--model",
+            "a.safetensors",
+            "--model",
+            "b.safetensors",
+            "--model",
+            "m.safetensors",
+            "--strategy",
+            strategy,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-q", "-o", "out.safetensors"]);
+        let o = run(p, &args);
+        assert_eq!(o.code, 0, "{strategy}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("3 contributions admitted"),
+            "{}",
+            o.stderr
+        );
+        ok(p, &["model", "show", "out.safetensors", "--values"])
+    };
+    // Mallory is admitted (one valid contribution) and swamps the weighted mean ...
+    assert!(merge("linear", &[]).contains("w  F32  [4]  334.66"));
+    // ... but not the coordinate-wise median of (a, b, m) nor the mean trimmed by one.
+    assert_eq!(merge("median", &[]).trim_end(), "w  F32  [4]  3 2 3 0");
+    assert_eq!(
+        merge("trimmed_mean", &["-p", "trim=1"]).trim_end(),
+        "w  F32  [4]  3 2 3 0"
+    );
+}

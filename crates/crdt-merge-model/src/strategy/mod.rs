@@ -16,6 +16,7 @@ use crate::error::{ModelError, Result};
 use crate::params::{Default as ParamDefault, ParamSpec, ParamValue, Params, Scope};
 
 pub mod mergekit;
+pub mod robust;
 pub mod upstream;
 
 /// Where a strategy's name and maths come from.
@@ -28,6 +29,9 @@ pub enum Origin {
     Upstream,
     /// crdt-merge 0.11.0's maths exactly, for parity (`upstream_*`).
     UpstreamCompat,
+    /// A Byzantine-robust rule (`median`, `trimmed_mean`): not in [`registry`], found by
+    /// [`lookup`].
+    Robust,
 }
 
 impl Origin {
@@ -37,6 +41,7 @@ impl Origin {
             Origin::Mergekit => "mergekit",
             Origin::Upstream => "crdt-merge",
             Origin::UpstreamCompat => "crdt-merge 0.11.0",
+            Origin::Robust => "robust",
         }
     }
 }
@@ -209,15 +214,25 @@ pub fn registry() -> &'static [StrategySpec] {
 pub fn valid_names() -> String {
     registry()
         .iter()
+        .chain(robust_rules())
         .map(|s| s.name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The coordinate-wise robust rules as strategies (`median`, `trimmed_mean`; the federated and
+/// trust-gated merges use them), kept out of [`registry`]: that table is mergekit's and the
+/// Python library's names.
+pub fn robust_rules() -> &'static [StrategySpec] {
+    static ROBUST: OnceLock<Vec<StrategySpec>> = OnceLock::new();
+    ROBUST.get_or_init(robust::specs)
 }
 
 /// The strategy called `name`, or an error listing the valid names.
 pub fn lookup(name: &str) -> Result<&'static StrategySpec> {
     registry()
         .iter()
+        .chain(robust_rules())
         .find(|s| s.name == name)
         .ok_or_else(|| ModelError::UnknownStrategy {
             name: name.to_string(),
