@@ -16,6 +16,7 @@
 //! never enters LWW order or tie-breaks.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::codec::{hex, shift, Reader};
 use crate::delta::{DeltaId, Kind, Rule, SignedDelta, SignedHeader};
@@ -25,6 +26,7 @@ use crate::hash::{contexts, Context};
 use crate::pki::{Pki, RegisterLevel};
 use crate::policy::{Mode, TrustLevel, TrustPolicy, TrustVector, POLICY_LEN};
 use crate::sig::KeyId;
+use crate::table::DecodedTable;
 use crate::wire::{self, Object, TRUST_STATE_TAG};
 
 /// Why a stored delta is or is not admitted into merges.
@@ -88,6 +90,9 @@ struct Derived {
 #[derive(Clone, Debug, Default)]
 struct Memo {
     rule: BTreeMap<DeltaId, Option<Rule>>,
+    /// Table payloads decoded by [`TrustState::insert_deltas`] (which checks their rules with
+    /// the same decode), for the gate's merge; a payload is fixed by its id's signed hash.
+    table: BTreeMap<DeltaId, Arc<DecodedTable>>,
     valid: BTreeMap<DeltaId, bool>,
     leaf: BTreeMap<DeltaId, [u8; 32]>,
     pki_hash: Option<[u8; 32]>,
@@ -181,19 +186,59 @@ impl TrustState {
     }
 
     /// Adds many deltas, deriving once: one result per delta, in order (a refused delta is
-    /// left out, the others go in).
+    /// left out, the others go in). Table payloads are decoded here, once, and their rows kept
+    /// (as Arrow, about the payload's size again) for [`crate::gate::table`].
     pub fn insert_deltas(
         &mut self,
         ds: impl IntoIterator<Item = SignedDelta>,
     ) -> Vec<Result<Inserted>> {
         let ds: Vec<SignedDelta> = ds.into_iter().collect();
-        // The costly checks (payload hash, signature) on all cores; then in order.
-        // A signature check is tens of microseconds: worth threads from a few dozen deltas.
-        let checked = crate::par::map(&ds, ds.len() >= 32, |d| self.check_new(d));
+        // The costly work on all cores (a signature check is tens of microseconds, so worth
+        // threads from a few dozen deltas, or from a few MB of payloads): payload hash,
+        // signature, and for a table payload one full decode that both checks its rules and
+        // keeps its rows for the gate's merge (a scan now and a decode there would parse the
+        // bytes twice). Then the deltas go in, in order.
+        let bytes: usize = ds
+            .iter()
+            .map(|d| d.payload.as_ref().map_or(0, Vec::len))
+            .sum();
+        type Prepared = Option<(Option<Rule>, Option<Arc<DecodedTable>>)>;
+        let prepared = crate::par::map(
+            &ds,
+            ds.len() >= 32 || bytes >= 1 << 22,
+            |d| -> Result<Prepared> {
+                self.check_new(d)?;
+                let id = d.id();
+                let p: Prepared = match &d.payload {
+                    Some(p)
+                        if d.header().kind == Kind::TableDelta
+                            && !self.memo.table.contains_key(&id) =>
+                    {
+                        let (payload, table) = crate::table::payload_rules_decoded(d.header(), p);
+                        let mut rules = d.signed.header.broken_rules();
+                        rules.extend(payload);
+                        Some((rules.into_iter().min(), table.map(Arc::new)))
+                    }
+                    _ => None,
+                };
+                Ok(p)
+            },
+        );
         let out: Vec<Result<Inserted>> = ds
             .into_iter()
-            .zip(checked)
-            .map(|(d, c)| c.and_then(|()| self.put_delta(d, true)))
+            .zip(prepared)
+            .map(|(d, pre)| {
+                let pre = pre?;
+                let id = d.id();
+                let r = self.put_delta(d, true)?;
+                if let Some((rule, table)) = pre {
+                    self.memo.rule.insert(id, rule);
+                    if let Some(t) = table {
+                        self.memo.table.insert(id, t);
+                    }
+                }
+                Ok(r)
+            })
             .collect();
         if out
             .iter()
@@ -220,6 +265,11 @@ impl TrustState {
             return Ok(());
         }
         check_delta(&self.pki, d)
+    }
+
+    /// The rows of a table delta decoded by [`TrustState::insert_deltas`], if it decoded them.
+    pub(crate) fn decoded_table(&self, id: &DeltaId) -> Option<&Arc<DecodedTable>> {
+        self.memo.table.get(id)
     }
 
     fn is_known(&self, d: &SignedDelta) -> bool {

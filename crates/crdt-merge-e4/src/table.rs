@@ -434,18 +434,51 @@ impl TablePayload {
     }
 }
 
+/// A table payload decoded once, at admission, for the gate's merge: its schema (no rows) and
+/// its rows as Arrow.
+#[derive(Clone, Debug)]
+pub(crate) struct DecodedTable {
+    /// Columns, key count and clock column (`rows` is empty).
+    pub schema: TablePayload,
+    /// The rows.
+    pub batch: RecordBatch,
+}
+
 /// The payload rules `payload` (which hashes to the signed hash) breaks under `header`.
 pub(crate) fn payload_rules(header: &DeltaHeader, payload: &[u8]) -> Vec<Rule> {
+    // A scan, not a decode: the rules need the schema and the clock range, not the rows.
+    rules_of(header, payload, false).0
+}
+
+/// [`payload_rules`] from one full decode, and the decoded rows when the payload is a
+/// canonical table payload: what a batch insert keeps so the gate's merge does not parse the
+/// same bytes a second time.
+pub(crate) fn payload_rules_decoded(
+    header: &DeltaHeader,
+    payload: &[u8],
+) -> (Vec<Rule>, Option<DecodedTable>) {
+    let (rules, table) = rules_of(header, payload, true);
+    let decoded = table.and_then(|mut p| {
+        let batch = p.to_record_batch().ok()?;
+        p.rows = Vec::new();
+        Some(DecodedTable { schema: p, batch })
+    });
+    (rules, decoded)
+}
+
+fn rules_of(header: &DeltaHeader, payload: &[u8], keep: bool) -> (Vec<Rule>, Option<TablePayload>) {
     let mut out = Vec::new();
     if payload.len() as u64 != header.payload_len {
         out.push(Rule::PayloadLength);
     }
     if header.kind != Kind::TableDelta {
-        return out;
+        return (out, None);
     }
-    // A scan, not a decode: the rules need the schema and the clock range, not the rows.
-    match TablePayload::scan(payload) {
-        Err(_) => out.push(Rule::PayloadEncoding),
+    match TablePayload::parse(payload, keep) {
+        Err(_) => {
+            out.push(Rule::PayloadEncoding);
+            (out, None)
+        }
         Ok((p, clocks)) => {
             if p.schema_hash() != header.schema {
                 out.push(Rule::PayloadSchema);
@@ -454,7 +487,7 @@ pub(crate) fn payload_rules(header: &DeltaHeader, payload: &[u8]) -> Vec<Rule> {
             if outside {
                 out.push(Rule::PayloadClock);
             }
+            (out, keep.then_some(p))
         }
     }
-    out
 }

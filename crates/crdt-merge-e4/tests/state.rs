@@ -504,3 +504,42 @@ proptest! {
         }
     }
 }
+
+/// `insert_deltas` checks a table payload's rules with the decode it keeps for the gate; the
+/// state, the evidence, the admitted set and the merged rows equal those of one-by-one inserts
+/// (which scan the payload), including for a delta whose rows break its signed clock range.
+#[test]
+fn a_batch_insert_admits_and_merges_exactly_what_single_inserts_do() {
+    let w = world(5);
+    let mut p = pool(&w);
+    let k = &w.authors[3];
+    let honest = delta(&w, k, 1, [0; 32], &[(6, 50, "x")]);
+    let mut h = honest.header().clone();
+    h.hlc_min = 0;
+    h.hlc_max = 40; // the row's clock, 50, lies outside the signed range
+    let broken = SignedDelta {
+        signed: SignedHeader::sign(h, k).unwrap(),
+        payload: honest.payload.clone(),
+    };
+    p.push(broken.clone());
+    let single = state_of(&w, &p);
+    let mut batch = TrustState::new(w.pki.clone(), TrustPolicy::default());
+    for r in batch.insert_deltas(p.clone()) {
+        r.unwrap();
+    }
+    assert_eq!(batch, single);
+    assert_eq!(batch.root(), single.root());
+    assert_eq!(batch.evidence(), single.evidence());
+    let want = gate::table(&single, w.ctx, None).unwrap();
+    let got = gate::table(&batch, w.ctx, None).unwrap();
+    assert_eq!(got.merge.batch, want.merge.batch);
+    assert_eq!(got.admitted, want.admitted);
+    assert_eq!(got.receipt, want.receipt);
+    assert!(!got.admitted.contains(&broken.id()));
+    // Its author broke a deterministic rule: convicted in both.
+    assert!(
+        batch.convicted().contains(&k.id()),
+        "{:?}",
+        batch.evidence()
+    );
+}
