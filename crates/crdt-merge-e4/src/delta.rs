@@ -471,7 +471,22 @@ impl SignedDelta {
         crate::par::map(items, bytes >= 1 << 22, |b| SignedDelta::decode(b.as_ref()))
     }
 
+    /// Decodes without hashing the payload: for [`crate::TrustState::insert_encoded`], whose
+    /// insertion checks the payload hash anyway (hashing twice is most of a large table
+    /// delta's admission cost).
+    pub(crate) fn decode_unhashed(bytes: &[u8]) -> Result<SignedDelta> {
+        let mut r = Reader::new("signed delta", bytes);
+        wire::read_magic(&mut r, Object::Delta)?;
+        let d = SignedDelta::read_with(&mut r, false)?;
+        r.finish()?;
+        Ok(d)
+    }
+
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<SignedDelta> {
+        SignedDelta::read_with(r, true)
+    }
+
+    fn read_with(r: &mut Reader<'_>, check_hash: bool) -> Result<SignedDelta> {
         let signed = SignedHeader::read(r)?;
         let payload = if r.bool("has_payload")? {
             let at = r.offset();
@@ -484,7 +499,7 @@ impl SignedDelta {
             if signed.header.kind == Kind::Contribution {
                 return Err(r.err(at, "a contribution carries no payload bytes"));
             }
-            if payload_hash(p) != signed.header.payload {
+            if check_hash && payload_hash(p) != signed.header.payload {
                 return Err(r.err(at, "payload does not hash to the signed payload hash"));
             }
             Some(p.to_vec())

@@ -249,6 +249,33 @@ impl TrustState {
         out
     }
 
+    /// [`TrustState::insert_deltas`] from encoded deltas (files, network messages): each is
+    /// decoded (on all cores for large inputs) and its payload hashed once, by the insertion's
+    /// check, not also by the decoder. One result per item, in order; bytes that do not decode
+    /// are that item's error.
+    pub fn insert_encoded<B: AsRef<[u8]> + Sync>(&mut self, items: &[B]) -> Vec<Result<Inserted>> {
+        let bytes: usize = items.iter().map(|b| b.as_ref().len()).sum();
+        let decoded = crate::par::map(items, bytes >= 1 << 22, |b| {
+            SignedDelta::decode_unhashed(b.as_ref())
+        });
+        let mut slots: Vec<Option<Result<Inserted>>> = Vec::with_capacity(items.len());
+        let mut good = Vec::new();
+        for d in decoded {
+            match d {
+                Ok(d) => {
+                    good.push(d);
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(Err(e))),
+            }
+        }
+        let mut inserted = self.insert_deltas(good).into_iter();
+        slots
+            .into_iter()
+            .map(|s| s.unwrap_or_else(|| inserted.next().expect("one result per decoded delta")))
+            .collect()
+    }
+
     /// The checks a delta passes before it goes in: its payload (the fields are public: one
     /// attached by hand must be the signed one; a wrong length with the right hash is the
     /// author's own rule violation, kept) and its signature under the PKI.

@@ -543,3 +543,27 @@ fn a_batch_insert_admits_and_merges_exactly_what_single_inserts_do() {
         batch.evidence()
     );
 }
+
+/// `insert_encoded` hashes each payload once, in the insertion: a payload that does not hash to
+/// the signed one is still refused, bytes that do not decode are their item's error, and the
+/// others go in exactly as through `insert_deltas`.
+#[test]
+fn insert_encoded_refuses_what_decode_would_and_admits_the_rest() {
+    let w = world(4);
+    let p = pool(&w);
+    let mut bytes: Vec<Vec<u8>> = p.iter().map(|d| d.encode()).collect();
+    // A flipped payload byte (the last byte of the frame is the payload's) and junk.
+    let mut tampered = bytes[0].clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert!(SignedDelta::decode(&tampered).is_err());
+    bytes.push(tampered);
+    bytes.push(b"CME4 not a delta".to_vec());
+    let mut s = TrustState::new(w.pki.clone(), TrustPolicy::default());
+    let out = s.insert_encoded(&bytes);
+    assert_eq!(out.len(), bytes.len());
+    assert!(out[..p.len()].iter().all(|r| r.is_ok()));
+    let e = out[p.len()].as_ref().unwrap_err().to_string();
+    assert!(e.contains("does not hash"), "{e}");
+    assert!(out[p.len() + 1].is_err());
+    assert_eq!(s, state_of(&w, &p));
+}
