@@ -339,31 +339,36 @@ fn simulate_reports_its_properties() {
     assert_eq!(o.code, 2, "{}", o.stderr);
 }
 
+/// `trust sign FILE --contribution` for round 1 of context `fed`.
+fn sign_contribution(p: &Path, file: &str, key: &str, weight: &str, out: &str) -> String {
+    ok(
+        p,
+        &[
+            "trust",
+            "sign",
+            file,
+            "--contribution",
+            "--round",
+            "1",
+            "--weight",
+            weight,
+            "--key",
+            key,
+            "--context",
+            "fed",
+            "-o",
+            out,
+        ],
+    )
+}
+
 #[test]
 fn the_model_gate_drops_equivocators_and_needs_every_admitted_model() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     setup(p);
     let sign = |file: &str, key: &str, weight: &str, out: &str| {
-        ok(
-            p,
-            &[
-                "trust",
-                "sign",
-                file,
-                "--contribution",
-                "--round",
-                "1",
-                "--weight",
-                weight,
-                "--key",
-                key,
-                "--context",
-                "fed",
-                "-o",
-                out,
-            ],
-        )
+        sign_contribution(p, file, key, weight, out)
     };
     sign("a.safetensors", "alice.key", "1", "a.contrib");
     sign("m.safetensors", "mallory.key", "1", "m1.contrib");
@@ -477,25 +482,7 @@ fn a_robust_rule_contains_a_validly_signed_poisoned_contribution() {
         ("b.safetensors", "bob.key", "b.contrib"),
         ("m.safetensors", "mallory.key", "m.contrib"),
     ] {
-        ok(
-            p,
-            &[
-                "trust",
-                "sign",
-                file,
-                "--contribution",
-                "--round",
-                "1",
-                "--weight",
-                "1",
-                "--key",
-                key,
-                "--context",
-                "fed",
-                "-o",
-                out,
-            ],
-        );
+        sign_contribution(p, file, key, "1", out);
     }
     let merge = |strategy: &str, extra: &[&str]| {
         let mut args = vec![
