@@ -464,13 +464,6 @@ impl SignedDelta {
         Ok(d)
     }
 
-    /// [`SignedDelta::decode`] of each item, on all cores (each payload is hashed on decode:
-    /// the costly part of admitting large table deltas). Results in input order.
-    pub fn decode_many<B: AsRef<[u8]> + Sync>(items: &[B]) -> Vec<Result<SignedDelta>> {
-        let bytes: usize = items.iter().map(|b| b.as_ref().len()).sum();
-        crate::par::map(items, bytes >= 1 << 22, |b| SignedDelta::decode(b.as_ref()))
-    }
-
     /// Decodes without hashing the payload: for [`crate::TrustState::insert_encoded`], whose
     /// insertion checks the payload hash anyway (hashing twice is most of a large table
     /// delta's admission cost).

@@ -31,7 +31,7 @@ use crate::hash::{contexts, merkle_root, Context};
 use crate::pki::RegisterLevel;
 use crate::sig::KeyId;
 use crate::state::{Admission, TrustState};
-use crate::table::TablePayload;
+use crate::table::{DecodedTable, TablePayload};
 
 /// What a gate did, for a third party to check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,42 +194,27 @@ pub fn table(
         .iter()
         .map(|d| d.payload.as_ref().map_or(0, Vec::len))
         .sum();
-    let decoded = crate::par::map(&admitted, bytes >= 1 << 22, |d| -> Result<_> {
-        Ok(match state.decoded_table(&d.id()) {
-            Some(t) => (
-                t.schema.columns.clone(),
-                t.schema.n_key,
-                t.schema.clock_col,
-                t.batch.clone(),
-            ),
-            None => {
-                let p = payload_of(d)?;
-                let batch = p.to_record_batch()?;
-                (p.columns, p.n_key, p.clock_col, batch)
-            }
-        })
+    let decoded = crate::par::map(&admitted, bytes >= 1 << 22, |d| {
+        match state.decoded_table(&d.id()) {
+            Some(t) => Ok(t.clone()),
+            None => DecodedTable::of(payload_of(d)?).map(Arc::new),
+        }
     });
-    let mut replicas = Vec::with_capacity(admitted.len());
-    let mut p0 = None;
-    for (d, r) in admitted.iter().zip(decoded) {
-        let (columns, n_key, clock_col, batch) = r?;
-        p0.get_or_insert(TablePayload {
-            columns,
-            n_key,
-            clock_col,
-            rows: Vec::new(),
-        });
-        replicas.push(Replica {
+    let decoded: Vec<Arc<DecodedTable>> = decoded.into_iter().collect::<Result<_>>()?;
+    let replicas: Vec<Replica> = admitted
+        .iter()
+        .zip(&decoded)
+        .map(|(d, t)| Replica {
             name: format!("{}#{}", &d.header().author.hex()[..16], d.header().seq),
-            batches: vec![batch],
-        });
-    }
-    let p0 = p0.expect("at least one admitted delta");
+            batches: vec![t.batch.clone()],
+        })
+        .collect();
+    let p0 = &decoded[0].schema;
     let owned;
     let spec = match spec {
         Some(s) => s,
         None => {
-            owned = default_spec(&p0);
+            owned = default_spec(p0);
             &owned
         }
     };

@@ -173,21 +173,16 @@ fn bytes(name: &str, arg: &str, a: &ArrayRef) -> Result<BinaryArray> {
 /// A text argument as Utf8. Only text types (and NULL) are accepted: arrow would cast a list or a
 /// number to its printed form, which would turn a wrong argument into a context nobody signed for.
 fn text(name: &str, arg: &str, a: &ArrayRef) -> Result<ArrayRef> {
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     match a.data_type() {
-        DataType::Utf8 => Ok(a.clone()),
-        DataType::Null | DataType::LargeUtf8 | DataType::Utf8View => {
-            arrow_cast::cast(a, &DataType::Utf8).map_err(|e| Error::internal(name, e.to_string()))
-        }
-        DataType::Dictionary(_, v)
-            if matches!(
-                **v,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ) =>
-        {
-            arrow_cast::cast(a, &DataType::Utf8).map_err(|e| Error::internal(name, e.to_string()))
-        }
-        dt => Err(Error::type_mismatch(name, arg, "text", dt)),
+        DataType::Utf8 => return Ok(a.clone()),
+        DataType::Null => {}
+        t if is_text(t) => {}
+        DataType::Dictionary(_, v) if is_text(v) => {}
+        dt => return Err(Error::type_mismatch(name, arg, "text", dt)),
     }
+    arrow_cast::cast(a, &DataType::Utf8).map_err(|e| Error::internal(name, e.to_string()))
 }
 
 fn decode_err(name: &str, arg: &str, e: crate::TrustError) -> Error {

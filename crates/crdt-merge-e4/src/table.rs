@@ -458,12 +458,16 @@ pub(crate) fn payload_rules_decoded(
     payload: &[u8],
 ) -> (Vec<Rule>, Option<DecodedTable>) {
     let (rules, table) = rules_of(header, payload, true);
-    let decoded = table.and_then(|mut p| {
-        let batch = p.to_record_batch().ok()?;
+    (rules, table.and_then(|p| DecodedTable::of(p).ok()))
+}
+
+impl DecodedTable {
+    /// The payload's rows as Arrow, its schema kept without them.
+    pub(crate) fn of(mut p: TablePayload) -> Result<DecodedTable> {
+        let batch = p.to_record_batch()?;
         p.rows = Vec::new();
-        Some(DecodedTable { schema: p, batch })
-    });
-    (rules, decoded)
+        Ok(DecodedTable { schema: p, batch })
+    }
 }
 
 fn rules_of(header: &DeltaHeader, payload: &[u8], keep: bool) -> (Vec<Rule>, Option<TablePayload>) {
