@@ -13,6 +13,9 @@
 //! hash aggregate. LWW, Max and Min over scalars keep their winner inline (text up to 24 bytes
 //! included: the kernel's slim cells), so those states own no heap memory; longer text, general
 //! cells, sets and counters live on the Rust heap, outside DuckDB's buffer manager.
+//! Max and min over numbers, dates and timestamps keep a 16-byte `FixedCell` instead
+//! ([`Aggregate::fixed_width`]), with no destroy callback, and reduce an ungrouped batch in one
+//! typed pass.
 
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,7 +23,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 use crdt_merge_kernel::catalogue::{self, invoke_scalar, Arg, ArgType, FunctionKind, NullHandling};
-use crdt_merge_kernel::strategy::{Aggregate, State, StatesByRow, StrategyKind};
+use crdt_merge_kernel::strategy::{
+    Aggregate, FixedCell, FixedStatesByRow, State, StatesByRow, StrategyKind,
+};
 use libduckdb_sys as ffi;
 
 use crate::plan::{Overload, Param, Planned};
@@ -317,6 +322,125 @@ unsafe extern "C" fn agg_destroy(states: *mut ffi::duckdb_aggregate_state, count
     });
 }
 
+// Fixed-width states (`Aggregate::fixed_width`: max and min over numbers, dates and timestamps):
+// a `FixedCell` (16 bytes, no heap) per slot, read and written unaligned, and no destroy
+// callback, so DuckDB's hash table rows are narrower and it skips the destroy pass.
+
+/// Bytes DuckDB reserves per group of a fixed-width aggregate.
+const FIXED_SIZE: usize = std::mem::size_of::<FixedCell>();
+
+/// States of one fixed-width update call: DuckDB's per-row state pointers and their count.
+struct DuckFixed {
+    slots: *mut ffi::duckdb_aggregate_state,
+    rows: usize,
+}
+
+impl FixedStatesByRow for DuckFixed {
+    #[inline]
+    fn get(&self, row: usize) -> FixedCell {
+        // SAFETY: DuckDB hands one slot of FIXED_SIZE bytes per row, written by `fixed_init`.
+        unsafe { (*self.slots.add(row) as *const FixedCell).read_unaligned() }
+    }
+
+    #[inline]
+    fn set(&mut self, row: usize, cell: FixedCell) {
+        // SAFETY: as `get`; the slot is writable for the duration of `update`.
+        unsafe { (*self.slots.add(row) as *mut FixedCell).write_unaligned(cell) }
+    }
+
+    fn single(&self) -> bool {
+        // An ungrouped aggregate passes one state for every row.
+        // SAFETY: `rows` slots are readable.
+        let slots = unsafe { std::slice::from_raw_parts(self.slots, self.rows) };
+        slots.iter().all(|&p| p == slots[0])
+    }
+}
+
+unsafe extern "C" fn fixed_state_size(_info: ffi::duckdb_function_info) -> ffi::idx_t {
+    FIXED_SIZE as ffi::idx_t
+}
+
+unsafe extern "C" fn fixed_init(
+    _info: ffi::duckdb_function_info,
+    state: ffi::duckdb_aggregate_state,
+) {
+    // SAFETY: DuckDB hands `FIXED_SIZE` writable bytes.
+    (state as *mut FixedCell).write_unaligned(FixedCell::Null);
+}
+
+unsafe extern "C" fn fixed_update(
+    info: ffi::duckdb_function_info,
+    chunk: ffi::duckdb_data_chunk,
+    states: *mut ffi::duckdb_aggregate_state,
+) {
+    let r = guard(|| {
+        // SAFETY: DuckDB passes a live chunk and one state slot per row of it.
+        unsafe {
+            let ai = agg_info(info)?;
+            let (args, rows) = read_chunk(chunk, ai.name)?;
+            ai.template
+                .update_fixed(
+                    &args,
+                    &mut DuckFixed {
+                        slots: states,
+                        rows,
+                    },
+                )
+                .map_err(host_error)
+        }
+    });
+    // SAFETY: `info` is live for this callback.
+    agg_fail(info, r);
+}
+
+unsafe extern "C" fn fixed_combine(
+    info: ffi::duckdb_function_info,
+    source: *mut ffi::duckdb_aggregate_state,
+    target: *mut ffi::duckdb_aggregate_state,
+    count: ffi::idx_t,
+) {
+    let r = guard(|| {
+        // SAFETY: DuckDB passes `count` source and target slots, initialised by `fixed_init`.
+        unsafe {
+            let ai = agg_info(info)?;
+            for i in 0..count as usize {
+                let src = (*source.add(i) as *const FixedCell).read_unaligned();
+                let dst = *target.add(i) as *mut FixedCell;
+                let mut cell = dst.read_unaligned();
+                ai.template.combine_fixed(&mut cell, &src);
+                dst.write_unaligned(cell);
+            }
+            Ok(())
+        }
+    });
+    // SAFETY: `info` is live for this callback.
+    agg_fail(info, r);
+}
+
+unsafe extern "C" fn fixed_finalize(
+    info: ffi::duckdb_function_info,
+    source: *mut ffi::duckdb_aggregate_state,
+    result: ffi::duckdb_vector,
+    count: ffi::idx_t,
+    offset: ffi::idx_t,
+) {
+    let r = guard(|| {
+        // SAFETY: as `agg_finalize`, with fixed-width slots.
+        unsafe {
+            let ai = agg_info(info)?;
+            let cells: Vec<FixedCell> = (0..count as usize)
+                .map(|i| (*source.add(i) as *const FixedCell).read_unaligned())
+                .collect();
+            let out = ai.template.finish_fixed(&cells).map_err(host_error)?;
+            let out = conform(ai.name, out, &ai.returns)?;
+            vector::write(result, out.as_ref(), offset as usize)
+                .map_err(|e| format!("{}: {e}", ai.name))
+        }
+    });
+    // SAFETY: `info` is live for this callback.
+    agg_fail(info, r);
+}
+
 unsafe extern "C" fn drop_agg_info(p: *mut c_void) {
     if !p.is_null() {
         // SAFETY: `p` came from Box::into_raw(Box<AggInfo>) and DuckDB frees it once.
@@ -361,15 +485,26 @@ unsafe fn register_aggregate(con: ffi::duckdb_connection, f: &Planned) -> Result
         add_params(o, |lt| ffi::duckdb_aggregate_function_add_parameter(af, lt))?;
         let ret = types::from_arrow(&o.returns)?;
         ffi::duckdb_aggregate_function_set_return_type(af, ret.0);
-        ffi::duckdb_aggregate_function_set_functions(
-            af,
-            Some(agg_state_size),
-            Some(agg_init),
-            Some(agg_update),
-            Some(agg_combine),
-            Some(agg_finalize),
-        );
-        ffi::duckdb_aggregate_function_set_destructor(af, Some(agg_destroy));
+        if template.fixed_width() {
+            ffi::duckdb_aggregate_function_set_functions(
+                af,
+                Some(fixed_state_size),
+                Some(fixed_init),
+                Some(fixed_update),
+                Some(fixed_combine),
+                Some(fixed_finalize),
+            );
+        } else {
+            ffi::duckdb_aggregate_function_set_functions(
+                af,
+                Some(agg_state_size),
+                Some(agg_init),
+                Some(agg_update),
+                Some(agg_combine),
+                Some(agg_finalize),
+            );
+            ffi::duckdb_aggregate_function_set_destructor(af, Some(agg_destroy));
+        }
         if f.def.nulls == NullHandling::Bottom {
             ffi::duckdb_aggregate_function_set_special_handling(af);
         }

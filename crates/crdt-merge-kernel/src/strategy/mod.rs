@@ -4,6 +4,7 @@
 mod aggregate;
 mod bridge;
 mod columnar;
+mod fixed;
 mod kind;
 pub mod pairwise;
 mod sketch_agg;
@@ -15,6 +16,7 @@ pub use aggregate::{
 };
 pub(crate) use bridge::{counter_value, merge_state_bytes, state_to_json, state_type_name};
 pub use columnar::Columnar;
+pub use fixed::{FixedCell, FixedStatesByRow};
 pub use kind::StrategyKind;
 pub use sketch_agg::SketchKind;
 pub use slim::{Slim, SlimCell, SlimClock};
