@@ -146,6 +146,7 @@ def main(argv):
         "crdt_full_outer_join_vs_builtin_full_outer_join": ratio("crdt_full_outer_join", "builtin_full_outer_join"),
         "crdt_full_outer_join_pick_vs_builtin_full_outer_join": ratio("crdt_full_outer_join_pick",
                                                                       "builtin_full_outer_join"),
+        "ungrouped_crdt_max_vs_max": ratio("crdt_max_ungrouped", "builtin_max_ungrouped"),
         "peak_memory_aggregates_vs_builtin": mem_ratio("crdt_groupby", "builtin_groupby"),
         "peak_memory_table_merge_vs_fastest_builtin": mem_ratio("crdt_merge_table", fastest_builtin) if fastest_builtin else None,
     }
@@ -190,7 +191,9 @@ def main(argv):
         else:
             lines.append(f"| {name} | failed: {r.get('error')} | | |")
     lines += ["", "| ratio (goal) | value |", "|---|---|"]
-    goals = {"aggregates_vs_builtin_groupby": "≤ 1.2", "table_merge_vs_fastest_builtin": "≤ 1.2",
+    # The goals of the DuckDB speed issue (#23).
+    goals = {"aggregates_vs_builtin_groupby": "≤ 1.2", "table_merge_vs_fastest_builtin": "≤ 1.3",
+             "ungrouped_crdt_max_vs_max": "≤ 2",
              "peak_memory_aggregates_vs_builtin": "≤ 1.5", "peak_memory_table_merge_vs_fastest_builtin": "≤ 1.5"}
     for k, v in ratios.items():
         lines.append(f"| {k} ({goals.get(k, '-')}) | {'n/a' if v is None else f'{v:.2f}'} |")
