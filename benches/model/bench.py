@@ -524,7 +524,15 @@ def write_results(out, a, elems, results):
         for r in cmp_rows:
             c = r["ours_vs_mergekit"]
             lines.append(f"| {r['method']} | {c['elements']} | {c['max_abs_diff']:.3g} | {c['frac_differ']:.2e} | {c['frac_over_1ulp']:.2e} | " + (f"{c['ours_frac_off_exact']:.2e} | {c['mergekit_frac_off_exact']:.2e} |" if "ours_frac_off_exact" in c else "- | - |"))
-    (out / "model.md").write_text("\n".join(lines) + "\n")
+    # Hand-written sections (from the first "## " heading on) are notes on earlier runs and
+    # their profiles: kept below the regenerated part.
+    md = out / "model.md"
+    kept = ""
+    if md.exists():
+        old = md.read_text()
+        at = old.find("\n## ")
+        kept = old[at:] if at >= 0 else ""
+    md.write_text("\n".join(lines) + "\n" + kept)
     print("\n".join(lines))
 
 
