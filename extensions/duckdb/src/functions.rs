@@ -294,6 +294,10 @@ unsafe extern "C" fn agg_finalize(
         // rows `offset..offset + count` of the registered return type.
         unsafe {
             let ai = agg_info(info)?;
+            // Settled in place (a sketch's pending updates), so `finish` copies nothing.
+            for i in 0..count as usize {
+                ai.template.settle(&mut *slot(*source.add(i)));
+            }
             let states: Vec<&State> = (0..count as usize)
                 .map(|i| &*slot(*source.add(i)))
                 .collect();

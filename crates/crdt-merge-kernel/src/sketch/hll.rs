@@ -31,7 +31,18 @@ pub struct Hll {
     precision: u8,
     family: Family,
     registers: Vec<u8>,
+    /// Register updates a grouped aggregate buffered (`index << 8 | value`), applied in
+    /// batches of [`PENDING_BATCH`] so that a group's registers are written while they are in
+    /// cache (with many groups, one register write per row would miss it almost every time).
+    /// Empty in every decoded or finished sketch ([`Hll::settle`]); every reader settles first.
+    #[serde(default)]
+    pending: Vec<u32>,
 }
+
+/// Buffered register updates per sketch before they are applied.
+const PENDING_BATCH: usize = 1024;
+/// Smallest precision whose updates [`Hll::buffer_pairs`] buffers.
+const BUFFERED_PRECISION: u8 = 12;
 
 impl Hll {
     /// An empty sketch.
@@ -59,6 +70,7 @@ impl Hll {
             precision: precision as u8,
             family,
             registers: vec![0; 1 << precision],
+            pending: Vec::new(),
         })
     }
 
@@ -68,6 +80,7 @@ impl Hll {
             precision,
             family,
             registers,
+            pending: Vec::new(),
         }
     }
 
@@ -81,8 +94,9 @@ impl Hll {
         self.family
     }
 
-    /// The registers.
+    /// The registers (of a settled sketch: every decoded or finished one).
     pub fn registers(&self) -> &[u8] {
+        debug_assert!(self.pending.is_empty(), "registers of an unsettled HLL");
         &self.registers
     }
 
@@ -150,6 +164,64 @@ impl Hll {
         }
     }
 
+    /// Like [`Hll::add_pairs`], but buffers the register updates (family `murmur3`; the
+    /// others are added at once): for a grouped aggregate, whose rows reach each group's
+    /// sketch one or two at a time. [`Hll::settle`] applies them.
+    #[inline]
+    pub fn buffer_pairs(&mut self, pairs: impl Iterator<Item = (u64, u64)>) {
+        // Below 2^12 registers (4 KiB) the registers of many groups stay in cache anyway, and
+        // the buffer is only extra work (measured at p = 10 over 1k groups).
+        if !self.buffers() {
+            return self.add_pairs(pairs);
+        }
+        let mask = (1u64 << self.precision) - 1;
+        if self.pending.capacity() == 0 {
+            // One allocation per group, not one per doubling.
+            self.pending.reserve_exact(PENDING_BATCH + 64);
+        }
+        for (h1, h2) in pairs {
+            let value = h2.leading_zeros().min(62) + 1;
+            self.pending.push(((h1 & mask) as u32) << 8 | value);
+        }
+        if self.pending.len() >= PENDING_BATCH {
+            self.settle();
+        }
+    }
+
+    /// Whether [`Hll::buffer_pairs`] buffers this sketch's updates.
+    #[inline]
+    pub(crate) fn buffers(&self) -> bool {
+        matches!(self.family, Family::Murmur3) && self.precision >= BUFFERED_PRECISION
+    }
+
+    /// [`Hll::buffer_pairs`] of one pair, for a sketch that [`Hll::buffers`].
+    #[inline]
+    pub(crate) fn buffer_one(&mut self, (h1, h2): (u64, u64)) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(PENDING_BATCH + 64);
+        }
+        let mask = (1u64 << self.precision) - 1;
+        let value = h2.leading_zeros().min(62) + 1;
+        self.pending.push(((h1 & mask) as u32) << 8 | value);
+        if self.pending.len() >= PENDING_BATCH {
+            self.settle();
+        }
+    }
+
+    /// Whether no register updates are buffered ([`Hll::settle`] would change nothing).
+    pub fn is_settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Applies the buffered register updates ([`Hll::buffer_pairs`]).
+    pub fn settle(&mut self) {
+        for &c in &self.pending {
+            let r = &mut self.registers[(c >> 8) as usize];
+            *r = (*r).max((c & 0xff) as u8);
+        }
+        self.pending.clear();
+    }
+
     /// This sketch folded to precision `p` (≤ its own).
     fn folded(&self, p: u8) -> Hll {
         if p >= self.precision {
@@ -180,6 +252,7 @@ impl Hll {
             precision: p,
             family: self.family,
             registers: out,
+            pending: Vec::new(),
         }
     }
 
@@ -188,6 +261,12 @@ impl Hll {
     /// # Errors
     /// Different families, or different precisions in family `upstream`.
     pub fn join(&mut self, other: &Hll, function: &str) -> Result<()> {
+        self.settle();
+        if !other.pending.is_empty() {
+            let mut o = other.clone();
+            o.settle();
+            return self.join(&o, function);
+        }
         if self.family != other.family {
             return Err(Error::invalid(
                 function,
@@ -234,6 +313,11 @@ impl Hll {
 
     /// The cardinality estimate.
     pub fn estimate(&self) -> f64 {
+        if !self.pending.is_empty() {
+            let mut settled = self.clone();
+            settled.settle();
+            return settled.estimate();
+        }
         let m = self.registers.len() as f64;
         let q = usize::from(self.max_value()) - 1;
         let mut c = vec![0u32; q + 2];
@@ -329,6 +413,42 @@ mod tests {
         let mut j = sketch(12, 0..3000);
         j.join(&sketch(10, 2000..4000), "t").unwrap();
         assert_eq!(j, sketch(10, 0..4000));
+    }
+
+    /// Buffered updates (a grouped aggregate's) give the same sketch as direct ones, whether
+    /// they are settled, joined with pending updates on either side, or serialised unsettled.
+    #[test]
+    fn buffered_updates_equal_direct_ones() {
+        let pairs = |r: std::ops::Range<i64>| {
+            r.map(|i| murmur3_x64_128(&i.to_le_bytes(), MURMUR3_SEED))
+                .collect::<Vec<_>>()
+        };
+        for p in [12, 14, 18] {
+            let direct = sketch(p, 0..5000);
+            let mut buffered = Hll::new("t", p, Family::Murmur3).unwrap();
+            for chunk in pairs(0..5000).chunks(3) {
+                buffered.buffer_pairs(chunk.iter().copied());
+            }
+            assert!(!buffered.pending.is_empty());
+            assert_eq!(buffered.estimate(), direct.estimate());
+            // Through the aggregate-state serialisation, pending updates included.
+            let bytes = postcard::to_allocvec(&buffered).unwrap();
+            let back: Hll = postcard::from_bytes(&bytes).unwrap();
+            let mut joined = Hll::new("t", p, Family::Murmur3).unwrap();
+            joined.buffer_pairs(pairs(4000..4500).into_iter());
+            joined.join(&back, "t").unwrap();
+            assert!(joined.pending.is_empty());
+            assert_eq!(joined, direct);
+            let mut settled = buffered.clone();
+            settled.settle();
+            assert_eq!(settled, direct);
+        }
+        // Other families, and small sketches, add at once.
+        for (p, family) in [(14, Family::PgHll), (10, Family::Murmur3)] {
+            let mut h = Hll::new("t", p, family).unwrap();
+            h.buffer_pairs([(7u64, 0u64)].into_iter());
+            assert!(h.pending.is_empty());
+        }
     }
 
     #[test]

@@ -87,10 +87,23 @@ impl Sketch {
         }
     }
 
-    /// Brings a sketch built by an aggregate to its canonical form (Theta's pending hashes).
+    /// Brings a sketch built by an aggregate to its canonical form (Theta's pending hashes,
+    /// HLL's buffered register updates).
     pub fn settle(&mut self) {
-        if let Sketch::Theta(t) = self {
-            t.settle();
+        match self {
+            Sketch::Theta(t) => t.settle(),
+            Sketch::Hll(h) => h.settle(),
+            _ => {}
+        }
+    }
+
+    /// Whether the sketch is in its canonical form already ([`Sketch::settle`] would change
+    /// nothing).
+    pub fn is_settled(&self) -> bool {
+        match self {
+            Sketch::Theta(t) => t.is_settled(),
+            Sketch::Hll(h) => h.is_settled(),
+            _ => true,
         }
     }
 

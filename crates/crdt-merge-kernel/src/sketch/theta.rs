@@ -87,6 +87,11 @@ impl Theta {
         }
     }
 
+    /// Whether no hashes are pending ([`Theta::settle`] would change nothing).
+    pub fn is_settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Folds pending hashes in: sort, deduplicate, trim to k.
     pub fn settle(&mut self) {
         if self.pending.is_empty() {

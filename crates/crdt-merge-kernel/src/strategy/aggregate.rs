@@ -1011,6 +1011,15 @@ impl Aggregate {
         (a.rank, &a.ts, &a.replica, &a.value).cmp(&(b.rank, &b.ts, &b.replica, &b.value))
     }
 
+    /// Brings a state to its canonical form in place (a sketch's pending updates), which
+    /// [`Aggregate::finish`] otherwise does on a copy; a host that owns its states mutably at
+    /// finalize calls it first. Idempotent; changes no finished value.
+    pub fn settle(&self, state: &mut State) {
+        if let State::Sketch(k) = state {
+            k.settle();
+        }
+    }
+
     /// Finishes one output row per state.
     ///
     /// # Errors
@@ -1025,10 +1034,11 @@ impl Aggregate {
             )))),
             AggregateKind::Sketch(_) => Ok(Arc::new(BinaryArray::from_iter(states.iter().map(
                 |s| match s {
+                    State::Sketch(k) if k.is_settled() => Some(crate::wire::encode_sketch(k)),
                     State::Sketch(k) => {
                         let mut k = (**k).clone();
                         k.settle();
-                        Some(crate::wire::encode(&crate::state::AnyState::Sketch(k)))
+                        Some(crate::wire::encode_sketch(&k))
                     }
                     _ => None,
                 },

@@ -266,6 +266,7 @@ fn template(kind: SketchKind, name: &'static str, args: &[ArrayRef]) -> Result<S
 }
 
 /// Whether two sketches were built with the same parameters (so one row may update either).
+#[inline]
 fn same_params(a: &Sketch, b: &Sketch) -> bool {
     match (a, b) {
         (Sketch::Hll(x), Sketch::Hll(y)) => {
@@ -384,6 +385,9 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
     Ok(())
 }
 
+/// Rows of one state in a row from which HLL updates its registers at once instead of buffering.
+const LONG_RUN: usize = 64;
+
 /// HLL and Theta over precomputed hashes: rows that map to the same state (all of them when
 /// ungrouped; runs of a group) are added in one loop, with the state found and checked once.
 fn update_runs<S: StatesByRow + ?Sized>(
@@ -397,6 +401,12 @@ fn update_runs<S: StatesByRow + ?Sized>(
 ) -> Result<()> {
     let nulls = values.logical_nulls();
     let valid = |r: usize| nulls.as_ref().is_none_or(|b| b.is_valid(r));
+    let grouped = n > 1 && !std::ptr::eq(states.state(0), states.state(n - 1));
+    if let (true, Sketch::Hll(t)) = (grouped, template) {
+        if t.buffers() {
+            return update_hll_buffered(name, kind, template, &valid, pairs, n, states);
+        }
+    }
     let mut row = 0;
     while row < n {
         if !valid(row) {
@@ -425,11 +435,59 @@ fn update_runs<S: StatesByRow + ?Sized>(
         }
         let run = (row..end).filter(|&r| valid(r)).map(|r| pairs[r]);
         match &mut **s {
-            Sketch::Hll(h) => h.add_pairs(run),
+            // A long run (an ungrouped aggregate, a sorted input) writes the registers at once;
+            // the rows of many interleaved groups are buffered per group (Hll::buffer_pairs).
+            Sketch::Hll(h) if end - row >= LONG_RUN => h.add_pairs(run),
+            Sketch::Hll(h) => h.buffer_pairs(run),
             Sketch::Theta(t) => run.for_each(|(h1, _)| t.add_hash(h1)),
             _ => return Err(Error::internal(name, "run update of another sketch")),
         }
         row = end;
+    }
+    Ok(())
+}
+
+/// A grouped HLL batch, row by row into each group's buffer ([`Hll::buffer_pairs`]): the rows
+/// of many groups interleave, so runs are short, and a direct register write would miss the
+/// cache almost every time.
+fn update_hll_buffered<S: StatesByRow + ?Sized>(
+    name: &'static str,
+    kind: SketchKind,
+    template: &Sketch,
+    valid: &dyn Fn(usize) -> bool,
+    pairs: &[(u64, u64)],
+    n: usize,
+    states: &mut S,
+) -> Result<()> {
+    // The parameters are checked when the row's state differs from the previous row's.
+    let mut checked: *const State = std::ptr::null();
+    for (row, &pair) in pairs.iter().enumerate().take(n) {
+        if !valid(row) {
+            continue;
+        }
+        let st = states.state(row);
+        if let State::Empty = st {
+            *st = State::Sketch(Box::new(template.clone()));
+        }
+        let here: *const State = st;
+        let State::Sketch(s) = st else {
+            return Err(Error::internal(name, "state of another aggregate"));
+        };
+        if !std::ptr::eq(here, checked) {
+            if !same_params(s, template) {
+                return Err(Error::invalid(
+                    name,
+                    kind.params()[0],
+                    "the same parameters on every row of a group",
+                    "parameters that differ between batches",
+                ));
+            }
+            checked = here;
+        }
+        match &mut **s {
+            Sketch::Hll(h) => h.buffer_one(pair),
+            _ => return Err(Error::internal(name, "buffered update of another sketch")),
+        }
     }
     Ok(())
 }

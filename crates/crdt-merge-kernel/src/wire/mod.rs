@@ -78,13 +78,17 @@ pub fn type_tag(state: &AnyState) -> u8 {
         AnyState::LwwMap(_) => TAG_LWW_MAP,
         AnyState::VectorClock(_) => TAG_VECTOR_CLOCK,
         AnyState::DottedVersionVector(_) => TAG_DVV,
-        AnyState::Sketch(k) => match k {
-            Sketch::Hll(_) => TAG_HLL,
-            Sketch::Bloom(_) => TAG_BLOOM,
-            Sketch::Cms(_) => TAG_CMS,
-            Sketch::MinHash(_) => TAG_MINHASH,
-            Sketch::Theta(_) => TAG_THETA,
-        },
+        AnyState::Sketch(k) => sketch_tag(k),
+    }
+}
+
+fn sketch_tag(sketch: &Sketch) -> u8 {
+    match sketch {
+        Sketch::Hll(_) => TAG_HLL,
+        Sketch::Bloom(_) => TAG_BLOOM,
+        Sketch::Cms(_) => TAG_CMS,
+        Sketch::MinHash(_) => TAG_MINHASH,
+        Sketch::Theta(_) => TAG_THETA,
     }
 }
 
@@ -165,14 +169,27 @@ pub fn encode(state: &AnyState) -> Vec<u8> {
             w.buf
         }
     };
+    frame(type_tag(state), &payload)
+}
+
+/// [`encode`] of a sketch held by reference (an aggregate's finished state: no copy of its
+/// registers or hashes first).
+pub(crate) fn encode_sketch(sketch: &Sketch) -> Vec<u8> {
+    let mut w = Writer::default();
+    sketch::write(&mut w, sketch);
+    frame(sketch_tag(sketch), &w.buf)
+}
+
+/// Header and payload of one frame.
+fn frame(tag: u8, payload: &[u8]) -> Vec<u8> {
     let len = u32::try_from(payload.len()).expect("wire payload exceeds 4 GiB");
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
-    out.push(type_tag(state));
+    out.push(tag);
     out.push(0);
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     out
 }
 
