@@ -320,10 +320,22 @@ impl Hll {
         }
         let m = self.registers.len() as f64;
         let q = usize::from(self.max_value()) - 1;
-        let mut c = vec![0u32; q + 2];
-        for &r in &self.registers {
-            c[usize::from(r).min(q + 1)] += 1;
+        // Four partial histograms: consecutive registers often hold the same value, and one
+        // array would make each increment wait for the previous one.
+        let mut parts = [[0u32; 66]; 4];
+        let chunks = self.registers.chunks_exact(4);
+        let rest = chunks.remainder();
+        for r in chunks {
+            for (part, &v) in parts.iter_mut().zip(r) {
+                part[usize::from(v).min(q + 1)] += 1;
+            }
         }
+        for &v in rest {
+            parts[0][usize::from(v).min(q + 1)] += 1;
+        }
+        let c: Vec<u32> = (0..q + 2)
+            .map(|k| parts.iter().map(|p| p[k]).sum())
+            .collect();
         if c[0] as usize == self.registers.len() {
             return 0.0;
         }

@@ -402,10 +402,8 @@ fn update_runs<S: StatesByRow + ?Sized>(
     let nulls = values.logical_nulls();
     let valid = |r: usize| nulls.as_ref().is_none_or(|b| b.is_valid(r));
     let grouped = n > 1 && !std::ptr::eq(states.state(0), states.state(n - 1));
-    if let (true, Sketch::Hll(t)) = (grouped, template) {
-        if t.buffers() {
-            return update_hll_buffered(name, kind, template, &valid, pairs, n, states);
-        }
+    if let (true, Sketch::Hll(_)) = (grouped, template) {
+        return update_hll_grouped(name, kind, template, &valid, pairs, n, states);
     }
     let mut row = 0;
     while row < n {
@@ -435,6 +433,10 @@ fn update_runs<S: StatesByRow + ?Sized>(
         }
         let run = (row..end).filter(|&r| valid(r)).map(|r| pairs[r]);
         match &mut **s {
+            // Without NULLs a run is a slice: the register loop then has no validity test.
+            Sketch::Hll(h) if nulls.is_none() && end - row >= LONG_RUN => {
+                h.add_pairs(pairs[row..end].iter().copied())
+            }
             // A long run (an ungrouped aggregate, a sorted input) writes the registers at once;
             // the rows of many interleaved groups are buffered per group (Hll::buffer_pairs).
             Sketch::Hll(h) if end - row >= LONG_RUN => h.add_pairs(run),
@@ -447,10 +449,10 @@ fn update_runs<S: StatesByRow + ?Sized>(
     Ok(())
 }
 
-/// A grouped HLL batch, row by row into each group's buffer ([`Hll::buffer_pairs`]): the rows
-/// of many groups interleave, so runs are short, and a direct register write would miss the
-/// cache almost every time.
-fn update_hll_buffered<S: StatesByRow + ?Sized>(
+/// A grouped HLL batch, row by row: the rows of many groups interleave, so runs are short.
+/// Large sketches buffer each row's register update ([`Hll::buffer_pairs`]), since a direct
+/// write into one of many 16 KiB register arrays would miss the cache almost every time.
+fn update_hll_grouped<S: StatesByRow + ?Sized>(
     name: &'static str,
     kind: SketchKind,
     template: &Sketch,
@@ -485,8 +487,9 @@ fn update_hll_buffered<S: StatesByRow + ?Sized>(
             checked = here;
         }
         match &mut **s {
-            Sketch::Hll(h) => h.buffer_one(pair),
-            _ => return Err(Error::internal(name, "buffered update of another sketch")),
+            Sketch::Hll(h) if h.buffers() => h.buffer_one(pair),
+            Sketch::Hll(h) => h.add_hash(pair.0, pair.1),
+            _ => return Err(Error::internal(name, "grouped update of another sketch")),
         }
     }
     Ok(())

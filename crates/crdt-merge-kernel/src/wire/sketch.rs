@@ -50,10 +50,11 @@ pub(crate) fn write(w: &mut Writer, s: &Sketch) {
             w.str("registers");
             // Registers are 0..=64: each is the codec's small int (0x09, i8), written in bulk.
             w.len(T_LIST, h.registers().len());
-            w.buf.reserve(2 * h.registers().len());
-            for &r in h.registers() {
+            let at = w.buf.len();
+            w.buf.resize(at + 2 * h.registers().len(), super::codec::T_SMALLINT);
+            for (slot, &r) in w.buf[at..].chunks_exact_mut(2).zip(h.registers()) {
                 debug_assert!(r <= 127);
-                w.buf.extend_from_slice(&[super::codec::T_SMALLINT, r]);
+                slot[1] = r;
             }
             w.str("family");
             w.str(h.family().name());
@@ -436,6 +437,14 @@ pub(crate) fn fast_hll(p: &[u8]) -> Option<Hll> {
                     return None;
                 }
                 i += 5;
+                // What we write: every register a small int, two bytes each, read in one pass.
+                if let Some(pairs) = p.get(i..i + 2 * count) {
+                    if pairs.chunks_exact(2).all(|c| c[0] == T_SMALLINT && c[1] <= 127) {
+                        regs = Some(pairs.chunks_exact(2).map(|c| c[1]).collect());
+                        i += 2 * count;
+                        continue;
+                    }
+                }
                 let mut out = Vec::with_capacity(count);
                 for _ in 0..count {
                     match *p.get(i)? {
