@@ -51,7 +51,8 @@ pub(crate) fn write(w: &mut Writer, s: &Sketch) {
             // Registers are 0..=64: each is the codec's small int (0x09, i8), written in bulk.
             w.len(T_LIST, h.registers().len());
             let at = w.buf.len();
-            w.buf.resize(at + 2 * h.registers().len(), super::codec::T_SMALLINT);
+            w.buf
+                .resize(at + 2 * h.registers().len(), super::codec::T_SMALLINT);
             for (slot, &r) in w.buf[at..].chunks_exact_mut(2).zip(h.registers()) {
                 debug_assert!(r <= 127);
                 slot[1] = r;
@@ -439,7 +440,10 @@ pub(crate) fn fast_hll(p: &[u8]) -> Option<Hll> {
                 i += 5;
                 // What we write: every register a small int, two bytes each, read in one pass.
                 if let Some(pairs) = p.get(i..i + 2 * count) {
-                    if pairs.chunks_exact(2).all(|c| c[0] == T_SMALLINT && c[1] <= 127) {
+                    if pairs
+                        .chunks_exact(2)
+                        .all(|c| c[0] == T_SMALLINT && c[1] <= 127)
+                    {
                         regs = Some(pairs.chunks_exact(2).map(|c| c[1]).collect());
                         i += 2 * count;
                         continue;
