@@ -241,6 +241,35 @@ fn any_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -> String {
     )
 }
 
+/// DuckDB's names (`typeof`) of the clock types whose `<` is the kernel's clock order.
+/// DECIMAL, HUGEINT and UHUGEINT are left out (the kernel reads them with its own range
+/// checks), and so is every type the kernel refuses as a clock.
+const NATIVE_CLOCKS: &str = "'TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', \
+     'USMALLINT', 'UINTEGER', 'UBIGINT', 'FLOAT', 'DOUBLE', 'DATE', 'TIMESTAMP', \
+     'TIMESTAMP WITH TIME ZONE', 'TIMESTAMP_S', 'TIMESTAMP_MS', 'TIMESTAMP_NS'";
+
+/// For LWW and LWW-nullable: `WHEN` clauses that settle a pair whose clocks differ with DuckDB's
+/// own `<`, which for [`NATIVE_CLOCKS`] is the kernel's clock order (NaN above every number,
+/// −0 equal to +0); equal or NULL clocks, and under plain LWW a NULL value on either side, go
+/// on to the pick function as before. The `typeof` test is constant-folded when DuckDB plans
+/// the query, so any other clock type always reaches the pick (and its errors). Each pair then
+/// costs the kernel a call only on a clock tie. `None` for the other strategies.
+fn lww_by_clock(kind: StrategyKind, a: &Side<'_>, b: &Side<'_>) -> Option<String> {
+    let values = match kind {
+        StrategyKind::Lww => format!("{} IS NOT NULL AND {} IS NOT NULL AND ", a.value, b.value),
+        StrategyKind::LwwNullable => String::new(),
+        _ => return None,
+    };
+    let guard = format!("typeof({}) IN ({NATIVE_CLOCKS}) AND {values}", a.ts);
+    Some(format!(
+        "WHEN {guard}{bt} > {at} THEN {bv} WHEN {guard}{bt} < {at} THEN {av}",
+        bt = b.ts,
+        at = a.ts,
+        bv = b.value,
+        av = a.value
+    ))
+}
+
 /// A DuckDB predicate that raises an error naming the key column on a NULL key: NULL never
 /// equals itself, so a NULL key cannot be merged lawfully (worded as the kernel's table merge).
 /// `column` gives a key column's name in the query being guarded.
@@ -762,7 +791,11 @@ impl<'a> Renderer<'a> {
             let me = side(q, &ts, replica);
             if kind.selects_one_cell() {
                 let (next, next_ts) = (lead(q), lead(&ts));
-                let joined = any_join(rule, &me, &side(&next, &next_ts, lead_replica.as_deref()));
+                let other = side(&next, &next_ts, lead_replica.as_deref());
+                let mut joined = any_join(rule, &me, &other);
+                if let Some(whens) = lww_by_clock(kind, &me, &other) {
+                    joined = format!("CASE {whens} ELSE {joined} END");
+                }
                 cell(q, &joined, false, alias)
             } else {
                 // Every kept row is joined: with the next row of its key, or with NULL.
