@@ -241,33 +241,55 @@ fn any_join(rule: Option<&ColumnRule>, a: &Side<'_>, b: &Side<'_>) -> String {
     )
 }
 
-/// DuckDB's names (`typeof`) of the clock types whose `<` is the kernel's clock order.
-/// DECIMAL, HUGEINT and UHUGEINT are left out (the kernel reads them with its own range
-/// checks), and so is every type the kernel refuses as a clock.
-const NATIVE_CLOCKS: &str = "'TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', \
+/// DuckDB's names (`typeof`) of the types whose `<` is the kernel's order (NaN above every
+/// number, −0 equal to +0): integers, floats, dates and timestamps. DECIMAL, HUGEINT and
+/// UHUGEINT are left out (the kernel reads them with its own range checks), and so is every
+/// type the kernel orders otherwise or refuses.
+const NATIVE_ORDER: &str = "'TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', \
      'USMALLINT', 'UINTEGER', 'UBIGINT', 'FLOAT', 'DOUBLE', 'DATE', 'TIMESTAMP', \
      'TIMESTAMP WITH TIME ZONE', 'TIMESTAMP_S', 'TIMESTAMP_MS', 'TIMESTAMP_NS'";
 
-/// For LWW and LWW-nullable: `WHEN` clauses that settle a pair whose clocks differ with DuckDB's
-/// own `<`, which for [`NATIVE_CLOCKS`] is the kernel's clock order (NaN above every number,
-/// −0 equal to +0); equal or NULL clocks, and under plain LWW a NULL value on either side, go
-/// on to the pick function as before. The `typeof` test is constant-folded when DuckDB plans
-/// the query, so any other clock type always reaches the pick (and its errors). Each pair then
-/// costs the kernel a call only on a clock tie. `None` for the other strategies.
-fn lww_by_clock(kind: StrategyKind, a: &Side<'_>, b: &Side<'_>) -> Option<String> {
-    let values = match kind {
-        StrategyKind::Lww => format!("{} IS NOT NULL AND {} IS NOT NULL AND ", a.value, b.value),
-        StrategyKind::LwwNullable => String::new(),
-        _ => return None,
-    };
-    let guard = format!("typeof({}) IN ({NATIVE_CLOCKS}) AND {values}", a.ts);
-    Some(format!(
-        "WHEN {guard}{bt} > {at} THEN {bv} WHEN {guard}{bt} < {at} THEN {av}",
-        bt = b.ts,
-        at = a.ts,
-        bv = b.value,
-        av = a.value
-    ))
+/// `WHEN` clauses that settle a pair of the pair plan with DuckDB's own `<` where that is the
+/// kernel's order ([`NATIVE_ORDER`]), before the pick function is asked:
+///
+/// * LWW and LWW-nullable, when the clocks differ (under plain LWW, with both values non-NULL);
+///   equal or NULL clocks go on to the pick, which breaks the tie;
+/// * Max and Min over a number, date or timestamp, when the values differ (NULL loses); equal
+///   values go on to the pick, which orders −0 below +0 and so keeps the join order-free.
+///
+/// The `typeof` test is constant-folded when DuckDB plans the query, so any other type always
+/// reaches the pick (and its errors); the kernel is then called only on clock ties. `None` for
+/// the other strategies.
+fn native_pick(kind: StrategyKind, a: &Side<'_>, b: &Side<'_>) -> Option<String> {
+    let (av, bv) = (a.value, b.value);
+    match kind {
+        StrategyKind::Lww | StrategyKind::LwwNullable => {
+            let values = if kind == StrategyKind::Lww {
+                format!("{av} IS NOT NULL AND {bv} IS NOT NULL AND ")
+            } else {
+                String::new()
+            };
+            let guard = format!("typeof({}) IN ({NATIVE_ORDER}) AND {values}", a.ts);
+            Some(format!(
+                "WHEN {guard}{bt} > {at} THEN {bv} WHEN {guard}{bt} < {at} THEN {av}",
+                bt = b.ts,
+                at = a.ts,
+            ))
+        }
+        StrategyKind::Max | StrategyKind::Min => {
+            let (wins, loses) = if kind == StrategyKind::Max {
+                (">", "<")
+            } else {
+                ("<", ">")
+            };
+            let guard = format!("typeof({av}) IN ({NATIVE_ORDER})");
+            Some(format!(
+                "WHEN {guard} AND {bv} IS NOT NULL AND ({av} IS NULL OR {bv} {wins} {av}) THEN {bv} \
+                 WHEN {guard} AND {av} IS NOT NULL AND ({bv} IS NULL OR {bv} {loses} {av}) THEN {av}"
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// A DuckDB predicate that raises an error naming the key column on a NULL key: NULL never
@@ -793,7 +815,7 @@ impl<'a> Renderer<'a> {
                 let (next, next_ts) = (lead(q), lead(&ts));
                 let other = side(&next, &next_ts, lead_replica.as_deref());
                 let mut joined = any_join(rule, &me, &other);
-                if let Some(whens) = lww_by_clock(kind, &me, &other) {
+                if let Some(whens) = native_pick(kind, &me, &other) {
                     joined = format!("CASE {whens} ELSE {joined} END");
                 }
                 cell(q, &joined, false, alias)
