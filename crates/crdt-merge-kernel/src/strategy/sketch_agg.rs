@@ -265,6 +265,16 @@ fn template(kind: SketchKind, name: &'static str, args: &[ArrayRef]) -> Result<S
     })
 }
 
+/// The error for a group whose rows were built with different sketch parameters.
+fn varying_params(name: &'static str, kind: SketchKind) -> Error {
+    Error::invalid(
+        name,
+        kind.params()[0],
+        "the same parameters on every row of a group",
+        "parameters that differ between batches",
+    )
+}
+
 /// Whether two sketches were built with the same parameters (so one row may update either).
 #[inline]
 fn same_params(a: &Sketch, b: &Sketch) -> bool {
@@ -366,12 +376,7 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
         match st {
             State::Sketch(s) => {
                 if !same_params(s, &template) {
-                    return Err(Error::invalid(
-                        name,
-                        kind.params()[0],
-                        "the same parameters on every row of a group",
-                        "parameters that differ between batches",
-                    ));
+                    return Err(varying_params(name, kind));
                 }
                 if seed.is_some() {
                     s.add_pair(pairs[row], &id, count);
@@ -424,12 +429,7 @@ fn update_runs<S: StatesByRow + ?Sized>(
             return Err(Error::internal(name, "state of another aggregate"));
         };
         if !same_params(s, template) {
-            return Err(Error::invalid(
-                name,
-                kind.params()[0],
-                "the same parameters on every row of a group",
-                "parameters that differ between batches",
-            ));
+            return Err(varying_params(name, kind));
         }
         let run = (row..end).filter(|&r| valid(r)).map(|r| pairs[r]);
         match &mut **s {
@@ -477,12 +477,7 @@ fn update_hll_grouped<S: StatesByRow + ?Sized>(
         };
         if !std::ptr::eq(here, checked) {
             if !same_params(s, template) {
-                return Err(Error::invalid(
-                    name,
-                    kind.params()[0],
-                    "the same parameters on every row of a group",
-                    "parameters that differ between batches",
-                ));
+                return Err(varying_params(name, kind));
             }
             checked = here;
         }
