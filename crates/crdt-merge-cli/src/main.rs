@@ -21,6 +21,7 @@
 //! unknown strategy, a MergeQL or SQL syntax error); 3 an input file is missing or unreadable.
 //! Every error is one line on standard error, starting with `crdt-merge: error:`.
 
+mod clock;
 mod diff;
 mod digest;
 mod duckdb_file;
@@ -146,6 +147,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// E4 trust: keys, the PKI, signed deltas, trust-gated merges, the Byzantine simulator.
     Trust(trust::TrustArgs),
+    /// Vector clocks and dotted version vectors: create, increment, merge, compare.
+    Clock(clock::ClockArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -617,7 +620,8 @@ fn inputs_of(command: &Command) -> Vec<String> {
         | Command::Json(_)
         | Command::Diff(_)
         | Command::Verify(_)
-        | Command::Trust(_) => Vec::new(),
+        | Command::Trust(_)
+        | Command::Clock(_) => Vec::new(),
     }
 }
 
@@ -714,6 +718,7 @@ fn run_main() -> ExitCode {
                 Command::Digest(a) => digest::run(a).await,
                 Command::Sync(a) => sync::run(a).await,
                 Command::Json(a) => json::run(a),
+                Command::Clock(a) => clock::run(a),
                 Command::Diff(a) => diff::run(a).await,
                 Command::Verify(a) => verify::run(a).await,
                 Command::Trust(a) => trust::run(a).await,
