@@ -282,6 +282,21 @@ unsafe extern "C" fn agg_combine(
     agg_fail(info, r);
 }
 
+/// Writes finished values into rows `offset..` of a finalize call's result vector, in the
+/// overload's return type.
+///
+/// # Safety
+/// `result` must be the live result vector of the finalize call, with room for those rows.
+unsafe fn write_finished(
+    ai: &AggInfo,
+    out: ArrayRef,
+    result: ffi::duckdb_vector,
+    offset: ffi::idx_t,
+) -> Result<(), String> {
+    let out = conform(ai.name, out, &ai.returns)?;
+    vector::write(result, out.as_ref(), offset as usize).map_err(|e| format!("{}: {e}", ai.name))
+}
+
 unsafe extern "C" fn agg_finalize(
     info: ffi::duckdb_function_info,
     source: *mut ffi::duckdb_aggregate_state,
@@ -302,9 +317,7 @@ unsafe extern "C" fn agg_finalize(
                 .map(|i| &*slot(*source.add(i)))
                 .collect();
             let out = ai.template.finish(&states).map_err(host_error)?;
-            let out = conform(ai.name, out, &ai.returns)?;
-            vector::write(result, out.as_ref(), offset as usize)
-                .map_err(|e| format!("{}: {e}", ai.name))
+            write_finished(ai, out, result, offset)
         }
     });
     // SAFETY: `info` is live for this callback.
@@ -436,9 +449,7 @@ unsafe extern "C" fn fixed_finalize(
                 .map(|i| (*source.add(i) as *const FixedCell).read_unaligned())
                 .collect();
             let out = ai.template.finish_fixed(&cells).map_err(host_error)?;
-            let out = conform(ai.name, out, &ai.returns)?;
-            vector::write(result, out.as_ref(), offset as usize)
-                .map_err(|e| format!("{}: {e}", ai.name))
+            write_finished(ai, out, result, offset)
         }
     });
     // SAFETY: `info` is live for this callback.

@@ -284,8 +284,8 @@ fn native_pick(kind: StrategyKind, a: &Side<'_>, b: &Side<'_>) -> Option<String>
             };
             let guard = format!("typeof({av}) IN ({NATIVE_ORDER})");
             Some(format!(
-                "WHEN {guard} AND {bv} IS NOT NULL AND ({av} IS NULL OR {bv} {wins} {av}) THEN {bv} \
-                 WHEN {guard} AND {av} IS NOT NULL AND ({bv} IS NULL OR {bv} {loses} {av}) THEN {av}"
+                "WHEN {guard} AND ({av} IS NULL OR {bv} {wins} {av}) THEN {bv} \
+                 WHEN {guard} AND ({bv} IS NULL OR {bv} {loses} {av}) THEN {av}"
             ))
         }
         _ => None,

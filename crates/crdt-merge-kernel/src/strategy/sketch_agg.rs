@@ -390,9 +390,6 @@ pub(crate) fn update<S: StatesByRow + ?Sized>(
     Ok(())
 }
 
-/// Rows of one state in a row from which HLL updates its registers at once instead of buffering.
-const LONG_RUN: usize = 64;
-
 /// HLL and Theta over precomputed hashes: rows that map to the same state (all of them when
 /// ungrouped; runs of a group) are added in one loop, with the state found and checked once.
 fn update_runs<S: StatesByRow + ?Sized>(
@@ -434,13 +431,8 @@ fn update_runs<S: StatesByRow + ?Sized>(
         let run = (row..end).filter(|&r| valid(r)).map(|r| pairs[r]);
         match &mut **s {
             // Without NULLs a run is a slice: the register loop then has no validity test.
-            Sketch::Hll(h) if nulls.is_none() && end - row >= LONG_RUN => {
-                h.add_pairs(pairs[row..end].iter().copied())
-            }
-            // A long run (an ungrouped aggregate, a sorted input) writes the registers at once;
-            // the rows of many interleaved groups are buffered per group (Hll::buffer_pairs).
-            Sketch::Hll(h) if end - row >= LONG_RUN => h.add_pairs(run),
-            Sketch::Hll(h) => h.buffer_pairs(run),
+            Sketch::Hll(h) if nulls.is_none() => h.add_pairs(pairs[row..end].iter().copied()),
+            Sketch::Hll(h) => h.add_pairs(run),
             Sketch::Theta(t) => run.for_each(|(h1, _)| t.add_hash(h1)),
             _ => return Err(Error::internal(name, "run update of another sketch")),
         }
@@ -450,7 +442,7 @@ fn update_runs<S: StatesByRow + ?Sized>(
 }
 
 /// A grouped HLL batch, row by row: the rows of many groups interleave, so runs are short.
-/// Large sketches buffer each row's register update ([`Hll::buffer_pairs`]), since a direct
+/// Large sketches buffer each row's register update ([`Hll::add_buffered`]), since a direct
 /// write into one of many 16 KiB register arrays would miss the cache almost every time.
 fn update_hll_grouped<S: StatesByRow + ?Sized>(
     name: &'static str,
@@ -482,8 +474,7 @@ fn update_hll_grouped<S: StatesByRow + ?Sized>(
             checked = here;
         }
         match &mut **s {
-            Sketch::Hll(h) if h.buffers() => h.buffer_one(pair),
-            Sketch::Hll(h) => h.add_hash(pair.0, pair.1),
+            Sketch::Hll(h) => h.add_buffered(pair),
             _ => return Err(Error::internal(name, "grouped update of another sketch")),
         }
     }
