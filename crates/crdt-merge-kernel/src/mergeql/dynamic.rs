@@ -292,6 +292,32 @@ fn native_pick(kind: StrategyKind, a: &Side<'_>, b: &Side<'_>) -> Option<String>
     }
 }
 
+/// The merged clock of a key's rows in the GROUP BY branch, the same whatever order they arrive
+/// in: DuckDB's `max` keeps the first of two equal floats, so −0 and +0 would leave in arrival
+/// order; float clocks take `arg_max` by `crdt_max_key`, whose last tie-break (the stored bits)
+/// makes +0 win. The `typeof` test is folded when DuckDB plans the query, so the unused
+/// aggregate is never computed and other clock types keep the built-in `max`. (The static
+/// rendering of `crdt_mergeql_sql(q, columns)`, which shows the plan in readable SQL, keeps
+/// plain `max`.)
+fn clock_max(q: &str) -> String {
+    format!(
+        "CASE WHEN typeof(max({q})) IN ('FLOAT', 'DOUBLE') \
+         THEN arg_max({q}, crdt_max_key({q})) ELSE max({q}) END"
+    )
+}
+
+/// The greater of a pair's two clocks, the same in either order: DuckDB's `greatest` keeps its
+/// first argument when −0 meets +0 (equal under `=`), so a tie between float clocks goes to the
+/// kernel's pick, which orders them by their stored bits (+0 wins, as in
+/// [`clock_max`]). The `typeof` test is folded at plan time, so other clock
+/// types are plain `greatest`.
+fn greatest_clock(a: &str, b: &str) -> String {
+    format!(
+        "CASE WHEN typeof({a}) IN ('FLOAT', 'DOUBLE') AND {a} = {b} \
+         THEN CASE WHEN crdt_max_pick({a}, {b}) THEN {b} ELSE {a} END ELSE greatest({a}, {b}) END"
+    )
+}
+
 /// A DuckDB predicate that raises an error naming the key column on a NULL key: NULL never
 /// equals itself, so a NULL key cannot be merged lawfully (worded as the kernel's table merge).
 /// `column` gives a key column's name in the query being guarded.
@@ -617,7 +643,7 @@ impl<'a> Renderer<'a> {
         let clock = &self.clock;
         let replica = self.replica.as_deref();
         let mut select: Vec<String> = spec.key.iter().map(|k| self.col(k)).collect();
-        select.push(format!("max({clock}) AS {clock}"));
+        select.push(format!("{} AS {clock}", clock_max(clock)));
         for c in &self.cell_clocks {
             let q = c.clone();
             let merged = match self.lww_owner(c) {
@@ -630,7 +656,7 @@ impl<'a> Renderer<'a> {
                         None => format!("crdt_lww({masked}, {q})"),
                     }
                 }
-                None => format!("max({q})"),
+                None => clock_max(&q),
             };
             select.push(format!("{merged} AS {q}"));
         }
@@ -756,7 +782,7 @@ impl<'a> Renderer<'a> {
         let lead_replica = replica.map(lead);
         select.push(cell(
             clock,
-            &format!("greatest({clock}, {})", lead(clock)),
+            &greatest_clock(clock, &lead(clock)),
             false,
             clock,
         ));
@@ -780,7 +806,7 @@ impl<'a> Renderer<'a> {
                     );
                     cell(&q, &joined, true, &q)
                 }
-                None => cell(&q, &format!("greatest({q}, {})", lead(&q)), false, &q),
+                None => cell(&q, &greatest_clock(&q, &lead(&q)), false, &q),
             };
             select.push(joined);
         }
