@@ -22,6 +22,7 @@
 //! Every error is one line on standard error, starting with `crdt-merge: error:`.
 
 mod clock;
+mod delta;
 mod diff;
 mod digest;
 mod duckdb_file;
@@ -149,6 +150,8 @@ enum Command {
     Trust(trust::TrustArgs),
     /// Vector clocks and dotted version vectors: create, increment, merge, compare.
     Clock(clock::ClockArgs),
+    /// Table deltas as row states: compute OLD NEW, apply BASE D..., compose D...
+    Delta(delta::DeltaArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -223,7 +226,7 @@ struct InspectArgs {
 
 /// How results are printed on standard output.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum StdoutFormat {
+pub(crate) enum StdoutFormat {
     /// A boxed table, as datafusion-cli prints.
     Table,
     /// CSV with a header row.
@@ -361,7 +364,7 @@ async fn warn_numbers_read_as_text(ctx: &SessionContext, spec: &MergeSpec) -> Re
     Ok(())
 }
 
-fn sink_for(output: Option<&str>, format: StdoutFormat) -> Result<Sink> {
+pub(crate) fn sink_for(output: Option<&str>, format: StdoutFormat) -> Result<Sink> {
     match output {
         Some(path) => Sink::file(path),
         None => Ok(Sink::stdout(match format {
@@ -621,7 +624,8 @@ fn inputs_of(command: &Command) -> Vec<String> {
         | Command::Diff(_)
         | Command::Verify(_)
         | Command::Trust(_)
-        | Command::Clock(_) => Vec::new(),
+        | Command::Clock(_)
+        | Command::Delta(_) => Vec::new(),
     }
 }
 
@@ -719,6 +723,7 @@ fn run_main() -> ExitCode {
                 Command::Sync(a) => sync::run(a).await,
                 Command::Json(a) => json::run(a),
                 Command::Clock(a) => clock::run(a),
+                Command::Delta(a) => delta::run(a).await,
                 Command::Diff(a) => diff::run(a).await,
                 Command::Verify(a) => verify::run(a).await,
                 Command::Trust(a) => trust::run(a).await,

@@ -21,6 +21,7 @@
 //! * [`error`] — the one error type.
 
 pub mod catalogue;
+pub mod delta;
 pub mod digest;
 pub mod error;
 pub mod hlc;
