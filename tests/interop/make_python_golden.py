@@ -11,6 +11,7 @@ import sys
 
 from crdt_merge import GCounter, LWWMap, LWWRegister, ORSet, PNCounter
 from crdt_merge.clocks import DottedVersionVector, VectorClock
+from crdt_merge.gossip import GossipState
 from crdt_merge.wire import serialize
 
 GOLDEN = pathlib.Path(__file__).resolve().parents[1] / "golden"
@@ -52,6 +53,15 @@ def python_states():
 
     yield "vector_clock_unsorted", VectorClock({"n3": 1, "n1": 7, "n2": 300}), False
     yield "dotted_version_vector", DottedVersionVector(VectorClock({"b": 1, "a": 2}), ("c", 4)), False
+
+    # n1 writes k="zzz" and j=5; n2 merges that, overwrites k with "aaa" and deletes j.
+    a = GossipState("n1")
+    a.update("k", "zzz")
+    a.update("j", 5)
+    b = GossipState("n2").merge(a)
+    b.update("k", "aaa")
+    b.delete("j")
+    yield "gossip_state", b, False
 
 
 def main():

@@ -230,6 +230,41 @@ def test_dvv_merge_agrees_on_effective_clocks(tmp_path):
     assert effective(same) == a.merge(a).value
 
 
+def _live(state_json, key):
+    values = state_json["entries"].get(key, {}).get("values", [])
+    return sorted(json.dumps(v["value"]) for v in values if not v["deleted"])
+
+
+def test_python_gossip_states_decode_and_merge_lawfully(tmp_path):
+    """A Python GossipState (tag 0x43) reads here with the same live values; where Python's
+    merge lets a stale value with the larger str() beat a causally newer write, ours keeps the
+    newer one, in either order."""
+    from crdt_merge.gossip import GossipState
+
+    a = GossipState("n1")
+    a.update("k", "zzz")
+    a.update("j", 5)
+    a.update("gone", [1, 2])
+    b = GossipState("n2").merge(a)
+    b.update("k", "aaa")  # n2 has seen "zzz": this write is newer
+    b.delete("gone")
+    fa, fb = tmp_path / "a.crdt", tmp_path / "b.crdt"
+    fa.write_bytes(serialize(a))
+    fb.write_bytes(serialize(b))
+    for f, state in ((fa, a), (fb, b)):
+        ours = json.loads(tool("decode", f))
+        for key in ("k", "j", "gone"):
+            want = state.get(key)
+            assert _live(ours, key) == ([] if want is None else [json.dumps(want)]), key
+    # Python: the stale "zzz" wins its merge in both orders (its counterexample) ...
+    assert a.merge(b).get("k") == "zzz" and b.merge(a).get("k") == "zzz"
+    # ... ours: the newer "aaa", and the delete sticks, whatever the order.
+    ab = json.loads(tool("merge", fa, fb))
+    ba = json.loads(tool("merge", fb, fa))
+    assert ab == ba
+    assert _live(ab, "k") == ['"aaa"'] and _live(ab, "gone") == [] and _live(ab, "j") == ["5"]
+
+
 # ----------------------------------------------------------------------------------------------
 # (b) our bytes in Python
 

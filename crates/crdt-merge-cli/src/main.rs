@@ -26,6 +26,7 @@ mod delta;
 mod diff;
 mod digest;
 mod duckdb_file;
+mod gossip;
 mod inspect;
 mod json;
 mod model;
@@ -152,6 +153,8 @@ enum Command {
     Clock(clock::ClockArgs),
     /// Table deltas as row states: compute OLD NEW, apply BASE D..., compose D...
     Delta(delta::DeltaArgs),
+    /// A lawful gossip store: init, update, delete, get, merge, digest, sync.
+    Gossip(gossip::GossipArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -625,7 +628,8 @@ fn inputs_of(command: &Command) -> Vec<String> {
         | Command::Verify(_)
         | Command::Trust(_)
         | Command::Clock(_)
-        | Command::Delta(_) => Vec::new(),
+        | Command::Delta(_)
+        | Command::Gossip(_) => Vec::new(),
     }
 }
 
@@ -724,6 +728,7 @@ fn run_main() -> ExitCode {
                 Command::Json(a) => json::run(a),
                 Command::Clock(a) => clock::run(a),
                 Command::Delta(a) => delta::run(a).await,
+                Command::Gossip(a) => gossip::run(a),
                 Command::Diff(a) => diff::run(a).await,
                 Command::Verify(a) => verify::run(a).await,
                 Command::Trust(a) => trust::run(a).await,

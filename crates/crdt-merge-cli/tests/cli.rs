@@ -694,3 +694,79 @@ fn delta_compute_apply_compose_are_joins() {
     assert!(r.stderr.contains("delete_clock"), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
+
+/// `crdt-merge gossip`: merging stores in any order gives one store, a sync leaves both files
+/// equal and a second sync ships nothing, and bad input is a one-line error naming the file or
+/// the argument.
+#[test]
+fn gossip_commands_converge_and_refuse_bad_input() {
+    let dir = seed_dir();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let r = run(d, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        r.stdout
+    };
+    for (f, n, v) in [("a.g", "n1", "1"), ("b.g", "n2", "2"), ("c.g", "n3", "3")] {
+        ok(&["gossip", "init", f]);
+        ok(&["gossip", "update", f, "k", v, "--node", n]);
+        ok(&[
+            "gossip",
+            "update",
+            f,
+            &format!("own-{n}"),
+            "true",
+            "--node",
+            n,
+        ]);
+    }
+    let m1 = ok(&["gossip", "merge", "a.g", "b.g", "c.g"]);
+    let m2 = ok(&["gossip", "merge", "c.g", "a.g", "b.g", "a.g"]);
+    assert_eq!(m1, m2);
+    ok(&["gossip", "merge", "a.g", "b.g", "c.g", "-o", "all.g"]);
+    assert_eq!(ok(&["gossip", "get", "all.g", "k"]), "[1,2,3]\n");
+    ok(&["gossip", "sync", "a.g", "b.g"]);
+    ok(&["gossip", "sync", "b.g", "c.g"]);
+    ok(&["gossip", "sync", "a.g", "b.g"]);
+    let digest = ok(&["gossip", "digest", "all.g"]);
+    for f in ["a.g", "b.g", "c.g"] {
+        assert_eq!(ok(&["gossip", "digest", f]), digest, "{f}");
+    }
+    assert!(ok(&["gossip", "sync", "a.g", "c.g"]).starts_with("keys: 0 sent, 0 received"));
+    // A write after seeing all three supersedes them.
+    ok(&["gossip", "update", "a.g", "k", "\"last\"", "--node", "n2"]);
+    ok(&["gossip", "sync", "c.g", "a.g"]);
+    assert_eq!(ok(&["gossip", "get", "c.g", "k"]), "[\"last\"]\n");
+    let bad = |args: &[&str], code: i32, needle: &str| {
+        let r = run(d, args);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+    };
+    bad(
+        &["gossip", "update", "a.g", "k", "not json", "--node", "n1"],
+        2,
+        "expected JSON",
+    );
+    bad(
+        &["gossip", "update", "a.g", "k", "1", "--node", ""],
+        2,
+        "--node",
+    );
+    bad(&["gossip", "get", "a.csv", "k"], 3, "a.csv");
+    bad(&["gossip", "get", "missing.g", "k"], 3, "missing.g");
+    ok(&[
+        "clock",
+        "create",
+        "vectorclock",
+        "--node",
+        "n1",
+        "-o",
+        "v.clock",
+    ]);
+    bad(
+        &["gossip", "get", "v.clock", "k"],
+        3,
+        "expected a gossip_state, found a vector_clock",
+    );
+}

@@ -21,8 +21,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crdt_merge_kernel::state::{
-    AnyState, Datum, DottedVersionVector, GCounter, LwwMap, LwwRegister, OrSet, PNCounter,
-    VectorClock,
+    AnyState, Datum, DottedVersionVector, GCounter, GossipState, LwwMap, LwwRegister, OrSet,
+    PNCounter, VectorClock,
 };
 use crdt_merge_kernel::wire;
 
@@ -204,6 +204,19 @@ fn samples() -> Vec<Sample> {
         "DVV without a dot",
         true,
         DottedVersionVector::from_parts(VectorClock::from_counts([("a", 1)]), None).into(),
+    );
+    // n1 writes k="zzz" and j=5; n2 (a copy) overwrites k with "aaa"; their join.
+    let mut g = GossipState::new();
+    g.write("n1", "k", Datum::str("zzz"));
+    let mut h = g.clone();
+    h.write("n2", "k", Datum::str("aaa"));
+    g.write("n1", "j", Datum::Int(5));
+    g.join(&h);
+    push(
+        "gossip_state",
+        "Gossip store: a newer write beside a stale greater one, and a second key",
+        false,
+        g.into(),
     );
     out
 }

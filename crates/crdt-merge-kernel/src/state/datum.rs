@@ -51,6 +51,27 @@ impl Datum {
         }
     }
 
+    /// A JSON value as a datum: integers as `Int` (or `UInt` above `i64::MAX`), other numbers
+    /// as `Float`, arrays as lists, objects as dicts with text keys.
+    pub fn from_json(j: &Json) -> Datum {
+        match j {
+            Json::Null => Datum::None,
+            Json::Bool(b) => Datum::Bool(*b),
+            Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Datum::Int(i),
+                (None, Some(u)) => Datum::from_u64(u),
+                _ => Datum::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Json::String(s) => Datum::Str(s.clone()),
+            Json::Array(a) => Datum::List(a.iter().map(Datum::from_json).collect()),
+            Json::Object(m) => Datum::Dict(
+                m.iter()
+                    .map(|(k, v)| (Datum::Str(k.clone()), Datum::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Text, as a convenience.
     pub fn str(s: impl Into<String>) -> Datum {
         Datum::Str(s.into())

@@ -14,12 +14,14 @@
 //! | [`LwwMap`] | `lww_map` | registers per key, latest delete per key |
 //! | [`VectorClock`] | `vector_clock` | element-wise max |
 //! | [`DottedVersionVector`] | `dotted_version_vector` | fold dots into max of bases |
+//! | [`GossipState`] | `gossip_state` | per key, a multi-value register's dot-store join |
 //!
 //! The names are those of the Python library crdt-merge, whose wire format we share.
 
 mod clock;
 mod counter;
 mod datum;
+mod gossip;
 mod lwwmap;
 mod orset;
 mod register;
@@ -27,6 +29,7 @@ mod register;
 pub use clock::{ClockOrdering, DottedVersionVector, VectorClock};
 pub use counter::{GCounter, PNCounter};
 pub use datum::{Datum, Timestamp};
+pub use gossip::{anti_entropy, Difference, Dot, GossipState, MvRegister, Sibling};
 pub use lwwmap::LwwMap;
 pub use orset::OrSet;
 pub use register::LwwRegister;
@@ -56,6 +59,8 @@ pub enum AnyState {
     DottedVersionVector(DottedVersionVector),
     /// A mergeable sketch (HLL, Bloom, Count-Min, MinHash, Theta).
     Sketch(Sketch),
+    /// A gossip store of multi-value registers.
+    Gossip(GossipState),
 }
 
 impl AnyState {
@@ -74,6 +79,7 @@ impl AnyState {
             (AnyState::VectorClock(a), AnyState::VectorClock(b)) => a.join(b),
             (AnyState::DottedVersionVector(a), AnyState::DottedVersionVector(b)) => a.join(b),
             (AnyState::Sketch(a), AnyState::Sketch(b)) => a.join(b, "crdt_state_merge")?,
+            (AnyState::Gossip(a), AnyState::Gossip(b)) => a.join(b),
             _ => {
                 return Err(Error::type_mismatch(
                     "crdt_state_merge",
@@ -98,6 +104,7 @@ impl AnyState {
             AnyState::VectorClock(_) => "vector_clock",
             AnyState::DottedVersionVector(_) => "dotted_version_vector",
             AnyState::Sketch(s) => s.type_name(),
+            AnyState::Gossip(_) => "gossip_state",
         }
     }
 
@@ -112,6 +119,7 @@ impl AnyState {
             AnyState::VectorClock(s) => s.to_json(),
             AnyState::DottedVersionVector(s) => s.to_json(),
             AnyState::Sketch(s) => s.to_json(),
+            AnyState::Gossip(s) => s.to_json(),
         }
     }
 }
@@ -135,6 +143,12 @@ from_state!(
     DottedVersionVector,
     Sketch
 );
+
+impl From<GossipState> for AnyState {
+    fn from(s: GossipState) -> Self {
+        AnyState::Gossip(s)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,8 @@ use super::codec::{Reader, Writer, T_DICT, T_LIST};
 use super::pyjson;
 use crate::error::{Error, Result};
 use crate::state::{
-    AnyState, Datum, DottedVersionVector, GCounter, LwwMap, LwwRegister, OrSet, PNCounter,
-    Timestamp, VectorClock,
+    AnyState, Datum, DottedVersionVector, GCounter, GossipState, LwwMap, LwwRegister, MvRegister,
+    OrSet, PNCounter, Sibling, Timestamp, VectorClock,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -108,6 +108,7 @@ pub(crate) fn write_binary(w: &mut Writer, state: &AnyState) {
             }
         }
         AnyState::Sketch(k) => super::sketch::write(w, k),
+        AnyState::Gossip(g) => w.datum(&g.to_datum()),
         // JSON payloads are written by `write_json`.
         AnyState::VectorClock(_) | AnyState::DottedVersionVector(_) => {}
     }
@@ -355,6 +356,146 @@ impl Ctx<'_, '_> {
         Ok(out)
     }
 
+    fn clock_dict(&self, d: &Datum, path: &str) -> Result<VectorClock> {
+        let mut vc = VectorClock::new();
+        for (k, v) in self.dict(d, path)? {
+            let n = self.str_key(k, path)?;
+            vc.observe(n, self.count(v, &format!("{path}[{n:?}]"))?);
+        }
+        Ok(vc)
+    }
+
+    /// Our gossip store (tag 0x60).
+    fn gossip(&self, d: &Datum) -> Result<GossipState> {
+        let m = self.top(d, "gossip_state")?;
+        let field = |name: &str| m.get(&Datum::str(name));
+        let clock = match field("clock") {
+            None => VectorClock::new(),
+            Some(c) => self.clock_dict(c, "gossip_state.clock")?,
+        };
+        let mut entries = BTreeMap::new();
+        if let Some(e) = field("entries") {
+            for (k, r) in self.dict(e, "gossip_state.entries")? {
+                let key = self.str_key(k, "gossip_state.entries")?;
+                let path = format!("gossip_state.entries[{key:?}]");
+                let r = self.dict(r, &path)?;
+                let context = match r.get(&Datum::str("context")) {
+                    None => VectorClock::new(),
+                    Some(c) => self.clock_dict(c, &format!("{path}.context"))?,
+                };
+                let mut values = BTreeMap::new();
+                let list = match r.get(&Datum::str("values")) {
+                    None => &[][..],
+                    Some(Datum::List(l)) => l.as_slice(),
+                    Some(other) => {
+                        return Err(self.err(
+                            &format!("{path}.values"),
+                            format!("expected a list, found {}", other.kind_name()),
+                        ))
+                    }
+                };
+                for (i, v) in list.iter().enumerate() {
+                    let vpath = format!("{path}.values[{i}]");
+                    let (node, counter, deleted, value) = match v {
+                        Datum::List(p) if p.len() == 4 => (&p[0], &p[1], &p[2], &p[3]),
+                        _ => {
+                            return Err(self.err(&vpath, "expected [node, counter, deleted, value]"))
+                        }
+                    };
+                    let node = match node {
+                        Datum::Str(s) if !s.is_empty() => s.clone(),
+                        _ => return Err(self.err(&vpath, "expected a non-empty node id")),
+                    };
+                    let counter = self.count(counter, &vpath)?;
+                    if counter == 0 {
+                        return Err(self.err(&vpath, "a dot's counter starts at 1, found 0"));
+                    }
+                    let deleted = match deleted {
+                        Datum::Bool(b) => *b,
+                        other => {
+                            return Err(self.err(
+                                &vpath,
+                                format!("expected a boolean, found {}", other.kind_name()),
+                            ))
+                        }
+                    };
+                    if values
+                        .insert(
+                            (node, counter),
+                            Sibling {
+                                value: value.clone(),
+                                deleted,
+                            },
+                        )
+                        .is_some()
+                    {
+                        return Err(self.err(&vpath, "a dot appears twice"));
+                    }
+                }
+                entries.insert(key.to_string(), MvRegister::from_parts(context, values));
+            }
+        }
+        Ok(GossipState::from_parts(clock, entries))
+    }
+
+    /// The Python library's `GossipState` (tag 0x43, JSON): each entry becomes a register
+    /// holding one value under the entry's clock as context. An entry records its clock but
+    /// not its writer, so its dot is the state's own node (`node_id`) when the entry clock
+    /// counts it, which is exact for the entries that node wrote, and otherwise the clock's
+    /// greatest counter (ties to the greatest node id). An entry received from another node
+    /// can be misattributed (docs/sync.md says when that matters). `fanout` is dropped.
+    fn py_gossip(&self, j: &Json) -> Result<GossipState> {
+        let m = self.json_top(j, "gossip_state")?;
+        let clock = match m.get("clock") {
+            None | Some(Json::Null) => VectorClock::new(),
+            Some(c) => self.json_clock(c, "gossip_state.clock")?,
+        };
+        let mut entries = BTreeMap::new();
+        match m.get("entries") {
+            None | Some(Json::Null) => {}
+            Some(Json::Object(e)) => {
+                for (key, entry) in e {
+                    let path = format!("gossip_state.entries[{key:?}]");
+                    let entry = entry
+                        .as_object()
+                        .ok_or_else(|| self.err(&path, "expected an object"))?;
+                    let ctx = match entry.get("clock") {
+                        None | Some(Json::Null) => VectorClock::new(),
+                        Some(c) => self.json_clock(c, &format!("{path}.clock"))?,
+                    };
+                    let own = m
+                        .get("node_id")
+                        .and_then(Json::as_str)
+                        .filter(|n| ctx.get(n) > 0)
+                        .map(|n| (n.to_string(), ctx.get(n)));
+                    let greatest = || {
+                        ctx.counts()
+                            .iter()
+                            .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+                            .map(|(n, c)| (n.clone(), *c))
+                    };
+                    let Some((node, counter)) = own.or_else(greatest) else {
+                        return Err(self.err(&path, "an entry without a clock has no writer"));
+                    };
+                    let deleted = entry
+                        .get("tombstone")
+                        .and_then(Json::as_bool)
+                        .unwrap_or(false);
+                    let value = Datum::from_json(entry.get("value").unwrap_or(&Json::Null));
+                    let values = BTreeMap::from([((node, counter), Sibling { value, deleted })]);
+                    entries.insert(key.clone(), MvRegister::from_parts(ctx, values));
+                }
+            }
+            Some(other) => {
+                return Err(self.err(
+                    "gossip_state.entries",
+                    format!("expected an object, found {other}"),
+                ))
+            }
+        }
+        Ok(GossipState::from_parts(clock, entries))
+    }
+
     /// Builds the state for binary type tag `tag` from its decoded payload.
     pub(crate) fn binary_state(&self, tag: u8, d: &Datum) -> Result<AnyState> {
         Ok(match tag {
@@ -376,6 +517,7 @@ impl Ctx<'_, '_> {
             | super::TAG_CMS
             | super::TAG_MINHASH
             | super::TAG_THETA => AnyState::Sketch(self.sketch(tag, d)?),
+            super::TAG_GOSSIP => AnyState::Gossip(self.gossip(d)?),
             other => {
                 return Err(Error::internal(
                     "crdt_decode",
@@ -471,6 +613,7 @@ impl Ctx<'_, '_> {
                 };
                 AnyState::DottedVersionVector(DottedVersionVector::from_parts(base, dot))
             }
+            super::TAG_PY_GOSSIP => AnyState::Gossip(self.py_gossip(j)?),
             other => {
                 return Err(Error::internal(
                     "crdt_decode",

@@ -21,6 +21,8 @@
 //! | 0x41 | `dotted_version_vector` | JSON: `{"type", "base": vector_clock, "dot"?: [node, n]}` |
 //! | 0x30, 0x31, 0x32 | `hll`, `bloom`, `cms` | binary: the Python library's layouts plus `family` (see `sketch.rs`) |
 //! | 0x61, 0x62 | `minhash`, `theta` | binary: ours (see `sketch.rs`) |
+//! | 0x60 | `gossip_state` | binary: `{"type", "clock": {node: n}, "entries": {key: {"context": {node: n}, "values": [[node, counter, deleted, value]]}}}` (ours) |
+//! | 0x43 | the Python library's `gossip_state` | JSON, read only: each entry becomes a one-value register (see `convert.rs`) |
 //!
 //! Writes are canonical: no compression, maps and sets sorted, one encoding per number, so
 //! equal states give identical bytes. Reads accept what the Python library writes (insertion
@@ -64,6 +66,8 @@ pub(crate) const TAG_BLOOM: u8 = 0x31;
 pub(crate) const TAG_CMS: u8 = 0x32;
 pub(crate) const TAG_MINHASH: u8 = 0x61;
 pub(crate) const TAG_THETA: u8 = 0x62;
+pub(crate) const TAG_GOSSIP: u8 = 0x60;
+pub(crate) const TAG_PY_GOSSIP: u8 = 0x43;
 
 /// Function name for errors from plain decoding (SQL functions re-attribute them).
 const DECODE: &str = "crdt_decode";
@@ -79,6 +83,7 @@ pub fn type_tag(state: &AnyState) -> u8 {
         AnyState::VectorClock(_) => TAG_VECTOR_CLOCK,
         AnyState::DottedVersionVector(_) => TAG_DVV,
         AnyState::Sketch(k) => sketch_tag(k),
+        AnyState::Gossip(_) => TAG_GOSSIP,
     }
 }
 
@@ -180,6 +185,11 @@ pub(crate) fn encode_sketch(sketch: &Sketch) -> Vec<u8> {
     frame(sketch_tag(sketch), &w.buf)
 }
 
+/// A writer of the binary value codec (canonical bytes for digests of states' parts).
+pub(crate) fn codec_writer() -> Writer {
+    Writer::default()
+}
+
 /// Header and payload of one frame.
 fn frame(tag: u8, payload: &[u8]) -> Vec<u8> {
     let len = u32::try_from(payload.len()).expect("wire payload exceeds 4 GiB");
@@ -238,8 +248,8 @@ fn decode_frame(bytes: &[u8], opts: &DecodeOptions, function: &'static str) -> R
     let tag = header(6);
     let json = match tag {
         TAG_G_COUNTER | TAG_PN_COUNTER | TAG_LWW_REGISTER | TAG_OR_SET | TAG_LWW_MAP | TAG_HLL
-        | TAG_BLOOM | TAG_CMS | TAG_MINHASH | TAG_THETA => false,
-        TAG_VECTOR_CLOCK | TAG_DVV => true,
+        | TAG_BLOOM | TAG_CMS | TAG_MINHASH | TAG_THETA | TAG_GOSSIP => false,
+        TAG_VECTOR_CLOCK | TAG_DVV | TAG_PY_GOSSIP => true,
         other => {
             return Err(err(
                 6,
