@@ -36,6 +36,7 @@ mod spec_flags;
 mod sync;
 mod trust;
 mod verify;
+mod wire_cmd;
 
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
@@ -155,6 +156,8 @@ enum Command {
     Delta(delta::DeltaArgs),
     /// A lawful gossip store: init, update, delete, get, merge, digest, sync.
     Gossip(gossip::GossipArgs),
+    /// Wire frames: serialize (JSON dict form to a frame), deserialize, inspect, size.
+    Wire(wire_cmd::WireArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -629,7 +632,8 @@ fn inputs_of(command: &Command) -> Vec<String> {
         | Command::Trust(_)
         | Command::Clock(_)
         | Command::Delta(_)
-        | Command::Gossip(_) => Vec::new(),
+        | Command::Gossip(_)
+        | Command::Wire(_) => Vec::new(),
     }
 }
 
@@ -729,6 +733,7 @@ fn run_main() -> ExitCode {
                 Command::Clock(a) => clock::run(a),
                 Command::Delta(a) => delta::run(a).await,
                 Command::Gossip(a) => gossip::run(a),
+                Command::Wire(a) => wire_cmd::run(a),
                 Command::Diff(a) => diff::run(a).await,
                 Command::Verify(a) => verify::run(a).await,
                 Command::Trust(a) => trust::run(a).await,

@@ -367,6 +367,95 @@ pub fn merge_bytes(a: &[u8], b: &[u8]) -> Result<Vec<u8>> {
     Ok(encode(&sa.join(&sb).map_err(|e| e.in_function(F))?))
 }
 
+/// The type names [`from_dict`] takes (the Python library's, with its CLI's spellings
+/// `gcounter`, `pncounter`, `lwwregister`, `orset`, `lwwmap`, `vectorclock`, `dvv` too).
+pub const DICT_TYPES: &[&str] = &[
+    "g_counter",
+    "pn_counter",
+    "lww_register",
+    "or_set",
+    "lww_map",
+    "vector_clock",
+    "dotted_version_vector",
+    "hll",
+    "bloom",
+    "cms",
+    "minhash",
+    "theta",
+    "gossip_state",
+];
+
+/// A state from its dict form as JSON: the payload the Python library's `to_dict()` writes
+/// (what `wire serialize` takes), read by the same checks as a decoded frame. JSON has no sets
+/// or bytes, so states that hold them come through as lists and text where the decoder accepts
+/// those.
+///
+/// # Errors
+/// An unknown type name, or a dict that does not describe a state of that type, naming the
+/// field.
+pub fn from_dict(type_name: &str, dict: &serde_json::Value) -> Result<AnyState> {
+    const F: &str = "crdt_from_dict";
+    let name = match type_name {
+        "gcounter" => "g_counter",
+        "pncounter" => "pn_counter",
+        "lwwregister" => "lww_register",
+        "orset" => "or_set",
+        "lwwmap" => "lww_map",
+        "vectorclock" => "vector_clock",
+        "dvv" => "dotted_version_vector",
+        other => other,
+    };
+    let tag = match name {
+        "g_counter" => TAG_G_COUNTER,
+        "pn_counter" => TAG_PN_COUNTER,
+        "lww_register" => TAG_LWW_REGISTER,
+        "or_set" => TAG_OR_SET,
+        "lww_map" => TAG_LWW_MAP,
+        "vector_clock" => TAG_VECTOR_CLOCK,
+        "dotted_version_vector" => TAG_DVV,
+        "hll" => TAG_HLL,
+        "bloom" => TAG_BLOOM,
+        "cms" => TAG_CMS,
+        "minhash" => TAG_MINHASH,
+        "theta" => TAG_THETA,
+        "gossip_state" => TAG_GOSSIP,
+        other => {
+            return Err(Error::invalid(
+                F,
+                "type",
+                format!("one of {}", DICT_TYPES.join(", ")),
+                other,
+            ))
+        }
+    };
+    let reader = Reader::with_budget(&[], 0, false, F, usize::MAX);
+    let ctx = Ctx { reader: &reader };
+    if matches!(tag, TAG_VECTOR_CLOCK | TAG_DVV) {
+        ctx.json_state(tag, dict)
+    } else {
+        ctx.binary_state(tag, &crate::state::Datum::from_json(dict))
+    }
+}
+
+/// [`encode`], with the payload zlib-compressed when that makes the frame smaller (as the
+/// Python library's `serialize(compress=True)`); otherwise the canonical frame.
+pub fn encode_compressed(state: &AnyState) -> Vec<u8> {
+    use std::io::Write;
+    let plain = encode(state);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+    if z.write_all(&plain[HEADER_LEN..]).is_err() {
+        return plain;
+    }
+    match z.finish() {
+        Ok(packed) if packed.len() < plain.len() - HEADER_LEN => {
+            let mut f = frame(plain[6], &packed);
+            f[7] = FLAG_ZLIB;
+            f
+        }
+        _ => plain,
+    }
+}
+
 /// `crdt_typeof`: the type name of an encoded state (the whole frame is validated).
 pub fn typeof_bytes(b: &[u8]) -> Result<&'static str> {
     Ok(decode_as(b, "crdt_typeof")?.type_name())
