@@ -33,6 +33,37 @@ enum ModelCommand {
     /// A merge state: a CRDT of contributions that replicas merge by set union and resolve to
     /// the same tensors in any order.
     State(StateArgs),
+    /// LoRA adapters (PEFT directories): merge them exactly.
+    Lora(LoraArgs),
+}
+
+#[derive(Args, Debug)]
+struct LoraArgs {
+    #[command(subcommand)]
+    command: LoraCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum LoraCommand {
+    /// Merge adapters: `cat` (default) concatenates ranks, so the merged update is exactly
+    /// the weighted sum of the adapters' updates; --rank compacts it to at most K.
+    Merge {
+        /// Adapter directories (adapter_config.json + adapter_model.safetensors), one or more.
+        #[arg(required = true, num_args = 1..)]
+        adapters: Vec<PathBuf>,
+        /// An adapter's weight, DIR=W (default 1); repeatable.
+        #[arg(long = "weight", short = 'w')]
+        weights: Vec<String>,
+        /// Compact every module to at most this rank (exact when it is at least the rank).
+        #[arg(long)]
+        rank: Option<usize>,
+        /// cat (exact), svd (PEFT's) or upstream_ab_average (the Python library's, approximate).
+        #[arg(long, default_value = "cat")]
+        method: String,
+        /// The output adapter directory.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +253,57 @@ pub fn run(args: ModelArgs) -> Result<()> {
         ModelCommand::Strategies(a) => run_strategies(a),
         ModelCommand::Show(a) => run_show(a),
         ModelCommand::State(a) => run_state(a.command),
+        ModelCommand::Lora(a) => run_lora(a.command),
+    }
+}
+
+fn run_lora(c: LoraCommand) -> Result<()> {
+    use crdt_merge_model::lora::{self, Adapter, LoraMethod};
+    match c {
+        LoraCommand::Merge {
+            adapters,
+            weights,
+            rank,
+            method,
+            output,
+        } => {
+            let method = LoraMethod::parse(&method).map_err(|e| CliError::Usage(e.to_string()))?;
+            let mut w: std::collections::BTreeMap<PathBuf, f64> = Default::default();
+            for text in &weights {
+                let (k, v) = split_pair("--weight", text)?;
+                let v: f64 = v.parse().map_err(|_| {
+                    CliError::Usage(format!("--weight `{text}`: expected DIR=NUMBER"))
+                })?;
+                let k = PathBuf::from(k);
+                if !adapters.contains(&k) {
+                    return Err(CliError::Usage(format!(
+                        "--weight `{text}`: `{}` is not one of the adapters given",
+                        k.display()
+                    )));
+                }
+                w.insert(k, v);
+            }
+            let mut loaded = Vec::new();
+            for a in &adapters {
+                let adapter = Adapter::load(a).map_err(model_error)?;
+                loaded.push((adapter, w.get(a).copied().unwrap_or(1.0)));
+            }
+            if method == LoraMethod::UpstreamAbAverage {
+                eprintln!(
+                    "crdt-merge: warning: upstream_ab_average averages A and B separately, which                      is not the average update (cross terms, no alpha/r); use cat for the exact merge"
+                );
+            }
+            let merged = lora::merge(&loaded, method, rank).map_err(model_error)?;
+            lora::write(&merged, method, &output).map_err(model_error)?;
+            let total: usize = merged.modules.values().map(|f| f.r).max().unwrap_or(0);
+            eprintln!(
+                "crdt-merge: {} adapters, {} modules, rank up to {total}, written to {}",
+                merged.contributions.len(),
+                merged.modules.len(),
+                output.display()
+            );
+            Ok(())
+        }
     }
 }
 

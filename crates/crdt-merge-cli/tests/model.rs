@@ -103,6 +103,30 @@ fn models() -> TempDir {
             ids,
         ],
     );
+    // Two rank-1 LoRA adapters of one 2 × 2 module (docs/model.md's LoRA example).
+    let m = "base_model.model.layer.q_proj";
+    for (name, a, b, alpha) in [
+        ("lora1", [1.0f32, 0.0], [1.0f32, 2.0], 2),
+        ("lora2", [0.0, 1.0], [1.0, 1.0], 1),
+    ] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        write_st(
+            &d.join("adapter_model.safetensors"),
+            &[
+                (&format!("{m}.lora_A.weight"), "F32", vec![1, 2], f32s(&a)),
+                (&format!("{m}.lora_B.weight"), "F32", vec![2, 1], f32s(&b)),
+            ],
+        );
+        std::fs::write(
+            d.join("adapter_config.json"),
+            format!(
+                "{{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": {alpha}, \
+                 \"target_modules\": [\"q_proj\"], \"base_model_name_or_path\": \"tiny\"}}"
+            ),
+        )
+        .unwrap();
+    }
     dir
 }
 

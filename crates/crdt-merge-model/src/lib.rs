@@ -20,6 +20,7 @@ pub mod contribution;
 pub mod dtype;
 pub mod error;
 pub mod io;
+pub mod lora;
 pub mod merge;
 pub mod params;
 pub mod philox;
