@@ -64,6 +64,22 @@ enum LoraCommand {
         #[arg(long, short = 'o')]
         output: PathBuf,
     },
+    /// Add an adapter's update (a merged one too) to a base model's weights.
+    Apply {
+        /// The base model (a .safetensors file or a model directory).
+        base: PathBuf,
+        /// The adapter directory.
+        adapter: PathBuf,
+        /// Scale the update by this weight.
+        #[arg(long, default_value_t = 1.0)]
+        weight: f64,
+        /// Shard a directory output above this size (`5GB`; mergekit's spelling accepted).
+        #[arg(long, alias = "out-shard-size", default_value = "5GB")]
+        shard_size: String,
+        /// The output: a .safetensors file or a directory.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -300,6 +316,30 @@ fn run_lora(c: LoraCommand) -> Result<()> {
                 "crdt-merge: {} adapters, {} modules, rank up to {total}, written to {}",
                 merged.contributions.len(),
                 merged.modules.len(),
+                output.display()
+            );
+            Ok(())
+        }
+        LoraCommand::Apply {
+            base,
+            adapter,
+            weight,
+            shard_size,
+            output,
+        } => {
+            if !weight.is_finite() {
+                return Err(CliError::Usage(format!(
+                    "--weight {weight}: expected a finite number"
+                )));
+            }
+            let shard = crdt_merge_model::io::parse_size(&shard_size)
+                .map_err(|e| CliError::Usage(format!("--shard-size: {e}")))?;
+            let a = Adapter::load(&adapter).map_err(model_error)?;
+            let r = lora::apply(&base, &a, weight, &output, shard).map_err(model_error)?;
+            eprintln!(
+                "crdt-merge: {} tensors updated, {} copied, written to {}",
+                r.updated,
+                r.copied,
                 output.display()
             );
             Ok(())

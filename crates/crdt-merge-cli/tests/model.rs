@@ -103,7 +103,20 @@ fn models() -> TempDir {
             ids,
         ],
     );
-    // Two rank-1 LoRA adapters of one 2 × 2 module (docs/model.md's LoRA example).
+    // Two rank-1 LoRA adapters of one 2 × 2 module (docs/model.md's LoRA example), and a
+    // base for them.
+    write_st(
+        &dir.path().join("lora_base.safetensors"),
+        &[
+            (
+                "layer.q_proj.weight",
+                "F32",
+                vec![2, 2],
+                f32s(&[1.0, 1.0, 1.0, 1.0]),
+            ),
+            ("norm", "F32", vec![2], f32s(&[1.0, 1.0])),
+        ],
+    );
     let m = "base_model.model.layer.q_proj";
     for (name, a, b, alpha) in [
         ("lora1", [1.0f32, 0.0], [1.0f32, 2.0], 2),

@@ -729,3 +729,134 @@ pub fn write(merged: &MergedAdapter, method: LoraMethod, dir: &Path) -> Result<(
         .map_err(|e| ModelError::invalid(format!("cannot write the config: {e}")))?;
     std::fs::write(&cfg_path, text + "\n").map_err(|e| ModelError::io(&cfg_path, e))
 }
+
+/// What [`apply`] wrote.
+#[derive(Clone, Debug)]
+pub struct ApplyReport {
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Base tensors that received an update.
+    pub updated: usize,
+    /// Base tensors copied as they were.
+    pub copied: usize,
+}
+
+/// Writes `base` with `weight`·ΔW of every adapter module added to its weight
+/// (`base_model.model.<m>.lora_A.weight` updates `<m>.weight`; with `fan_in_fan_out` the base
+/// weight is `in × out` and takes ΔWᵀ), each value computed in f64 and rounded once to the
+/// base tensor's type; every other tensor is copied byte for byte. `out` is a `.safetensors`
+/// file or a directory (sharded above `shard_size`, with the base's side files).
+///
+/// # Errors
+/// A module the base lacks, a shape that disagrees, a non-float target, I/O errors.
+pub fn apply(
+    base: &Path,
+    adapter: &Adapter,
+    weight: f64,
+    out: &Path,
+    shard_size: u64,
+) -> Result<ApplyReport> {
+    use crate::io::{is_file_output, OutputTensor, OutputWriter};
+    let files = ModelFiles::open(base)?;
+    let mut targets: BTreeMap<String, &str> = BTreeMap::new();
+    for m in adapter.modules.keys() {
+        let name = format!("{m}.weight");
+        let t = files.tensor(&name).map_err(|_| {
+            ModelError::tensor(
+                &name,
+                format!(
+                    "is missing from {}: the adapter {} targets module `{m}`",
+                    base.display(),
+                    adapter.dir.display()
+                ),
+            )
+        })?;
+        let f = &adapter.modules[m];
+        let want = if adapter.fan_in_fan_out {
+            vec![f.fan_in, f.fan_out]
+        } else {
+            vec![f.fan_out, f.fan_in]
+        };
+        if t.shape != want {
+            return Err(ModelError::tensor(
+                &name,
+                format!(
+                    "has shape {:?} but the adapter's update is {:?}{}",
+                    t.shape,
+                    want,
+                    if adapter.fan_in_fan_out {
+                        " (fan_in_fan_out)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        if !t.dtype.is_computable() {
+            return Err(ModelError::tensor(
+                &name,
+                format!("has dtype {}, not a float type", t.dtype),
+            ));
+        }
+        targets.insert(name, m);
+    }
+    let decl: Vec<OutputTensor> = files
+        .tensors()
+        .values()
+        .map(|t| OutputTensor {
+            name: t.name.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+        })
+        .collect();
+    let mut meta = files.metadata().clone();
+    meta.insert(
+        "crdt_merge.lora_applied".into(),
+        format!("{}:{weight}", hex(&adapter.id)),
+    );
+    let writer = OutputWriter::create(out, decl, meta, shard_size)?;
+    let (mut updated, mut copied) = (0, 0);
+    let mut buf = Vec::new();
+    for (name, t) in files.tensors() {
+        buf.clear();
+        match targets.get(name) {
+            Some(m) => {
+                let f = &adapter.modules[*m];
+                let mut w = vec![0.0; t.numel()];
+                files.read_f64(name, 0, &mut w)?;
+                let d = f.delta(weight * adapter.scales[*m]);
+                if adapter.fan_in_fan_out {
+                    for i in 0..f.fan_out {
+                        for j in 0..f.fan_in {
+                            w[j * f.fan_out + i] += d[i * f.fan_in + j];
+                        }
+                    }
+                } else {
+                    for (x, y) in w.iter_mut().zip(&d) {
+                        *x += y;
+                    }
+                }
+                narrow(t.dtype, &w, &mut buf);
+                updated += 1;
+            }
+            None => {
+                files.read_raw(name, 0, t.numel(), &mut buf)?;
+                copied += 1;
+            }
+        }
+        writer.write(name, 0, &buf)?;
+    }
+    let mut written = writer.finish()?;
+    if !is_file_output(out) {
+        if let Some(dir) = files.dir() {
+            for n in crate::io::copy_side_files(dir, out)? {
+                written.push(out.join(n));
+            }
+        }
+    }
+    Ok(ApplyReport {
+        files: written,
+        updated,
+        copied,
+    })
+}

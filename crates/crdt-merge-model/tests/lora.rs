@@ -332,3 +332,101 @@ fn unsupported_adapters_are_errors_naming_what_was_found() {
     assert!(LoraMethod::parse("nope").is_err());
     assert!(lora::merge(&[], LoraMethod::Cat, None).is_err());
 }
+
+#[test]
+fn apply_adds_the_update_and_copies_the_rest() {
+    use crdt_merge_model::io::ModelFiles;
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = three(tmp.path());
+    let inputs = load(&dirs, &[1.0, 0.5, 2.0]);
+    let mut rng = Lcg(99);
+    let w0: Vec<f32> = rng.vec(FAN_OUT * FAN_IN);
+    let f32b = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut tensors = vec![
+        (
+            format!("{Q0}.weight"),
+            DType::F32,
+            vec![FAN_OUT, FAN_IN],
+            f32b(&w0),
+        ),
+        (
+            format!("{V0}.weight"),
+            DType::F32,
+            vec![FAN_OUT, FAN_IN],
+            f32b(&w0),
+        ),
+        (
+            format!("{Q1}.weight"),
+            DType::F32,
+            vec![FAN_OUT, FAN_IN],
+            f32b(&w0),
+        ),
+        (
+            "ids".to_string(),
+            DType::I64,
+            vec![2],
+            [3i64, 4].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+    ];
+    let base = tmp.path().join("base.safetensors");
+    write_safetensors(&base, &tensors, Default::default()).unwrap();
+    let merged = lora::merge(&inputs, LoraMethod::Cat, None).unwrap();
+    let mdir = tmp.path().join("merged");
+    lora::write(&merged, LoraMethod::Cat, &mdir).unwrap();
+    let out = tmp.path().join("tuned.safetensors");
+    let r = lora::apply(&base, &Adapter::load(&mdir).unwrap(), 1.0, &out, u64::MAX).unwrap();
+    assert_eq!((r.updated, r.copied), (3, 1));
+    let got = ModelFiles::open(&out).unwrap();
+    for m in [Q0, V0, Q1] {
+        let want = reference(&inputs, m);
+        let mut have = vec![0.0; FAN_OUT * FAN_IN];
+        got.read_f64(&format!("{m}.weight"), 0, &mut have).unwrap();
+        for ((h, w), d) in have.iter().zip(&w0).zip(&want) {
+            // One rounding of (base + update) to f32, plus the merged factors' own rounding.
+            assert!(
+                (h - (*w as f64 + d)).abs() <= 1e-5 * (1.0 + d.abs() + (*w as f64).abs()),
+                "{m}"
+            );
+        }
+    }
+    let mut ids = Vec::new();
+    got.read_raw("ids", 0, 2, &mut ids).unwrap();
+    assert_eq!(ids, tensors[3].3);
+    // A base without a targeted module, or with the wrong shape, is an error naming the tensor.
+    tensors.remove(2);
+    let short = tmp.path().join("short.safetensors");
+    write_safetensors(&short, &tensors, Default::default()).unwrap();
+    let e = lora::apply(
+        &short,
+        &Adapter::load(&mdir).unwrap(),
+        1.0,
+        &tmp.path().join("x.safetensors"),
+        u64::MAX,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&format!("{Q1}.weight")) && e.contains("missing"),
+        "{e}"
+    );
+    tensors[0].2 = vec![FAN_IN, FAN_OUT];
+    let wrong = tmp.path().join("wrong.safetensors");
+    write_safetensors(&wrong, &tensors, Default::default()).unwrap();
+    let one = tmp.path().join("one");
+    lora::write(
+        &lora::merge(&inputs[..1], LoraMethod::Cat, None).unwrap(),
+        LoraMethod::Cat,
+        &one,
+    )
+    .unwrap();
+    let e = lora::apply(
+        &wrong,
+        &Adapter::load(&one).unwrap(),
+        1.0,
+        &tmp.path().join("y.safetensors"),
+        u64::MAX,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("shape"), "{e}");
+}
