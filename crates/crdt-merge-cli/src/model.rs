@@ -57,9 +57,17 @@ enum LoraCommand {
         /// Compact every module to at most this rank (exact when it is at least the rank).
         #[arg(long)]
         rank: Option<usize>,
-        /// cat (exact), svd (PEFT's) or upstream_ab_average (the Python library's, approximate).
+        /// cat (exact), svd (PEFT's), ties, dare_ties (mergekit's, on each module's update) or
+        /// upstream_ab_average (the Python library's, approximate).
         #[arg(long, default_value = "cat")]
         method: String,
+        /// A ties / dare_ties parameter, NAME=VALUE (density, lambda, normalize, rescale);
+        /// repeatable.
+        #[arg(long = "param", short = 'p')]
+        params: Vec<String>,
+        /// The seed of dare_ties' order-free masks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// The output adapter directory.
         #[arg(long, short = 'o')]
         output: PathBuf,
@@ -281,8 +289,18 @@ fn run_lora(c: LoraCommand) -> Result<()> {
             weights,
             rank,
             method,
+            params,
+            seed,
             output,
         } => {
+            let mut options = lora::MergeOptions {
+                params: Vec::new(),
+                seed,
+            };
+            for text in &params {
+                let (k, v) = split_pair("--param", text)?;
+                options.params.push((k.to_string(), ParamValue::parse(v)));
+            }
             let method = LoraMethod::parse(&method).map_err(|e| CliError::Usage(e.to_string()))?;
             let mut w: std::collections::BTreeMap<PathBuf, f64> = Default::default();
             for text in &weights {
@@ -309,7 +327,7 @@ fn run_lora(c: LoraCommand) -> Result<()> {
                     "crdt-merge: warning: upstream_ab_average averages A and B separately, which                      is not the average update (cross terms, no alpha/r); use cat for the exact merge"
                 );
             }
-            let merged = lora::merge(&loaded, method, rank).map_err(model_error)?;
+            let merged = lora::merge_with(&loaded, method, rank, &options).map_err(model_error)?;
             lora::write(&merged, method, &output).map_err(model_error)?;
             let total: usize = merged.modules.values().map(|f| f.r).max().unwrap_or(0);
             eprintln!(

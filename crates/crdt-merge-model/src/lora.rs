@@ -294,24 +294,36 @@ pub enum LoraMethod {
     Svd,
     /// The Python library's: `A` and `B` averaged separately (approximate; equal ranks only).
     UpstreamAbAverage,
+    /// mergekit's `ties` on each module's updates `sᵢBᵢAᵢ` (base 0), then compacted.
+    Ties,
+    /// mergekit's `dare_ties` on each module's updates (order-free Philox masks), then compacted.
+    DareTies,
 }
 
 impl LoraMethod {
     /// The CLI's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoraMethod::Cat => "cat",
+            LoraMethod::Svd => "svd",
+            LoraMethod::UpstreamAbAverage => "upstream_ab_average",
+            LoraMethod::Ties => "ties",
+            LoraMethod::DareTies => "dare_ties",
+        }
+    }
+
+    /// Parses the CLI's spelling.
     pub fn parse(s: &str) -> Result<LoraMethod> {
         Ok(match s {
             "cat" => LoraMethod::Cat,
             "svd" => LoraMethod::Svd,
             "upstream_ab_average" => LoraMethod::UpstreamAbAverage,
-            "ties" | "dare_ties" => {
-                return Err(ModelError::invalid(format!(
-                    "LoRA method `{s}` is not built yet; use cat (exact), svd or \
-                     upstream_ab_average"
-                )))
-            }
+            "ties" => LoraMethod::Ties,
+            "dare_ties" => LoraMethod::DareTies,
             other => {
                 return Err(ModelError::invalid(format!(
-                    "unknown LoRA method `{other}`; valid: cat, svd, upstream_ab_average"
+                    "unknown LoRA method `{other}`; valid: cat, svd, ties, dare_ties, \
+                     upstream_ab_average"
                 )))
             }
         })
@@ -340,6 +352,29 @@ pub fn merge(
     adapters: &[(Adapter, f64)],
     method: LoraMethod,
     rank: Option<usize>,
+) -> Result<MergedAdapter> {
+    merge_with(adapters, method, rank, &MergeOptions::default())
+}
+
+/// Parameters of the `ties` and `dare_ties` methods (mergekit's names: `density`, `lambda`,
+/// `normalize`, `rescale`, `int8_mask`) and the seed of DARE's masks.
+#[derive(Clone, Debug, Default)]
+pub struct MergeOptions {
+    /// `(name, value)` pairs, as `--param` gives them.
+    pub params: Vec<(String, crate::params::ParamValue)>,
+    /// The seed of the order-free DARE masks.
+    pub seed: u64,
+}
+
+/// [`merge`] with parameters for `ties` and `dare_ties`.
+///
+/// # Errors
+/// As [`merge`], and a parameter the strategy does not take or that is out of range.
+pub fn merge_with(
+    adapters: &[(Adapter, f64)],
+    method: LoraMethod,
+    rank: Option<usize>,
+    options: &MergeOptions,
 ) -> Result<MergedAdapter> {
     if rank == Some(0) {
         return Err(ModelError::invalid("--rank must be at least 1"));
@@ -434,6 +469,30 @@ pub fn merge(
                 }
             }
             LoraMethod::UpstreamAbAverage => average_factors(m, &with_w, fi, fo)?,
+            LoraMethod::Ties | LoraMethod::DareTies => {
+                let ids: Vec<ContributionId> = list
+                    .iter()
+                    .filter(|(a, _)| a.modules.contains_key(m))
+                    .map(|(a, _)| a.id)
+                    .collect();
+                let scales: Vec<f64> = list
+                    .iter()
+                    .filter_map(|(a, _)| a.scales.get(m).copied())
+                    .collect();
+                let merged = ties_delta(method, m, &with_w, &scales, &ids, fi, fo, options)?;
+                // TIES is not linear: the result is a full matrix, compacted to the rank
+                // budget of the inputs (their summed ranks) unless --rank says otherwise.
+                let budget: usize = with_w.iter().map(|(f, _, _)| f.r).sum();
+                let k = rank.unwrap_or(budget).min(fi.min(fo)).max(1);
+                let (b, a) = truncated_svd(&merged, fo, fi, k);
+                Factors {
+                    a,
+                    b,
+                    r: k,
+                    fan_in: fi,
+                    fan_out: fo,
+                }
+            }
         };
         modules.insert(m.clone(), merged);
     }
@@ -586,20 +645,7 @@ fn compact(f: &Factors, k: usize) -> Factors {
         // exact concatenation rather than a wrong compaction.
         return f.clone();
     }
-    for c in 0..r {
-        let mut best = 0;
-        for i in 0..r {
-            if u[(i, c)].abs() > u[(best, c)].abs() {
-                best = i;
-            }
-        }
-        if u[(best, c)] < 0.0 {
-            for i in 0..r {
-                u[(i, c)] = -u[(i, c)];
-                v[(i, c)] = -v[(i, c)];
-            }
-        }
-    }
+    fix_signs(&mut u, &mut v);
     let sq: Vec<f64> = (0..k)
         .map(|c| s.column_vector()[c].max(0.0).sqrt())
         .collect();
@@ -623,6 +669,132 @@ fn compact(f: &Factors, k: usize) -> Factors {
         r: k,
         fan_in: f.fan_in,
         fan_out: f.fan_out,
+    }
+}
+
+/// mergekit's `ties` / `dare_ties` over the updates `sᵢBᵢAᵢ` of one module, base 0, weights
+/// `wᵢ`, models in contribution-id order.
+#[allow(clippy::too_many_arguments)]
+fn ties_delta(
+    method: LoraMethod,
+    module: &str,
+    parts: &[(&Factors, f64, f64)],
+    scales: &[f64],
+    ids: &[ContributionId],
+    fan_in: usize,
+    fan_out: usize,
+    options: &MergeOptions,
+) -> Result<Vec<f64>> {
+    use crate::strategy::{lookup, ModelInput, TensorJob};
+    let spec = lookup(method.name())?;
+    let shared = spec.resolve(&options.params, None)?;
+    let own = spec.resolve(&options.params, Some(&[]))?;
+    let deltas: Vec<Vec<f64>> = parts
+        .iter()
+        .zip(scales)
+        .map(|((f, _, _), s)| f.delta(*s))
+        .collect();
+    let labels: Vec<String> = ids.iter().map(hex).collect();
+    let models: Vec<ModelInput<'_>> = deltas
+        .iter()
+        .zip(parts)
+        .zip(ids)
+        .zip(&labels)
+        .map(|(((d, (_, _, w)), id), label)| ModelInput {
+            label,
+            id,
+            data: d,
+            weight: *w,
+            params: &own,
+            fisher: None,
+            gram: None,
+        })
+        .collect();
+    let base = vec![0.0; fan_in * fan_out];
+    let name = format!("{PREFIX}{module}");
+    let shape = [fan_out, fan_in];
+    let job = TensorJob {
+        strategy: spec.name,
+        name: &name,
+        shape: &shape,
+        offset: 0,
+        base: Some(&base),
+        models: &models,
+        params: &shared,
+        seed: options.seed,
+    };
+    (spec.merge)(&job)
+}
+
+/// The rank-`k` factors `(B: rows × k, A: k × cols)` of a row-major matrix by its thin SVD,
+/// signs fixed, `√σ` on both sides.
+fn truncated_svd(x: &[f64], rows: usize, cols: usize, k: usize) -> (Vec<f64>, Vec<f64>) {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
+    let n = rows.min(cols);
+    let m = Mat::from_fn(rows, cols, |i, j| x[i * cols + j]);
+    let mut u = Mat::<f64>::zeros(rows, n);
+    let mut v = Mat::<f64>::zeros(cols, n);
+    let mut s = faer::diag::Diag::<f64>::zeros(n);
+    let par = faer::Par::Seq;
+    let mut buf = MemBuffer::new(svd_scratch::<f64>(
+        rows,
+        cols,
+        ComputeSvdVectors::Thin,
+        ComputeSvdVectors::Thin,
+        par,
+        Default::default(),
+    ));
+    let ok = svd(
+        m.as_ref(),
+        s.as_mut(),
+        Some(u.as_mut()),
+        Some(v.as_mut()),
+        par,
+        MemStack::new(&mut buf),
+        Default::default(),
+    );
+    let k = k.min(n);
+    if ok.is_err() {
+        return (vec![0.0; rows * k], vec![0.0; k * cols]);
+    }
+    fix_signs(&mut u, &mut v);
+    let sq: Vec<f64> = (0..k)
+        .map(|c| s.column_vector()[c].max(0.0).sqrt())
+        .collect();
+    let mut b = Vec::with_capacity(rows * k);
+    for i in 0..rows {
+        for c in 0..k {
+            b.push(u[(i, c)] * sq[c]);
+        }
+    }
+    let mut a = Vec::with_capacity(k * cols);
+    for c in 0..k {
+        for j in 0..cols {
+            a.push(v[(j, c)] * sq[c]);
+        }
+    }
+    (b, a)
+}
+
+/// Flips each singular pair so the left vector's largest-magnitude component (the first on
+/// ties) is positive: the factors then do not depend on the SVD's own sign choice.
+fn fix_signs(u: &mut Mat<f64>, v: &mut Mat<f64>) {
+    for c in 0..u.ncols() {
+        let mut best = 0;
+        for i in 0..u.nrows() {
+            if u[(i, c)].abs() > u[(best, c)].abs() {
+                best = i;
+            }
+        }
+        if u[(best, c)] < 0.0 {
+            for i in 0..u.nrows() {
+                u[(i, c)] = -u[(i, c)];
+            }
+            for i in 0..v.nrows() {
+                v[(i, c)] = -v[(i, c)];
+            }
+        }
     }
 }
 
@@ -705,15 +877,7 @@ pub fn write(merged: &MergedAdapter, method: LoraMethod, dir: &Path) -> Result<(
         ));
     }
     let mut meta = Metadata::new();
-    meta.insert(
-        "crdt_merge.lora_method".into(),
-        match method {
-            LoraMethod::Cat => "cat",
-            LoraMethod::Svd => "svd",
-            LoraMethod::UpstreamAbAverage => "upstream_ab_average",
-        }
-        .into(),
-    );
+    meta.insert("crdt_merge.lora_method".into(), method.name().into());
     meta.insert(
         "crdt_merge.contributions".into(),
         merged

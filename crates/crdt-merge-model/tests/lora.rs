@@ -430,3 +430,53 @@ fn apply_adds_the_update_and_copies_the_rest() {
     .to_string();
     assert!(e.contains("shape"), "{e}");
 }
+
+#[test]
+fn ties_and_dare_ties_act_on_the_updates_in_any_order() {
+    use crdt_merge_model::lora::MergeOptions;
+    use crdt_merge_model::params::ParamValue;
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = three(tmp.path());
+    let inputs = load(&dirs, &[1.0, 0.5, 2.0]);
+    let opts = |density: f64| MergeOptions {
+        params: vec![("density".into(), ParamValue::Num(density))],
+        seed: 7,
+    };
+    // One adapter at density 1: TIES keeps its whole update (normalised by its own weight).
+    let one = lora::merge_with(&inputs[..1], LoraMethod::Ties, None, &opts(1.0)).unwrap();
+    let want = inputs[0].0.modules[Q0].delta(inputs[0].0.scales[Q0]);
+    let have = one.modules[Q0].delta(1.0);
+    let err = max_abs(
+        &want
+            .iter()
+            .zip(&have)
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>(),
+    );
+    assert!(err <= 1e-9 * max_abs(&want), "error {err}");
+    assert_eq!(one.modules[Q0].r, 4, "compacted to the input's rank");
+    for method in [LoraMethod::Ties, LoraMethod::DareTies] {
+        let a = lora::merge_with(&inputs, method, Some(6), &opts(0.5)).unwrap();
+        let rev: Vec<(Adapter, f64)> = inputs.iter().rev().cloned().collect();
+        let b = lora::merge_with(&rev, method, Some(6), &opts(0.5)).unwrap();
+        assert_eq!(a.modules, b.modules, "{method:?}");
+        assert_eq!(a.modules[Q0].r, 6);
+        // Trimming changes the update: it is not the plain sum.
+        let sum = reference(&inputs, Q0);
+        let have = a.modules[Q0].delta(1.0);
+        assert!(have.iter().zip(&sum).any(|(x, y)| (x - y).abs() > 1e-6));
+    }
+    // dare_ties masks come from the seed: another seed, another result.
+    let s7 = lora::merge_with(&inputs, LoraMethod::DareTies, None, &opts(0.5)).unwrap();
+    let mut o8 = opts(0.5);
+    o8.seed = 8;
+    let s8 = lora::merge_with(&inputs, LoraMethod::DareTies, None, &o8).unwrap();
+    assert_ne!(s7.modules[Q0], s8.modules[Q0]);
+    // A parameter ties does not take is an error naming it.
+    let bad = MergeOptions {
+        params: vec![("nope".into(), ParamValue::Num(1.0))],
+        seed: 0,
+    };
+    let e = lora::merge_with(&inputs, LoraMethod::Ties, None, &bad).unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+}
