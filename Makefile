@@ -4,14 +4,14 @@ SHELL := /bin/bash
 # One cargo target dir outside the clone, kept between runs (scripts/env.sh says why).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/crdt-target
 .SHELLFLAGS := -euo pipefail -c
-.PHONY: bench-sketches bench-sync bench-trust demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt duckdb polars postgres dbt bench bench-model bench-hostile docs
+.PHONY: python test-python bench-sketches bench-sync bench-trust demo test test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt duckdb polars postgres dbt bench bench-model bench-hostile docs
 
 ## The main job: the seed demo merge in embedded DuckDB, then a 1M-row merge with its rows/s.
 demo:
 	scripts/demo.sh
 
 ## Every test (what .ci/run calls). Lightest first, so a broken kernel fails fast.
-test: test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-dbt
+test: test-rust test-duckdb test-interop test-datafusion test-postgres test-hostile test-polars test-python test-dbt
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -48,6 +48,13 @@ polars:
 
 test-polars:
 	scripts/test-polars.sh
+
+## build/wheels/crdtmerge-*.whl (release wheel of the Python package crdtmerge).
+python:
+	scripts/build-python.sh
+
+test-python:
+	scripts/test-python.sh
 
 ## Both dbt integration projects: dbt-duckdb on the built extension, dbt-postgres on the local server.
 dbt test-dbt:
