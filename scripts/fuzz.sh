@@ -2,7 +2,8 @@
 # Runs a fuzz target (the wire decoder by default) for a bounded time (outside CI).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET]     default 600 s, wire_decode; the model targets are
-#   model_safetensors_header, model_index and model_state_manifest, e4_decode (every E4 decoder),
+#   model_safetensors_header, model_index, model_state_manifest and lora_config (adapter_config.json),
+#   e4_decode (every E4 decoder),
 #   and sketch_import (the
 #   postgresql-hll and DataSketches imports; wire_decode covers the sketch frames) (crashers go to
 #   tests/golden/crashers/ too; the crate's io_fuzz and state tests replay seeded mutations)

@@ -91,10 +91,6 @@ pub struct Adapter {
     pub fan_in_fan_out: bool,
 }
 
-fn cfg_err(dir: &Path, message: impl Into<String>) -> ModelError {
-    ModelError::format(dir.join(CONFIG_FILE), message)
-}
-
 /// PEFT's pattern lookup: the first key `k` (in the config's order) with `module` matching
 /// `(.*\.)?k$`.
 fn pattern_value<'j>(patterns: Option<&'j Json>, module: &str) -> Option<&'j Json> {
@@ -103,6 +99,96 @@ fn pattern_value<'j>(patterns: Option<&'j Json>, module: &str) -> Option<&'j Jso
         let re = regex::Regex::new(&format!(r"^(.*\.)?{k}$")).ok()?;
         re.is_match(module).then_some(v)
     })
+}
+
+/// A parsed `adapter_config.json`: what a merge reads from it, checked.
+#[derive(Clone, Debug)]
+pub struct AdapterConfig {
+    /// The default rank `r`.
+    pub r: u64,
+    /// `lora_alpha`.
+    pub alpha: f64,
+    /// `use_rslora`.
+    pub rslora: bool,
+    /// The whole object (for `rank_pattern`, `alpha_pattern`, `target_modules` ...).
+    pub raw: serde_json::Map<String, Json>,
+}
+
+impl AdapterConfig {
+    /// Parses and checks config bytes; `path` names the file in errors. DoRA,
+    /// `modules_to_save`, trained biases and other PEFT types are refused by name.
+    ///
+    /// # Errors
+    /// Not a JSON object, a refused feature, a missing or non-positive `r`, a missing
+    /// `lora_alpha`.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<AdapterConfig> {
+        let err = |m: String| ModelError::format(path, m);
+        let cfg: Json =
+            serde_json::from_slice(bytes).map_err(|e| err(format!("is not JSON: {e}")))?;
+        let Json::Object(raw) = cfg else {
+            return Err(err("expected a JSON object".into()));
+        };
+        let field = |k: &str| raw.get(k).filter(|v| !v.is_null());
+        match field("peft_type").map(|v| v.as_str()) {
+            Some(Some("LORA")) | None => {}
+            Some(other) => {
+                return Err(err(format!(
+                    "`peft_type` is {other:?}; only LORA adapters merge here"
+                )))
+            }
+        }
+        if field("use_dora").and_then(Json::as_bool) == Some(true) {
+            return Err(err(
+                "`use_dora` is true: DoRA's magnitude vectors do not merge as \
+                 s·B·A (merge DoRA adapters into their base first)"
+                    .into(),
+            ));
+        }
+        if let Some(m) = field("modules_to_save") {
+            if m.as_array().is_none_or(|a| !a.is_empty()) {
+                return Err(err(format!(
+                    "`modules_to_save` is {m}: fully trained modules are not low-rank"
+                )));
+            }
+        }
+        match field("bias").map(|v| v.as_str()) {
+            None | Some(Some("none")) => {}
+            Some(b) => {
+                return Err(err(format!(
+                    "`bias` is {b:?}: trained biases are not low-rank (expected \"none\")"
+                )))
+            }
+        }
+        let r = field("r")
+            .and_then(Json::as_u64)
+            .filter(|&r| r > 0)
+            .ok_or_else(|| err("expected `r`, a positive integer".into()))?;
+        let alpha = field("lora_alpha")
+            .and_then(Json::as_f64)
+            .filter(|a| a.is_finite())
+            .ok_or_else(|| err("expected `lora_alpha`, a finite number".into()))?;
+        let rslora = field("use_rslora").and_then(Json::as_bool).unwrap_or(false);
+        Ok(AdapterConfig {
+            r,
+            alpha,
+            rslora,
+            raw,
+        })
+    }
+
+    /// The rank the config gives `module` (`rank_pattern`, else `r`).
+    pub fn rank_of(&self, module: &str) -> u64 {
+        pattern_value(self.raw.get("rank_pattern"), module)
+            .and_then(Json::as_u64)
+            .unwrap_or(self.r)
+    }
+
+    /// The alpha the config gives `module` (`alpha_pattern`, else `lora_alpha`).
+    pub fn alpha_of(&self, module: &str) -> f64 {
+        pattern_value(self.raw.get("alpha_pattern"), module)
+            .and_then(Json::as_f64)
+            .unwrap_or(self.alpha)
+    }
 }
 
 impl Adapter {
@@ -114,51 +200,10 @@ impl Adapter {
     /// disagree with each other or with the config's rank.
     pub fn load(dir: &Path) -> Result<Adapter> {
         let cfg_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
-        let cfg: Json =
-            serde_json::from_str(&text).map_err(|e| cfg_err(dir, format!("is not JSON: {e}")))?;
-        let field = |k: &str| cfg.get(k).filter(|v| !v.is_null());
-        match field("peft_type").and_then(Json::as_str) {
-            Some("LORA") | None => {}
-            Some(other) => {
-                return Err(cfg_err(
-                    dir,
-                    format!("`peft_type` is {other:?}; only LORA adapters merge here"),
-                ))
-            }
-        }
-        if field("use_dora").and_then(Json::as_bool) == Some(true) {
-            return Err(cfg_err(
-                dir,
-                "`use_dora` is true: DoRA's magnitude vectors do not merge as s·B·A (merge DoRA \
-                 adapters into their base first)",
-            ));
-        }
-        if let Some(m) = field("modules_to_save") {
-            if m.as_array().is_none_or(|a| !a.is_empty()) {
-                return Err(cfg_err(
-                    dir,
-                    format!("`modules_to_save` is {m}: fully trained modules are not low-rank"),
-                ));
-            }
-        }
-        match field("bias").and_then(Json::as_str) {
-            None | Some("none") => {}
-            Some(b) => {
-                return Err(cfg_err(
-                    dir,
-                    format!("`bias` is {b:?}: trained biases are not low-rank (expected \"none\")"),
-                ))
-            }
-        }
-        let r = field("r")
-            .and_then(Json::as_u64)
-            .filter(|&r| r > 0)
-            .ok_or_else(|| cfg_err(dir, "expected `r`, a positive integer"))?;
-        let alpha = field("lora_alpha")
-            .and_then(Json::as_f64)
-            .ok_or_else(|| cfg_err(dir, "expected `lora_alpha`, a number"))?;
-        let rslora = field("use_rslora").and_then(Json::as_bool).unwrap_or(false);
+        let text = std::fs::read(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
+        let config = AdapterConfig::parse(&text, &cfg_path)?;
+        let rslora = config.rslora;
+        let field = |k: &str| config.raw.get(k).filter(|v| !v.is_null());
 
         let weights = dir.join(WEIGHTS_FILE);
         let files = ModelFiles::open(&weights)?;
@@ -234,18 +279,14 @@ impl Adapter {
                     format!("has rank {ra} but `{b}` has rank {rb}"),
                 ));
             }
-            let want_r = pattern_value(field("rank_pattern"), &m)
-                .and_then(Json::as_u64)
-                .unwrap_or(r);
+            let want_r = config.rank_of(&m);
             if ra as u64 != want_r {
                 return Err(ModelError::tensor(
                     &a,
                     format!("has rank {ra} but the config says r = {want_r} for module `{m}`"),
                 ));
             }
-            let alpha_m = pattern_value(field("alpha_pattern"), &m)
-                .and_then(Json::as_f64)
-                .unwrap_or(alpha);
+            let alpha_m = config.alpha_of(&m);
             let scale = if rslora {
                 alpha_m / (ra as f64).sqrt()
             } else {

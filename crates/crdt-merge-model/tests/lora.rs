@@ -480,3 +480,50 @@ fn ties_and_dare_ties_act_on_the_updates_in_any_order() {
     let e = lora::merge_with(&inputs, LoraMethod::Ties, None, &bad).unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
 }
+
+/// The `lora_config` fuzz target's property on seeded mutations of a real config (so it holds in
+/// CI without nightly): every input parses or is an error, never a panic; an accepted config has
+/// a positive rank and a finite alpha. Mutated weights files load or fail the same way.
+#[test]
+fn mutated_configs_and_weights_are_errors_not_panics() {
+    use crdt_merge_model::lora::AdapterConfig;
+    let mut cfg = base_config(4, 8.0);
+    cfg["rank_pattern"] = json!({"v_proj": 2, "(": 3});
+    cfg["alpha_pattern"] = json!({"q_.*": 1e308});
+    let good = cfg.to_string().into_bytes();
+    let mut rng = Lcg(5);
+    let path = Path::new("adapter_config.json");
+    let mut accepted = 0;
+    for i in 0..2000 {
+        let mut b = good.clone();
+        for _ in 0..1 + i % 4 {
+            let at = ((rng.next() + 1.0) / 2.0 * b.len() as f32) as usize % b.len().max(1);
+            match i % 3 {
+                0 => b[at] = (rng.next().to_bits() & 0xff) as u8,
+                1 => b.truncate(at),
+                _ => b.insert(at, b"{}[]\":,0-e9"[(rng.next().to_bits() % 11) as usize]),
+            }
+        }
+        if let Ok(c) = AdapterConfig::parse(&b, path) {
+            accepted += 1;
+            assert!(c.r > 0 && c.alpha.is_finite());
+            let _ = (c.rank_of("model.v_proj"), c.alpha_of("q_proj"));
+        }
+    }
+    assert!(accepted > 0, "some mutations stay valid");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("a");
+    adapter(&d, 1, &[(Q0, 2), (V0, 2)], base_config(2, 2.0));
+    let weights = std::fs::read(d.join(lora::WEIGHTS_FILE)).unwrap();
+    for i in 0..300 {
+        let mut b = weights.clone();
+        let at = (i * 7919) % b.len();
+        if i % 2 == 0 {
+            b[at] ^= 1 << (i % 8);
+        } else {
+            b.truncate(at);
+        }
+        std::fs::write(d.join(lora::WEIGHTS_FILE), &b).unwrap();
+        let _ = Adapter::load(&d);
+    }
+}
