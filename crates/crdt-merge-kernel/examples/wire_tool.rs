@@ -21,8 +21,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crdt_merge_kernel::state::{
-    AnyState, Datum, DottedVersionVector, GCounter, GossipState, LwwMap, LwwRegister, OrSet,
-    PNCounter, VectorClock,
+    AgentState, AnyState, Datum, DottedVersionVector, GCounter, GossipState, LwwMap, LwwRegister,
+    OrSet, PNCounter, Timestamp, VectorClock,
 };
 use crdt_merge_kernel::wire;
 
@@ -212,6 +212,34 @@ fn samples() -> Vec<Sample> {
     h.write("n2", "k", Datum::str("aaa"));
     g.write("n1", "j", Datum::Int(5));
     g.join(&h);
+    let mut agent = AgentState::new("planner", 2).expect("an agent");
+    agent
+        .add_fact(
+            "goal",
+            Datum::str("ship"),
+            0.75,
+            Some(Timestamp::from(1)),
+            None,
+        )
+        .expect("a fact");
+    agent.add_tag(Datum::str("release")).expect("a tag");
+    agent.increment("commits", 3).expect("a count");
+    for t in 1..=3 {
+        agent
+            .add_message(
+                &format!("m{t}"),
+                "assistant",
+                Some(Timestamp::from(t)),
+                Datum::None,
+            )
+            .expect("a message");
+    }
+    push(
+        "agent_state",
+        "Agent state: a fact, a tag, a counter and the newest 2 of 3 messages",
+        false,
+        agent.into(),
+    );
     push(
         "gossip_state",
         "Gossip store: a newer write beside a stale greater one, and a second key",

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crdt_merge_kernel::state::{
-    anti_entropy, AnyState, ClockOrdering, Datum, DottedVersionVector, GCounter, GossipState,
-    LwwMap, LwwRegister, OrSet, PNCounter, Timestamp, VectorClock,
+    anti_entropy, AgentState, AnyState, ClockOrdering, Datum, DottedVersionVector, GCounter,
+    GossipState, LwwMap, LwwRegister, OrSet, PNCounter, Timestamp, VectorClock,
 };
 use crdt_merge_kernel::wire;
 use proptest::prelude::*;
@@ -380,4 +380,155 @@ proptest! {
         prop_assert_eq!(b.digest(), want.digest());
         prop_assert_eq!(a.entries(), want.entries());
     }
+}
+
+/// One step of an agents history: replica `at` writes a fact, tags, untags, counts, posts a
+/// message, or joins another replica's state.
+#[derive(Debug, Clone)]
+enum AgentStep {
+    Fact(usize, u8, Datum, i64, u8),
+    Tag(usize, u8),
+    Untag(usize, u8),
+    Count(usize, u8, i64),
+    Message(usize, u8, i64),
+    Join(usize, usize),
+}
+
+fn agent_steps() -> impl Strategy<Value = (Vec<u64>, Vec<AgentStep>)> {
+    let step = prop_oneof![
+        3 => (0usize..3, 0u8..4, scalar(), 0i64..6, 0u8..3).prop_map(|(r, k, v, t, c)| AgentStep::Fact(r, k, v, t, c)),
+        1 => (0usize..3, 0u8..3).prop_map(|(r, t)| AgentStep::Tag(r, t)),
+        1 => (0usize..3, 0u8..3).prop_map(|(r, t)| AgentStep::Untag(r, t)),
+        1 => (0usize..3, 0u8..2, -3i64..4).prop_map(|(r, n, a)| AgentStep::Count(r, n, a)),
+        3 => (0usize..3, 0u8..4, 0i64..5).prop_map(|(r, c, t)| AgentStep::Message(r, c, t)),
+        2 => (0usize..3, 0usize..3).prop_map(|(r, s)| AgentStep::Join(r, s)),
+    ];
+    // Caps of 1 to 3 keep most histories at or over the cap.
+    (
+        proptest::collection::vec(prop_oneof![1u64..4, Just(1000)], 3),
+        proptest::collection::vec(step, 0..30),
+    )
+}
+
+fn agent_run(caps: &[u64], steps: &[AgentStep]) -> [AgentState; 3] {
+    let mut r: [AgentState; 3] =
+        [0, 1, 2].map(|i| AgentState::new(&format!("agent{i}"), caps[i]).unwrap());
+    for s in steps {
+        match s {
+            AgentStep::Fact(i, k, v, t, c) => {
+                let agent = r[*i].agent_ids().iter().next().cloned();
+                r[*i]
+                    .add_fact(
+                        &format!("k{k}"),
+                        v.clone(),
+                        f64::from(*c) / 2.0,
+                        Some(Timestamp::from(*t)),
+                        agent.as_deref(),
+                    )
+                    .unwrap();
+            }
+            AgentStep::Tag(i, t) => {
+                if r[*i].agent_ids().len() == 1 {
+                    r[*i].add_tag(Datum::str(format!("t{t}"))).unwrap();
+                }
+            }
+            AgentStep::Untag(i, t) => {
+                r[*i].remove_tag(&Datum::str(format!("t{t}")));
+            }
+            AgentStep::Count(i, n, a) => {
+                if r[*i].agent_ids().len() == 1 {
+                    r[*i].increment(&format!("c{n}"), *a).unwrap();
+                }
+            }
+            AgentStep::Message(i, c, t) => {
+                if r[*i].agent_ids().len() == 1 {
+                    r[*i]
+                        .add_message(
+                            &format!("m{c}"),
+                            "user",
+                            Some(Timestamp::from(*t)),
+                            Datum::None,
+                        )
+                        .unwrap();
+                }
+            }
+            AgentStep::Join(i, j) => {
+                let other = r[*j].clone();
+                r[*i].join(&other);
+            }
+        }
+    }
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The laws at and over the message cap, with caps that differ between replicas.
+    #[test]
+    fn agent_state_laws((caps, steps) in agent_steps()) {
+        let [a, b, c] = agent_run(&caps, &steps);
+        prop_assert!(a.messages().count() as u64 <= a.max_messages());
+        let (a, b, c) = (AnyState::from(a), AnyState::from(b), AnyState::from(c));
+        check_laws(&a, &b, &c, &AnyState::from(AgentState::default()))?;
+    }
+}
+
+#[test]
+fn agent_state_keeps_the_newest_messages_and_stamps_missing_times() {
+    let mut a = AgentState::new("a", 2).unwrap();
+    let mut b = AgentState::new("b", 3).unwrap();
+    for t in 1..=3 {
+        a.add_message(
+            &format!("a{t}"),
+            "user",
+            Some(Timestamp::from(t)),
+            Datum::None,
+        )
+        .unwrap();
+        b.add_message(
+            &format!("b{t}"),
+            "user",
+            Some(Timestamp::from(t + 10)),
+            Datum::None,
+        )
+        .unwrap();
+    }
+    let mut ab = a.clone();
+    ab.join(&b);
+    let kept: Vec<&str> = ab.messages().map(|m| m.content.as_str()).collect();
+    assert_eq!(kept, vec!["b2", "b3"], "min cap 2, greatest by (ts, id)");
+    assert_eq!(
+        ab.agent_ids().iter().cloned().collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    // A fact without a timestamp gets an HLC above every integer time the state holds.
+    let mut c = AgentState::new("c", 10).unwrap();
+    c.add_fact(
+        "k",
+        Datum::Int(1),
+        1.0,
+        Some(Timestamp::from(i64::MAX / 2)),
+        None,
+    )
+    .unwrap();
+    let t = c.add_fact("k", Datum::Int(2), 1.0, None, None).unwrap();
+    assert!(t > Timestamp::from(i64::MAX / 2));
+    assert_eq!(c.fact("k").unwrap().value, Datum::Int(2));
+    // Confidence breaks the last tie, the same way on every replica.
+    let mut x = AgentState::new("x", 10).unwrap();
+    let mut y = x.clone();
+    x.add_fact("f", Datum::Int(7), 0.2, Some(Timestamp::from(5)), None)
+        .unwrap();
+    y.add_fact("f", Datum::Int(7), 0.9, Some(Timestamp::from(5)), None)
+        .unwrap();
+    let mut xy = x.clone();
+    xy.join(&y);
+    let mut yx = y.clone();
+    yx.join(&x);
+    assert_eq!(xy, yx);
+    assert_eq!(xy.fact("f").unwrap().confidence, 0.9);
+    // A merged state refuses writes that need one agent.
+    assert!(ab.add_tag(Datum::str("t")).is_err());
+    assert!(AgentState::new("", 1).is_err() && AgentState::new("a", 0).is_err());
 }

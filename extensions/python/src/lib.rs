@@ -6,6 +6,8 @@
 //! arrays), releases the GIL while it works, and turns the crate's errors into Python
 //! exceptions carrying its message (`ValueError` for bad input, `OSError` for files).
 
+mod agent;
+
 use std::path::{Path, PathBuf};
 
 use crdt_merge_model::lora::{self, Adapter, LoraMethod, MergeOptions};
@@ -36,9 +38,11 @@ fn params(json: &str) -> PyResult<Vec<(String, ParamValue)>> {
                     .map(|x| value(name, x))
                     .collect::<PyResult<Vec<_>>>()?,
             ),
-            other => return Err(PyValueError::new_err(format!(
+            other => {
+                return Err(PyValueError::new_err(format!(
                 "parameter `{name}`: expected a number, a boolean, text or a list, found {other}"
-            ))),
+            )))
+            }
         })
     }
     let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
@@ -222,5 +226,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lora_apply, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     m.add_function(wrap_pyfunction!(content_id, m)?)?;
+    m.add_class::<agent::AgentState>()?;
     Ok(())
 }

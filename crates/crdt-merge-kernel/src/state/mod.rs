@@ -15,9 +15,11 @@
 //! | [`VectorClock`] | `vector_clock` | element-wise max |
 //! | [`DottedVersionVector`] | `dotted_version_vector` | fold dots into max of bases |
 //! | [`GossipState`] | `gossip_state` | per key, a multi-value register's dot-store join |
+//! | [`AgentState`] | `agent_state` | facts, tags, counters and a bounded message set, part by part |
 //!
 //! The names are those of the Python library crdt-merge, whose wire format we share.
 
+mod agent;
 mod clock;
 mod counter;
 mod datum;
@@ -26,6 +28,7 @@ mod lwwmap;
 mod orset;
 mod register;
 
+pub use agent::{message_id, AgentState, Fact, Message};
 pub use clock::{ClockOrdering, DottedVersionVector, VectorClock};
 pub use counter::{GCounter, PNCounter};
 pub use datum::{Datum, Timestamp};
@@ -61,6 +64,8 @@ pub enum AnyState {
     Sketch(Sketch),
     /// A gossip store of multi-value registers.
     Gossip(GossipState),
+    /// An agent's memory.
+    Agent(AgentState),
 }
 
 impl AnyState {
@@ -80,6 +85,7 @@ impl AnyState {
             (AnyState::DottedVersionVector(a), AnyState::DottedVersionVector(b)) => a.join(b),
             (AnyState::Sketch(a), AnyState::Sketch(b)) => a.join(b, "crdt_state_merge")?,
             (AnyState::Gossip(a), AnyState::Gossip(b)) => a.join(b),
+            (AnyState::Agent(a), AnyState::Agent(b)) => a.join(b),
             _ => {
                 return Err(Error::type_mismatch(
                     "crdt_state_merge",
@@ -105,6 +111,7 @@ impl AnyState {
             AnyState::DottedVersionVector(_) => "dotted_version_vector",
             AnyState::Sketch(s) => s.type_name(),
             AnyState::Gossip(_) => "gossip_state",
+            AnyState::Agent(_) => "agent_state",
         }
     }
 
@@ -120,6 +127,7 @@ impl AnyState {
             AnyState::DottedVersionVector(s) => s.to_json(),
             AnyState::Sketch(s) => s.to_json(),
             AnyState::Gossip(s) => s.to_json(),
+            AnyState::Agent(s) => s.to_json(),
         }
     }
 }
@@ -143,6 +151,12 @@ from_state!(
     DottedVersionVector,
     Sketch
 );
+
+impl From<AgentState> for AnyState {
+    fn from(s: AgentState) -> Self {
+        AnyState::Agent(s)
+    }
+}
 
 impl From<GossipState> for AnyState {
     fn from(s: GossipState) -> Self {

@@ -12,8 +12,8 @@ use super::codec::{Reader, Writer, T_DICT, T_LIST};
 use super::pyjson;
 use crate::error::{Error, Result};
 use crate::state::{
-    AnyState, Datum, DottedVersionVector, GCounter, GossipState, LwwMap, LwwRegister, MvRegister,
-    OrSet, PNCounter, Sibling, Timestamp, VectorClock,
+    AgentState, AnyState, Datum, DottedVersionVector, Fact, GCounter, GossipState, LwwMap,
+    LwwRegister, Message, MvRegister, OrSet, PNCounter, Sibling, Timestamp, VectorClock,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -109,6 +109,7 @@ pub(crate) fn write_binary(w: &mut Writer, state: &AnyState) {
         }
         AnyState::Sketch(k) => super::sketch::write(w, k),
         AnyState::Gossip(g) => w.datum(&g.to_datum()),
+        AnyState::Agent(a) => w.datum(&a.to_datum()),
         // JSON payloads are written by `write_json`.
         AnyState::VectorClock(_) | AnyState::DottedVersionVector(_) => {}
     }
@@ -365,6 +366,163 @@ impl Ctx<'_, '_> {
         Ok(vc)
     }
 
+    fn text(&self, d: &Datum, path: &str) -> Result<String> {
+        match d {
+            Datum::Str(s) => Ok(s.clone()),
+            other => Err(self.err(path, format!("expected text, found {}", other.kind_name()))),
+        }
+    }
+
+    fn opt_list<'d>(&self, d: Option<&'d Datum>, path: &str) -> Result<&'d [Datum]> {
+        match d {
+            None => Ok(&[]),
+            Some(Datum::List(l)) => Ok(l),
+            Some(other) => Err(self.err(
+                path,
+                format!("expected a list, found {}", other.kind_name()),
+            )),
+        }
+    }
+
+    fn agent_ts(&self, d: &Datum, path: &str) -> Result<Timestamp> {
+        match d {
+            Datum::Int(i) => Ok(Timestamp::from(*i)),
+            Datum::Float(f) => Ok(Timestamp::from(*f)),
+            other => Err(self.err(
+                path,
+                format!(
+                    "expected a timestamp (int or float), found {}",
+                    other.kind_name()
+                ),
+            )),
+        }
+    }
+
+    /// An agent's memory (tag 0x68).
+    fn agent(&self, d: &Datum) -> Result<AgentState> {
+        let m = self.top(d, "agent_state")?;
+        let field = |name: &str| m.get(&Datum::str(name));
+        let mut agents = std::collections::BTreeSet::new();
+        for (i, a) in self
+            .opt_list(field("agents"), "agent_state.agents")?
+            .iter()
+            .enumerate()
+        {
+            agents.insert(self.text(a, &format!("agent_state.agents[{i}]"))?);
+        }
+        let mut facts = BTreeMap::new();
+        if let Some(f) = field("facts") {
+            for (k, v) in self.dict(f, "agent_state.facts")? {
+                let key = self.str_key(k, "agent_state.facts")?.to_string();
+                let path = format!("agent_state.facts[{key:?}]");
+                let parts = match v {
+                    Datum::List(p) if p.len() == 4 => p,
+                    _ => return Err(self.err(&path, "expected [value, ts, agent, confidence]")),
+                };
+                let confidence = match &parts[3] {
+                    Datum::Float(c) if c.is_finite() => *c,
+                    Datum::Int(c) => *c as f64,
+                    _ => return Err(self.err(&path, "expected a finite confidence")),
+                };
+                facts.insert(
+                    key,
+                    Fact {
+                        value: parts[0].clone(),
+                        ts: self.agent_ts(&parts[1], &path)?,
+                        agent: self.text(&parts[2], &path)?,
+                        confidence,
+                    },
+                );
+            }
+        }
+        let mut tags = OrSet::new();
+        let tag_list = |d: &Datum, path: &str| -> Result<Vec<String>> {
+            match d {
+                Datum::List(l) => l.iter().map(|t| self.text(t, path)).collect(),
+                other => Err(self.err(
+                    path,
+                    format!("expected a list of tags, found {}", other.kind_name()),
+                )),
+            }
+        };
+        if let Some(t) = field("tag_tombstones") {
+            for (e, ts) in self.dict(t, "agent_state.tag_tombstones")? {
+                let dead = tag_list(ts, "agent_state.tag_tombstones")?;
+                tags.insert_tags(e.clone(), Vec::new(), dead)
+                    .map_err(|e| self.err("agent_state.tag_tombstones", e))?;
+            }
+        }
+        if let Some(t) = field("tags") {
+            for (e, ts) in self.dict(t, "agent_state.tags")? {
+                let live = tag_list(ts, "agent_state.tags")?;
+                tags.insert_tags(e.clone(), live, Vec::new())
+                    .map_err(|e| self.err("agent_state.tags", e))?;
+            }
+        }
+        let mut counters = BTreeMap::new();
+        if let Some(c) = field("counters") {
+            for (k, v) in self.dict(c, "agent_state.counters")? {
+                let name = self.str_key(k, "agent_state.counters")?.to_string();
+                let path = format!("agent_state.counters[{name:?}]");
+                let (p, n) = match v {
+                    Datum::List(l) if l.len() == 2 => (&l[0], &l[1]),
+                    _ => return Err(self.err(&path, "expected [positive, negative]")),
+                };
+                let half = |d: &Datum| -> Result<GCounter> {
+                    let mut g = GCounter::new();
+                    for (r, c) in self.dict(d, &path)? {
+                        g.observe(self.str_key(r, &path)?, self.count(c, &path)?);
+                    }
+                    Ok(g)
+                };
+                counters.insert(name, PNCounter::from_parts(half(p)?, half(n)?));
+            }
+        }
+        let mut messages = Vec::new();
+        for (i, v) in self
+            .opt_list(field("messages"), "agent_state.messages")?
+            .iter()
+            .enumerate()
+        {
+            let path = format!("agent_state.messages[{i}]");
+            let p = match v {
+                Datum::List(p) if p.len() == 6 => p,
+                _ => {
+                    return Err(self.err(&path, "expected [ts, id, agent, role, content, metadata]"))
+                }
+            };
+            let ts = self.agent_ts(&p[0], &path)?;
+            let (agent, role, content) = (
+                self.text(&p[2], &path)?,
+                self.text(&p[3], &path)?,
+                self.text(&p[4], &path)?,
+            );
+            let id = crate::state::message_id(&agent, &role, ts, &content, &p[5]);
+            match &p[1] {
+                Datum::Bytes(b) if b.as_slice() == id => {}
+                _ => return Err(self.err(&path, "the message id is not the hash of its fields")),
+            }
+            messages.push(Message {
+                ts,
+                id,
+                agent,
+                role,
+                content,
+                metadata: p[5].clone(),
+            });
+        }
+        let max = match field("max_messages") {
+            None => u64::MAX,
+            Some(v) => self.count(v, "agent_state.max_messages")?,
+        };
+        if max == 0 {
+            return Err(self.err("agent_state.max_messages", "expected at least 1, found 0"));
+        }
+        Ok(AgentState::from_parts(
+            agents, facts, tags, counters, messages, max,
+        ))
+    }
+
     /// Our gossip store (tag 0x60).
     fn gossip(&self, d: &Datum) -> Result<GossipState> {
         let m = self.top(d, "gossip_state")?;
@@ -518,6 +676,7 @@ impl Ctx<'_, '_> {
             | super::TAG_MINHASH
             | super::TAG_THETA => AnyState::Sketch(self.sketch(tag, d)?),
             super::TAG_GOSSIP => AnyState::Gossip(self.gossip(d)?),
+            super::TAG_AGENT => AnyState::Agent(self.agent(d)?),
             other => {
                 return Err(Error::internal(
                     "crdt_decode",

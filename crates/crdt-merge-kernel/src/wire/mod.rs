@@ -22,6 +22,7 @@
 //! | 0x30, 0x31, 0x32 | `hll`, `bloom`, `cms` | binary: the Python library's layouts plus `family` (see `sketch.rs`) |
 //! | 0x61, 0x62 | `minhash`, `theta` | binary: ours (see `sketch.rs`) |
 //! | 0x60 | `gossip_state` | binary: `{"type", "clock": {node: n}, "entries": {key: {"context": {node: n}, "values": [[node, counter, deleted, value]]}}}` (ours) |
+//! | 0x68 | `agent_state` | binary: `{"type", "agents", "facts": {key: [value, ts, agent, confidence]}, "tags", "tag_tombstones": {tag: [tags]}, "counters": {name: [pos, neg]}, "messages": [[ts, id, agent, role, content, metadata]], "max_messages"}` (ours) |
 //! | 0x43 | the Python library's `gossip_state` | JSON, read only: each entry becomes a one-value register (see `convert.rs`) |
 //!
 //! Writes are canonical: no compression, maps and sets sorted, one encoding per number, so
@@ -67,6 +68,7 @@ pub(crate) const TAG_CMS: u8 = 0x32;
 pub(crate) const TAG_MINHASH: u8 = 0x61;
 pub(crate) const TAG_THETA: u8 = 0x62;
 pub(crate) const TAG_GOSSIP: u8 = 0x60;
+pub(crate) const TAG_AGENT: u8 = 0x68;
 pub(crate) const TAG_PY_GOSSIP: u8 = 0x43;
 
 /// Function name for errors from plain decoding (SQL functions re-attribute them).
@@ -84,6 +86,7 @@ pub fn type_tag(state: &AnyState) -> u8 {
         AnyState::DottedVersionVector(_) => TAG_DVV,
         AnyState::Sketch(k) => sketch_tag(k),
         AnyState::Gossip(_) => TAG_GOSSIP,
+        AnyState::Agent(_) => TAG_AGENT,
     }
 }
 
@@ -248,7 +251,7 @@ fn decode_frame(bytes: &[u8], opts: &DecodeOptions, function: &'static str) -> R
     let tag = header(6);
     let json = match tag {
         TAG_G_COUNTER | TAG_PN_COUNTER | TAG_LWW_REGISTER | TAG_OR_SET | TAG_LWW_MAP | TAG_HLL
-        | TAG_BLOOM | TAG_CMS | TAG_MINHASH | TAG_THETA | TAG_GOSSIP => false,
+        | TAG_BLOOM | TAG_CMS | TAG_MINHASH | TAG_THETA | TAG_GOSSIP | TAG_AGENT => false,
         TAG_VECTOR_CLOCK | TAG_DVV | TAG_PY_GOSSIP => true,
         other => {
             return Err(err(
@@ -383,6 +386,7 @@ pub const DICT_TYPES: &[&str] = &[
     "minhash",
     "theta",
     "gossip_state",
+    "agent_state",
 ];
 
 /// A state from its dict form as JSON: the payload the Python library's `to_dict()` writes
@@ -419,6 +423,7 @@ pub fn from_dict(type_name: &str, dict: &serde_json::Value) -> Result<AnyState> 
         "minhash" => TAG_MINHASH,
         "theta" => TAG_THETA,
         "gossip_state" => TAG_GOSSIP,
+        "agent_state" => TAG_AGENT,
         other => {
             return Err(Error::invalid(
                 F,

@@ -1,13 +1,13 @@
 """crdtmerge: conflict-free (CRDT) model merging.
 
 Every mergekit and crdt-merge strategy with correct maths, merged in one order whatever order the
-contributions arrive in (``crdtmerge.model``), and exact LoRA merges (``crdtmerge.lora``). The
+contributions arrive in (``crdtmerge.model``), exact LoRA merges (``crdtmerge.lora``) and convergent agent memory (``crdtmerge.agentic``). The
 engine is the Rust crate ``crdt-merge-model``; merge states are the ``crdt-merge model state``
 directories, so a state saved here opens in the CLI and back.
 """
 
-from . import lora, model
+from . import agentic, lora, model
 from ._native import strategies
 from .model import CRDTMergeState, ModelMerge
 
-__all__ = ["CRDTMergeState", "ModelMerge", "lora", "model", "strategies"]
+__all__ = ["CRDTMergeState", "ModelMerge", "agentic", "lora", "model", "strategies"]
