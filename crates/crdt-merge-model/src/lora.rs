@@ -649,8 +649,6 @@ fn thin_qr(x: &[f64], rows: usize, cols: usize) -> (Mat<f64>, Mat<f64>) {
 
 /// The best rank-`k` factors of `B·A` (see the module docs).
 fn compact(f: &Factors, k: usize) -> Factors {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
     let r = f.r;
     let (qb, rb) = thin_qr(&f.b, f.fan_out, r);
     // Aᵀ is in × r.
@@ -660,50 +658,14 @@ fn compact(f: &Factors, k: usize) -> Factors {
         .collect();
     let (qa, ra) = thin_qr(&at, f.fan_in, r);
     let core: Mat<f64> = &rb * ra.transpose();
-    let mut u = Mat::<f64>::zeros(r, r);
-    let mut v = Mat::<f64>::zeros(r, r);
-    let mut s = faer::diag::Diag::<f64>::zeros(r);
-    let par = faer::Par::Seq;
-    let mut buf = MemBuffer::new(svd_scratch::<f64>(
-        r,
-        r,
-        ComputeSvdVectors::Thin,
-        ComputeSvdVectors::Thin,
-        par,
-        Default::default(),
-    ));
-    let ok = svd(
-        core.as_ref(),
-        s.as_mut(),
-        Some(u.as_mut()),
-        Some(v.as_mut()),
-        par,
-        MemStack::new(&mut buf),
-        Default::default(),
-    );
-    if ok.is_err() {
+    let Some((u, s, v)) = svd_seq(core.as_ref()) else {
         // The core is r × r with r small; faer's SVD does not fail on finite input. Keep the
         // exact concatenation rather than a wrong compaction.
         return f.clone();
-    }
-    fix_signs(&mut u, &mut v);
-    let sq: Vec<f64> = (0..k)
-        .map(|c| s.column_vector()[c].max(0.0).sqrt())
-        .collect();
+    };
     let bu: Mat<f64> = &qb * u.subcols(0, k);
     let av: Mat<f64> = &qa * v.subcols(0, k);
-    let mut b = Vec::with_capacity(f.fan_out * k);
-    for i in 0..f.fan_out {
-        for c in 0..k {
-            b.push(bu[(i, c)] * sq[c]);
-        }
-    }
-    let mut a = Vec::with_capacity(k * f.fan_in);
-    for c in 0..k {
-        for j in 0..f.fan_in {
-            a.push(av[(j, c)] * sq[c]);
-        }
-    }
+    let (b, a) = scaled_factors(&bu, &av, &s, k);
     Factors {
         a,
         b,
@@ -770,10 +732,21 @@ fn ties_delta(
 /// The rank-`k` factors `(B: rows × k, A: k × cols)` of a row-major matrix by its thin SVD,
 /// signs fixed, `√σ` on both sides.
 fn truncated_svd(x: &[f64], rows: usize, cols: usize, k: usize) -> (Vec<f64>, Vec<f64>) {
+    let m = Mat::from_fn(rows, cols, |i, j| x[i * cols + j]);
+    let k = k.min(rows.min(cols));
+    match svd_seq(m.as_ref()) {
+        Some((u, s, v)) => scaled_factors(&u, &v, &s, k),
+        None => (vec![0.0; rows * k], vec![0.0; k * cols]),
+    }
+}
+
+/// The thin SVD `U·diag(s)·Vᵀ` computed sequentially (the same bits whatever the thread count),
+/// signs fixed by [`fix_signs`]; `None` if it did not converge.
+fn svd_seq(m: faer::MatRef<'_, f64>) -> Option<(Mat<f64>, Vec<f64>, Mat<f64>)> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
+    let (rows, cols) = m.shape();
     let n = rows.min(cols);
-    let m = Mat::from_fn(rows, cols, |i, j| x[i * cols + j]);
     let mut u = Mat::<f64>::zeros(rows, n);
     let mut v = Mat::<f64>::zeros(cols, n);
     let mut s = faer::diag::Diag::<f64>::zeros(n);
@@ -786,33 +759,33 @@ fn truncated_svd(x: &[f64], rows: usize, cols: usize, k: usize) -> (Vec<f64>, Ve
         par,
         Default::default(),
     ));
-    let ok = svd(
-        m.as_ref(),
+    svd(
+        m,
         s.as_mut(),
         Some(u.as_mut()),
         Some(v.as_mut()),
         par,
         MemStack::new(&mut buf),
         Default::default(),
-    );
-    let k = k.min(n);
-    if ok.is_err() {
-        return (vec![0.0; rows * k], vec![0.0; k * cols]);
-    }
+    )
+    .ok()?;
     fix_signs(&mut u, &mut v);
-    let sq: Vec<f64> = (0..k)
-        .map(|c| s.column_vector()[c].max(0.0).sqrt())
-        .collect();
-    let mut b = Vec::with_capacity(rows * k);
-    for i in 0..rows {
-        for c in 0..k {
-            b.push(u[(i, c)] * sq[c]);
+    Some((u, (0..n).map(|c| s.column_vector()[c]).collect(), v))
+}
+
+/// `B = U_k·diag(√σ)` (rows × k) and `A = diag(√σ)·V_kᵀ` (k × cols), row-major.
+fn scaled_factors(u: &Mat<f64>, v: &Mat<f64>, s: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
+    let sq: Vec<f64> = s[..k].iter().map(|x| x.max(0.0).sqrt()).collect();
+    let mut b = Vec::with_capacity(u.nrows() * k);
+    for i in 0..u.nrows() {
+        for (c, q) in sq.iter().enumerate() {
+            b.push(u[(i, c)] * q);
         }
     }
-    let mut a = Vec::with_capacity(k * cols);
-    for c in 0..k {
-        for j in 0..cols {
-            a.push(v[(j, c)] * sq[c]);
+    let mut a = Vec::with_capacity(k * v.nrows());
+    for (c, q) in sq.iter().enumerate() {
+        for j in 0..v.nrows() {
+            a.push(v[(j, c)] * q);
         }
     }
     (b, a)

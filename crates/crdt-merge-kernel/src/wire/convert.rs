@@ -385,16 +385,10 @@ impl Ctx<'_, '_> {
     }
 
     fn agent_ts(&self, d: &Datum, path: &str) -> Result<Timestamp> {
+        // As an LWW timestamp, except that a missing one (None) is an error here.
         match d {
-            Datum::Int(i) => Ok(Timestamp::from(*i)),
-            Datum::Float(f) => Ok(Timestamp::from(*f)),
-            other => Err(self.err(
-                path,
-                format!(
-                    "expected a timestamp (int or float), found {}",
-                    other.kind_name()
-                ),
-            )),
+            Datum::None => Err(self.err(path, "expected a timestamp (int or float), found None")),
+            _ => self.timestamp(d, path),
         }
     }
 
