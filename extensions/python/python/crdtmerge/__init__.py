@@ -6,8 +6,17 @@ engine is the Rust crate ``crdt-merge-model``; merge states are the ``crdt-merge
 directories, so a state saved here opens in the CLI and back.
 """
 
-from . import agentic, lora, model
+from . import agentic, continual, federated, lora, model
 from ._native import strategies
 from .model import CRDTMergeState, ModelMerge
 
-__all__ = ["CRDTMergeState", "ModelMerge", "agentic", "lora", "model", "strategies"]
+__all__ = [
+    "CRDTMergeState",
+    "ModelMerge",
+    "agentic",
+    "continual",
+    "federated",
+    "lora",
+    "model",
+    "strategies",
+]
