@@ -33,6 +33,7 @@ mod model;
 mod output;
 mod sketch;
 mod spec_flags;
+mod stream;
 mod sync;
 mod trust;
 mod verify;
@@ -197,6 +198,10 @@ struct MergeArgs {
     /// No summary line.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Inputs sorted by the key: merge them in one pass with memory for one batch per input
+    /// and one chunk of keys, whatever their size (an unsorted input is an error).
+    #[arg(long)]
+    stream: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -440,6 +445,9 @@ async fn run_merge(a: MergeArgs) -> Result<()> {
     }
     let spec = spec_from_flags(&a)?;
     let ctx = context(false)?;
+    if a.stream {
+        return run_stream_merge(&ctx, &a, &spec).await;
+    }
     // The library's merge: the rendered SQL plus its NULL-key guard.
     let wanted = crdt_merge_datafusion::merge(&ctx, &spec)
         .await
@@ -477,6 +485,33 @@ async fn run_merge(a: MergeArgs) -> Result<()> {
             "crdt-merge: {} inputs, {rows_in} rows in, {} rows out, {conflicts} conflicting cells{}",
             a.inputs.len(),
             stats.rows,
+            a.output
+                .as_deref()
+                .map(|o| format!(", written to {o}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn run_stream_merge(ctx: &SessionContext, a: &MergeArgs, spec: &MergeSpec) -> Result<()> {
+    let mut streams = Vec::new();
+    for (i, p) in a.inputs.iter().enumerate() {
+        let name = format!("__crdt_stream_{i}");
+        crdt_merge_datafusion::register_file(ctx, &name, p)
+            .await
+            .map_err(df_error)?;
+        let df = ctx.table(name.as_str()).await.map_err(df_error)?;
+        streams.push((p.clone(), df.execute_stream().await.map_err(df_error)?));
+    }
+    let mut sink = sink_for(a.output.as_deref(), a.format)?;
+    let stats = stream::merge_sorted(streams, spec, &mut sink).await?;
+    if !a.quiet {
+        eprintln!(
+            "crdt-merge: {} inputs, {} rows in, {} rows out (streamed){}",
+            a.inputs.len(),
+            stats.rows_in,
+            stats.rows_out,
             a.output
                 .as_deref()
                 .map(|o| format!(", written to {o}"))

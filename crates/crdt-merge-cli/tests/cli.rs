@@ -893,3 +893,71 @@ fn wire_commands_round_trip_and_refuse_bad_input() {
     bad(&["wire", "size", "a.csv"], 3, "not a wire frame");
     bad(&["wire", "deserialize", "missing.crdt"], 3, "missing.crdt");
 }
+
+/// `crdt-merge merge --stream`: sorted inputs give the same bytes as the whole merge (across
+/// chunk boundaries, with a column only one input has), and an unsorted input is an error
+/// naming the file and the row.
+#[test]
+fn stream_merge_equals_the_whole_merge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut a = String::from("id,name,score,_ts\n");
+    let mut b = String::from("id,name,tag,_ts\n");
+    for i in 0..20_000u64 {
+        if i % 2 == 0 {
+            a.push_str(&format!("{i},a{},{},{}\n", i % 7, i % 100, (i * 7) % 13));
+        }
+        if i % 3 == 0 && i < 12_000 {
+            b.push_str(&format!("{i},b{},t{},{}\n", i % 5, i % 3, (i * 5) % 13));
+        }
+    }
+    std::fs::write(d.join("a.csv"), a).unwrap();
+    std::fs::write(d.join("b.csv"), b).unwrap();
+    std::fs::write(
+        d.join("u.csv"),
+        "id,name,score,_ts\n1,x,1,1\n3,y,1,1\n2,z,1,1\n",
+    )
+    .unwrap();
+    let ok = |args: &[&str]| {
+        let r = run(d, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    };
+    ok(&[
+        "merge",
+        "a.csv",
+        "b.csv",
+        "--key",
+        "id",
+        "-s",
+        "score=max",
+        "-o",
+        "whole.csv",
+        "-q",
+    ]);
+    ok(&[
+        "merge",
+        "a.csv",
+        "b.csv",
+        "--key",
+        "id",
+        "-s",
+        "score=max",
+        "--stream",
+        "-o",
+        "s.csv",
+        "-q",
+    ]);
+    assert_eq!(read(d, "whole.csv"), read(d, "s.csv"));
+    let r = run(
+        d,
+        &[
+            "merge", "a.csv", "u.csv", "--key", "id", "--stream", "-o", "x.csv",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("'u.csv' is not sorted by id (row 3"),
+        "{}",
+        r.stderr
+    );
+}
