@@ -115,15 +115,12 @@ pub async fn merge_sorted(
     let mut keys_in_chunk = 0usize;
     let mut schema = None;
     let mut rows_out = 0u64;
-    loop {
-        let Some(min) = cursors
-            .iter()
-            .filter_map(|c| c.current())
-            .min()
-            .map(<[u8]>::to_vec)
-        else {
-            break;
-        };
+    while let Some(min) = cursors
+        .iter()
+        .filter_map(|c| c.current())
+        .min()
+        .map(<[u8]>::to_vec)
+    {
         for (i, c) in cursors.iter_mut().enumerate() {
             while c.current() == Some(min.as_slice()) {
                 if let Some(last) = &c.last {
