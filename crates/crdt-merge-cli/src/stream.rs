@@ -123,17 +123,6 @@ pub async fn merge_sorted(
     {
         for (i, c) in cursors.iter_mut().enumerate() {
             while c.current() == Some(min.as_slice()) {
-                if let Some(last) = &c.last {
-                    if last.as_slice() > min.as_slice() {
-                        return Err(CliError::Input(format!(
-                            "'{}' is not sorted by {} (row {} comes after a greater key): --stream \
-                             needs inputs sorted by the key; sort them, or merge without --stream",
-                            c.name,
-                            spec.key.join(", "),
-                            c.rows_read + 1
-                        )));
-                    }
-                }
                 c.last = Some(min.clone());
                 pending[i].push(c.row as u32);
                 c.row += 1;
@@ -146,7 +135,8 @@ pub async fn merge_sorted(
                     c.fill(&spec.key).await?;
                 }
             }
-            // A smaller key left in this input after `min` means it is not sorted.
+            // A key below `min` next in this input means it is not sorted (checked after every
+            // key and every batch read, so it is the only check needed).
             if let (Some(cur), Some(last)) = (c.current(), &c.last) {
                 if cur < last.as_slice() {
                     return Err(CliError::Input(format!(

@@ -740,37 +740,12 @@ fn truncated_svd(x: &[f64], rows: usize, cols: usize, k: usize) -> (Vec<f64>, Ve
     }
 }
 
-/// The thin SVD `U·diag(s)·Vᵀ` computed sequentially (the same bits whatever the thread count),
-/// signs fixed by [`fix_signs`]; `None` if it did not converge.
+/// The crate's sequential, sign-fixed thin SVD (`strategy::upstream::common`); `None` if it did
+/// not converge.
 fn svd_seq(m: faer::MatRef<'_, f64>) -> Option<(Mat<f64>, Vec<f64>, Mat<f64>)> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
-    let (rows, cols) = m.shape();
-    let n = rows.min(cols);
-    let mut u = Mat::<f64>::zeros(rows, n);
-    let mut v = Mat::<f64>::zeros(cols, n);
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let par = faer::Par::Seq;
-    let mut buf = MemBuffer::new(svd_scratch::<f64>(
-        rows,
-        cols,
-        ComputeSvdVectors::Thin,
-        ComputeSvdVectors::Thin,
-        par,
-        Default::default(),
-    ));
-    svd(
-        m,
-        s.as_mut(),
-        Some(u.as_mut()),
-        Some(v.as_mut()),
-        par,
-        MemStack::new(&mut buf),
-        Default::default(),
-    )
-    .ok()?;
-    fix_signs(&mut u, &mut v);
-    Some((u, (0..n).map(|c| s.column_vector()[c]).collect(), v))
+    crate::strategy::upstream::common::svd_seq(m)
+        .ok()
+        .map(|r| (r.u, r.s, r.v))
 }
 
 /// `B = U_k·diag(√σ)` (rows × k) and `A = diag(√σ)·V_kᵀ` (k × cols), row-major.
@@ -789,27 +764,6 @@ fn scaled_factors(u: &Mat<f64>, v: &Mat<f64>, s: &[f64], k: usize) -> (Vec<f64>,
         }
     }
     (b, a)
-}
-
-/// Flips each singular pair so the left vector's largest-magnitude component (the first on
-/// ties) is positive: the factors then do not depend on the SVD's own sign choice.
-fn fix_signs(u: &mut Mat<f64>, v: &mut Mat<f64>) {
-    for c in 0..u.ncols() {
-        let mut best = 0;
-        for i in 0..u.nrows() {
-            if u[(i, c)].abs() > u[(best, c)].abs() {
-                best = i;
-            }
-        }
-        if u[(best, c)] < 0.0 {
-            for i in 0..u.nrows() {
-                u[(i, c)] = -u[(i, c)];
-            }
-            for i in 0..v.nrows() {
-                v[(i, c)] = -v[(i, c)];
-            }
-        }
-    }
 }
 
 fn output_config(list: &[(&Adapter, f64)], modules: &BTreeMap<String, Factors>) -> Json {

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::params::{ParamKind, ParamSpec};
 use crate::strategy::{BaseRule, DataNeed, Kind, Origin, StrategySpec, TensorJob, WeightRule};
 
-mod common;
+pub(crate) mod common;
 mod compat;
 mod data;
 mod lowrank;

@@ -145,6 +145,11 @@ pub(crate) fn thin_svd(job: &TensorJob<'_>, a: &[f64], m: usize, n: usize) -> Re
 }
 
 pub(crate) fn thin_svd_mat(job: &TensorJob<'_>, a: MatRef<'_, f64>) -> Result<Svd> {
+    svd_seq(a).map_err(|e| job.error(format!("SVD did not converge ({e:?})")))
+}
+
+/// [`thin_svd_mat`] without a tensor job (the LoRA compaction uses it too).
+pub(crate) fn svd_seq(a: MatRef<'_, f64>) -> std::result::Result<Svd, faer::linalg::svd::SvdError> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
     let (m, n) = a.shape();
@@ -169,8 +174,7 @@ pub(crate) fn thin_svd_mat(job: &TensorJob<'_>, a: MatRef<'_, f64>) -> Result<Sv
         par,
         MemStack::new(&mut buf),
         Default::default(),
-    )
-    .map_err(|e| job.error(format!("SVD did not converge ({e:?})")))?;
+    )?;
     for c in 0..k {
         let mut best = 0usize;
         for r in 0..m {
